@@ -1,0 +1,119 @@
+/**
+ * Acquires a GPUDevice from Dawn in Node (npm `webgpu`) or from `navigator.gpu` in a browser,
+ * and describes the adapter. Fails with one line naming the fix when there is no adapter.
+ */
+export class DeviceError extends Error {}
+
+export interface AdapterReport {
+  name: string;
+  vendor: string;
+  architecture: string;
+  backend: string;
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeInvocationsPerWorkgroup: number; maxComputeWorkgroupStorageSize: number };
+}
+
+export interface AcquiredDevice { device: GPUDevice; adapter: GPUAdapter; report: AdapterReport }
+
+/** Dawn's instance is destroyed when garbage-collected, which crashes the process later: keep it for life. */
+let dawnInstance: GPU | null = null;
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof (globalThis as any).window === 'undefined';
+
+async function gpuEntry(): Promise<GPU> {
+  const nav = (globalThis as any).navigator;
+  if (!isNode) {
+    if (nav?.gpu) return nav.gpu as GPU;
+    throw new DeviceError('this browser has no WebGPU (navigator.gpu is missing); use a recent Chrome or Edge, or Firefox/Safari with WebGPU enabled');
+  }
+  if (dawnInstance) return dawnInstance;
+  const mod: any = await import('webgpu');
+  Object.assign(globalThis, mod.globals);
+  dawnInstance = mod.create([]) as GPU;
+  (globalThis as any).__cghDawnInstance = dawnInstance;
+  return dawnInstance;
+}
+
+function noAdapterMessage(): string {
+  if (!isNode) return 'WebGPU found no adapter; enable hardware acceleration in the browser settings or try another browser';
+  if (process.platform === 'linux') {
+    return 'no WebGPU adapter found; on a machine without a GPU install a software Vulkan driver: apt-get install -t bookworm-backports mesa-vulkan-drivers (Debian 12; Mesa >= 24 is needed)';
+  }
+  return `no WebGPU adapter found on ${process.platform}; update the GPU driver (Vulkan, Metal or D3D12 is required)`;
+}
+
+async function candidateAdapters(gpu: GPU): Promise<GPUAdapter[]> {
+  const found: GPUAdapter[] = [];
+  const seen = new Set<string>();
+  const options: GPURequestAdapterOptions[] = [{}, { powerPreference: 'high-performance' }, { powerPreference: 'low-power' }, { forceFallbackAdapter: true }];
+  for (const o of options) {
+    let a: GPUAdapter | null = null;
+    try { a = await gpu.requestAdapter(o); } catch { a = null; }
+    if (!a) continue;
+    const key = describe(a).name + '|' + describe(a).backend;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    found.push(a);
+  }
+  return found;
+}
+
+function describe(adapter: GPUAdapter): AdapterReport {
+  const info: any = (adapter as any).info ?? {};
+  const name = info.description || info.device || info.architecture || info.vendor || 'unknown adapter';
+  const l = adapter.limits;
+  return {
+    name,
+    vendor: info.vendor || 'unknown',
+    architecture: info.architecture || 'unknown',
+    backend: (info as any).backendType || backendFromName(name),
+    limits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    },
+  };
+}
+
+function backendFromName(name: string): string {
+  const n = name.toLowerCase();
+  if (n.includes('vulkan') || n.includes('llvmpipe') || n.includes('lavapipe')) return 'vulkan';
+  if (n.includes('swiftshader')) return 'vulkan (swiftshader)';
+  return isNode ? 'dawn' : 'browser';
+}
+
+/** Acquire a device; `adapterName` picks the adapter whose name contains it (case-insensitive). */
+export async function acquireDevice(opts: { adapterName?: string } = {}): Promise<AcquiredDevice> {
+  const gpu = await gpuEntry();
+  const adapters = await candidateAdapters(gpu);
+  if (adapters.length === 0) throw new DeviceError(noAdapterMessage());
+  let adapter = adapters[0];
+  if (opts.adapterName) {
+    const want = opts.adapterName.toLowerCase();
+    const match = adapters.find((a) => describe(a).name.toLowerCase().includes(want) || describe(a).vendor.toLowerCase().includes(want));
+    if (!match) {
+      throw new DeviceError(`no adapter matches --adapter "${opts.adapterName}"; available: ${adapters.map((a) => describe(a).name).join(', ')}`);
+    }
+    adapter = match;
+  }
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    },
+  });
+  return { device, adapter, report: describe(adapter) };
+}
+
+/** Every adapter the platform offers, for `cgh adapters`. */
+export async function listAdapters(): Promise<AdapterReport[]> {
+  const gpu = await gpuEntry();
+  return (await candidateAdapters(gpu)).map(describe);
+}

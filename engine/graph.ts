@@ -1,0 +1,99 @@
+import type { Gpu, Dispatch } from './gpu.js';
+
+export type DType = 'f32' | 'i32';
+
+/** A trainable tensor that outlives any one graph: its buffer is allocated once per model. */
+export class Parameter {
+  buffer: GPUBuffer | null = null;
+  constructor(readonly name: string, readonly shape: number[], public init: Float32Array) {
+    if (init.length !== sizeOf(shape)) throw new Error(`${name}: init has ${init.length} values for shape [${shape}]`);
+  }
+  get size(): number { return sizeOf(this.shape); }
+  ensure(gpu: Gpu): GPUBuffer {
+    if (!this.buffer) this.buffer = gpu.buffer(this.size, this.name, this.init);
+    return this.buffer;
+  }
+}
+
+/** How an op is computed on the GPU and differentiated. */
+export interface OpDef {
+  type: string;
+  /** Record the forward dispatches of `node`; buffers come from `c.buf(...)`. */
+  compile(node: Node, c: CompileContext): Dispatch[];
+  /** Gradients w.r.t. each input (null where none flows), built from graph ops. */
+  backward?(node: Node, dy: Node): (Node | null)[];
+}
+
+export interface CompileContext {
+  gpu: Gpu;
+  buf(node: Node): GPUBuffer;
+  /** A uniform buffer created once per compiled program. */
+  uniform(words: ArrayBuffer, label?: string): GPUBuffer;
+}
+
+export type NodeKind = 'input' | 'param' | 'const' | 'op' | 'view';
+
+/** A symbolic tensor in a static graph: built once, compiled once, replayed every step. */
+export class Node {
+  readonly id: number;
+  constructor(
+    readonly graph: Graph,
+    readonly kind: NodeKind,
+    readonly shape: number[],
+    readonly dtype: DType,
+    readonly op: OpDef | null,
+    readonly inputs: Node[],
+    readonly attrs: Record<string, any>,
+    public name: string,
+  ) {
+    this.id = graph.nodes.length;
+    graph.nodes.push(this);
+  }
+  get size(): number { return sizeOf(this.shape); }
+}
+
+/**
+ * A static computation graph. `gradGroups` > 1 asks weight-gradient ops to reduce the batch in that
+ * many equal groups, giving parameter gradients of shape [groups, ...param.shape].
+ */
+export class Graph {
+  nodes: Node[] = [];
+  readonly params = new Map<Node, Parameter>();
+  gradGroups = 1;
+  mode: 'train' | 'eval' = 'train';
+
+  input(name: string, shape: number[], dtype: DType = 'f32'): Node {
+    return new Node(this, 'input', shape, dtype, null, [], {}, name);
+  }
+
+  param(p: Parameter): Node {
+    for (const [n, q] of this.params) if (q === p) return n;
+    const n = new Node(this, 'param', p.shape, 'f32', null, [], {}, p.name);
+    this.params.set(n, p);
+    return n;
+  }
+
+  /** A constant filled with `value` (materialised once at compile time). */
+  constant(shape: number[], value: number, name = 'const'): Node {
+    return new Node(this, 'const', shape, 'f32', null, [], { value }, name);
+  }
+
+  op(def: OpDef, inputs: Node[], shape: number[], attrs: Record<string, any> = {}, dtype: DType = 'f32', name = def.type): Node {
+    for (const i of inputs) if (i.graph !== this) throw new Error(`${def.type}: inputs belong to another graph`);
+    return new Node(this, 'op', shape, dtype, def, inputs, attrs, name);
+  }
+
+  /** A reshaped view sharing its input's buffer. */
+  view(x: Node, shape: number[]): Node {
+    if (sizeOf(shape) !== x.size) throw new Error(`cannot view [${x.shape}] as [${shape}]`);
+    return new Node(this, 'view', shape, x.dtype, null, [x], {}, `${x.name}.view`);
+  }
+}
+
+export function sizeOf(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

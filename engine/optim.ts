@@ -1,0 +1,96 @@
+import { Gpu, Dispatch, words, f32 } from './gpu.js';
+import { Parameter } from './graph.js';
+import { grid1d } from './ops/grid.js';
+
+/** One parameter's gradient as the step sees it. */
+export interface GradSlot {
+  param: Parameter;
+  /** The graph's gradient: `groups` slices of `size` values that sum to the mean-loss gradient. */
+  raw: GPUBuffer;
+  /** Where the combined gradient goes (may be `raw` itself when groups = 1 and nothing is combined). */
+  out: GPUBuffer;
+  size: number;
+}
+
+/**
+ * A hook between the backward pass and the update: combines each parameter's raw (possibly grouped)
+ * gradient into the one gradient the optimizer applies. The engine's default sums the groups.
+ */
+export interface GradientTransform {
+  readonly name: string;
+  /** How many batch groups the weight-gradient kernels must reduce separately. */
+  readonly groups: number;
+  /** Whether weight decay is added before the transform (to the raw gradient) or after it. */
+  readonly decay: 'before' | 'after';
+  /** True when `out` must be a separate buffer even with one group. */
+  readonly needsOut?: boolean;
+  compile(gpu: Gpu, slots: GradSlot[]): Dispatch[];
+  /** Called before each step is submitted (uniforms such as a ring position may change). */
+  prepare?(step: number): void;
+  /** Buffers to save in checkpoints, by name. */
+  state?(): { name: string; buffer: GPUBuffer; size: number }[];
+}
+
+export interface SgdOptions { lr: number; momentum: number; weightDecay: number; dampening?: number }
+
+/** The default transform: the sum of the group slices (the mean gradient of the batch). */
+export class SumGroups implements GradientTransform {
+  readonly name = 'sum';
+  readonly decay = 'before' as const;
+  constructor(readonly groups = 1) {}
+  compile(gpu: Gpu, slots: GradSlot[]): Dispatch[] {
+    if (this.groups === 1) return [];
+    return slots.map((s) => {
+      const u = gpu.uniform(words([this.groups, s.size, 1, f32(1)]));
+      return gpu.dispatch(gpu.kernel('reduce', 'sum_middle'), [u, s.raw, s.out], [Math.ceil(s.size / 64), 1, 1], `sum groups ${s.param.name}`);
+    });
+  }
+}
+
+/**
+ * SGD with PyTorch's momentum, dampening and weight decay, preceded by a gradient transform.
+ * All dispatches are recorded once; the learning rate and the first-step flag are uniforms.
+ */
+export class Sgd {
+  readonly dispatches: Dispatch[] = [];
+  private uniforms: { buf: GPUBuffer; size: number }[] = [];
+  readonly momentumBuffers: GPUBuffer[] = [];
+  private lr: number;
+  private first = true;
+
+  constructor(readonly gpu: Gpu, readonly slots: GradSlot[], readonly opts: SgdOptions, readonly transform: GradientTransform) {
+    this.lr = opts.lr;
+    const decay = (s: GradSlot, target: GPUBuffer, groups: number) => {
+      const u = gpu.uniform(words([s.size, grid1d(s.size).rowStride, groups, f32(opts.weightDecay)]));
+      return gpu.dispatch(gpu.kernel('weight_decay'), [u, s.param.ensure(gpu), target], grid1d(s.size).grid, `decay ${s.param.name}`);
+    };
+    if (opts.weightDecay !== 0 && transform.decay === 'before') this.dispatches.push(...slots.map((s) => decay(s, s.raw, transform.groups)));
+    this.dispatches.push(...transform.compile(gpu, slots));
+    if (opts.weightDecay !== 0 && transform.decay === 'after') this.dispatches.push(...slots.map((s) => decay(s, s.out, 1)));
+    for (const s of slots) {
+      const mom = gpu.buffer(opts.momentum !== 0 ? s.size : 4, `${s.param.name}.momentum_buffer`);
+      this.momentumBuffers.push(mom);
+      const u = gpu.uniform(this.params(s.size));
+      this.uniforms.push({ buf: u, size: s.size });
+      this.dispatches.push(gpu.dispatch(gpu.kernel('sgd', 'step'), [u, s.param.ensure(gpu), s.out, mom], grid1d(s.size).grid, `sgd ${s.param.name}`));
+    }
+  }
+
+  private params(n: number): ArrayBuffer {
+    const o = this.opts;
+    return words([n, grid1d(n).rowStride, 1, this.first ? 1 : 0, f32(this.lr), f32(o.momentum), f32(o.dampening ?? 0), f32(0)]);
+  }
+
+  /** Set the learning rate and first-step flag for the next step (rewrites the small uniforms only when they change). */
+  prepare(step: number, lr: number, firstStep: boolean): void {
+    this.transform.prepare?.(step);
+    if (lr === this.lr && firstStep === this.first) return;
+    this.lr = lr;
+    this.first = firstStep;
+    // Words 3 and 4 of each uniform block are `first` and `lr`.
+    const patch = new ArrayBuffer(8);
+    new Uint32Array(patch, 0, 1)[0] = firstStep ? 1 : 0;
+    new Float32Array(patch, 4, 1)[0] = lr;
+    for (const u of this.uniforms) this.gpu.device.queue.writeBuffer(u.buf, 12, patch);
+  }
+}

@@ -1,0 +1,57 @@
+import { Gpu, Dispatch } from './gpu.js';
+import { Graph, Node, sizeOf } from './graph.js';
+import { topoOrder } from './autograd.js';
+
+/**
+ * A graph compiled for one device and one set of shapes: a buffer per node (views share their
+ * source's), pipelines and bind groups created once, and the dispatch list replayed every step.
+ */
+export class Program {
+  readonly dispatches: Dispatch[] = [];
+  private buffers = new Map<Node, GPUBuffer>();
+  readonly order: Node[];
+
+  constructor(readonly gpu: Gpu, readonly graph: Graph, outputs: Node[]) {
+    this.order = topoOrder(outputs);
+    const ctx = {
+      gpu,
+      buf: (n: Node) => this.buf(n),
+      uniform: (w: ArrayBuffer, label?: string) => gpu.uniform(w, label),
+    };
+    for (const n of this.order) {
+      if (n.kind === 'op') this.dispatches.push(...n.op!.compile(n, ctx));
+      else this.buf(n);
+    }
+  }
+
+  /** The buffer holding `node`'s value. */
+  buf(n: Node): GPUBuffer {
+    let b = this.buffers.get(n);
+    if (b) return b;
+    if (n.kind === 'view') b = this.buf(n.inputs[0]);
+    else if (n.kind === 'param') b = this.graph.params.get(n)!.ensure(this.gpu);
+    else if (n.kind === 'const') {
+      const data = new Float32Array(sizeOf(n.shape)).fill(n.attrs.value);
+      b = this.gpu.buffer(n.size, n.name, data);
+    } else b = this.gpu.buffer(n.size, n.name);
+    this.buffers.set(n, b);
+    return b;
+  }
+
+  write(input: Node, data: Float32Array | Int32Array): void {
+    if (data.length !== input.size) throw new Error(`${input.name}: expected ${input.size} values, got ${data.length}`);
+    this.gpu.write(this.buf(input), data);
+  }
+
+  async read(n: Node): Promise<Float32Array | Int32Array> {
+    return (await this.gpu.read(this.buf(n), n.size, n.dtype)) as Float32Array | Int32Array;
+  }
+
+  private static count = 0;
+  private readonly key = `program${Program.count++}`;
+
+  /** Run the whole program once as one command buffer; `extra` dispatches (an optimizer's) follow in the same pass. */
+  run(extra: Dispatch[] = []): void {
+    this.gpu.submit(extra.length ? [...this.dispatches, ...extra] : this.dispatches, this.key);
+  }
+}

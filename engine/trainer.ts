@@ -1,0 +1,135 @@
+import { Gpu, Dispatch, words } from './gpu.js';
+import { Graph, Node, Parameter } from './graph.js';
+import { Program } from './program.js';
+import { gradients } from './autograd.js';
+import { crossEntropy, correct } from './ops/loss.js';
+import { mean } from './ops/reduce.js';
+import { Sgd, SgdOptions, GradientTransform, GradSlot, SumGroups } from './optim.js';
+import type { Split } from './data/dataset.js';
+
+/** What the trainer needs of a network (models/ implement it). */
+export interface Network {
+  inputShape: number[];
+  numClasses: number;
+  parameters(): Parameter[];
+  buffers(): Parameter[];
+  forward(g: Graph, x: Node): Node;
+}
+
+export interface TrainerOptions {
+  batchSize: number;
+  sgd: SgdOptions;
+  transform?: GradientTransform;
+  evalBatchSize?: number;
+}
+
+export interface EpochMetrics { loss: number; accuracy: number; examples: number; nonFiniteStep: number | null }
+export interface Evaluation { loss: number; accuracy: number; losses?: Float32Array; correct?: Uint8Array }
+
+export class NonFiniteLossError extends Error {}
+
+interface Forward { program: Program; x: Node; y: Node; losses: Node; correct: Node }
+
+/**
+ * A training step recorded once (forward, backward, gradient transform, update, metrics) and replayed
+ * as one command buffer per step; metrics stay on the GPU until `takeMetrics`.
+ */
+export class Trainer {
+  readonly train: Forward;
+  readonly sgd: Sgd;
+  readonly transform: GradientTransform;
+  private readonly metricsAcc: GPUBuffer;
+  private readonly metricsUniform: GPUBuffer;
+  private readonly metricsDispatch: Dispatch;
+  private readonly evalPrograms = new Map<number, Forward>();
+  private readonly stepWord = new Uint32Array(1);
+
+  constructor(readonly gpu: Gpu, readonly net: Network, readonly opts: TrainerOptions) {
+    this.transform = opts.transform ?? new SumGroups(1);
+    const B = opts.batchSize;
+    const g = new Graph();
+    g.gradGroups = this.transform.groups;
+    const x = g.input('x', [B, ...net.inputShape]);
+    const y = g.input('labels', [B], 'i32');
+    const logits = net.forward(g, x);
+    const losses = crossEntropy(logits, y);
+    const right = correct(logits, y);
+    const loss = mean(losses);
+    const params = net.parameters();
+    const paramNodes = params.map((p) => g.param(p));
+    const grads = gradients(loss, paramNodes);
+    const gradNodes = paramNodes.map((n) => grads.get(n)!);
+    const program = new Program(gpu, g, [losses, right, ...gradNodes]);
+    this.train = { program, x, y, losses, correct: right };
+    const separate = this.transform.groups > 1 || !!this.transform.needsOut;
+    const slots: GradSlot[] = params.map((p, i) => {
+      const raw = program.buf(gradNodes[i]);
+      return { param: p, raw, out: separate ? gpu.buffer(p.size, `${p.name}.grad`) : raw, size: p.size };
+    });
+    this.sgd = new Sgd(gpu, slots, opts.sgd, this.transform);
+    this.metricsAcc = gpu.buffer(4, 'metrics');
+    this.metricsUniform = gpu.uniform(words([B, 0, 0, 0]));
+    this.metricsDispatch = gpu.dispatch(gpu.kernel('metrics'), [this.metricsUniform, program.buf(losses), program.buf(right), this.metricsAcc], [1, 1, 1]);
+  }
+
+  /** Upload a batch and submit one step; `step` is the global step index (0-based). Does not wait. */
+  step(images: Float32Array, labels: Int32Array, step: number, lr: number): void {
+    const { program, x, y } = this.train;
+    program.write(x, images);
+    program.write(y, labels);
+    this.stepWord[0] = step;
+    this.gpu.device.queue.writeBuffer(this.metricsUniform, 4, this.stepWord);
+    this.sgd.prepare(step, lr, step === 0);
+    program.run([...this.sgd.dispatches, this.metricsDispatch]);
+  }
+
+  /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
+  async takeMetrics(): Promise<EpochMetrics> {
+    const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
+    this.gpu.write(this.metricsAcc, new Float32Array(4));
+    return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
+  }
+
+  private evalProgram(B: number): Forward {
+    let f = this.evalPrograms.get(B);
+    if (f) return f;
+    const g = new Graph();
+    g.mode = 'eval';
+    const x = g.input('x', [B, ...this.net.inputShape]);
+    const y = g.input('labels', [B], 'i32');
+    const logits = this.net.forward(g, x);
+    const losses = crossEntropy(logits, y);
+    const right = correct(logits, y);
+    f = { program: new Program(this.gpu, g, [losses, right]), x, y, losses, correct: right };
+    this.evalPrograms.set(B, f);
+    return f;
+  }
+
+  /** Mean loss and accuracy over a split in eval mode; per-example values on request. */
+  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array } = {}): Promise<Evaluation> {
+    const features = this.net.inputShape.reduce((a, b) => a * b, 1);
+    const E = Math.min(split.n, this.opts.evalBatchSize ?? 1000);
+    const labels = opts.labels ?? split.labels;
+    const losses = new Float32Array(split.n);
+    const right = new Uint8Array(split.n);
+    let lossSum = 0, rightSum = 0;
+    for (let start = 0; start < split.n; start += E) {
+      const B = Math.min(E, split.n - start);
+      const f = this.evalProgram(B);
+      f.program.write(f.x, split.images.subarray(start * features, (start + B) * features));
+      f.program.write(f.y, labels.subarray(start, start + B));
+      f.program.run();
+      const l = (await f.program.read(f.losses)) as Float32Array;
+      const c = (await f.program.read(f.correct)) as Float32Array;
+      for (let i = 0; i < B; i++) {
+        losses[start + i] = l[i];
+        right[start + i] = c[i];
+        lossSum += l[i];
+        rightSum += c[i];
+      }
+    }
+    const out: Evaluation = { loss: lossSum / split.n, accuracy: rightSum / split.n };
+    if (opts.perExample) { out.losses = losses; out.correct = right; }
+    return out;
+  }
+}

@@ -1,0 +1,14 @@
+// Out[r, c] = X[r, c] + Bias[c] for X of shape [rows, N] (forward of a bias add).
+
+struct Params { n: u32, rowStride: u32, N: u32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * p.rowStride;
+  if (i < p.n) { Out[i] = X[i] + Bias[i % p.N]; }
+}

@@ -1,0 +1,43 @@
+// Elementwise ops over n values. Unary ops ignore Y (bound to X by the engine).
+// The grid may be 2D for large n: index = x + y * rowStride.
+
+struct Params { n: u32, rowStride: u32, alpha: f32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Out: array<f32>;
+
+fn index(gid: vec3<u32>) -> u32 { return gid.x + gid.y * p.rowStride; }
+
+@compute @workgroup_size(64)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = index(gid);
+  if (i < p.n) { Out[i] = X[i] + Y[i]; }
+}
+
+@compute @workgroup_size(64)
+fn mul(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = index(gid);
+  if (i < p.n) { Out[i] = X[i] * Y[i]; }
+}
+
+// Out = alpha * X
+@compute @workgroup_size(64)
+fn scale(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = index(gid);
+  if (i < p.n) { Out[i] = p.alpha * X[i]; }
+}
+
+@compute @workgroup_size(64)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = index(gid);
+  if (i < p.n) { Out[i] = max(X[i], 0.0); }
+}
+
+// Gradient of relu: X is the upstream gradient, Y the relu's input; zero where the input was <= 0 (PyTorch's choice at 0).
+@compute @workgroup_size(64)
+fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = index(gid);
+  if (i < p.n) { Out[i] = select(0.0, X[i], Y[i] > 0.0); }
+}

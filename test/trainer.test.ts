@@ -1,0 +1,43 @@
+import { test } from 'uvu';
+import { getGpu } from '../engine/context.js';
+import { Trainer } from '../engine/trainer.js';
+import { Mlp } from '../models/mlp.js';
+import { Rng } from '../engine/random.js';
+import { randn, assertClose } from './helpers/check.js';
+import { refGradients, RefLayer } from './helpers/ref-mlp.js';
+
+test('three recorded SGD steps with momentum and weight decay match a float64 reference MLP', async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(5);
+  const [B, inp, C] = [6, 13, 5];
+  const model = new Mlp([inp], C, [7, 9], rng);
+  const sgd = { lr: 0.3, momentum: 0.9, weightDecay: 0.01 };
+  const trainer = new Trainer(gpu, model, { batchSize: B, sgd });
+  const layers: RefLayer[] = model.layers.map((l) => ({ W: Float64Array.from(l.weight.init), b: Float64Array.from(l.bias!.init), out: l.outFeatures, inp: l.inFeatures }));
+  const mom = layers.map((L) => ({ W: new Float64Array(L.W.length), b: new Float64Array(L.b.length) }));
+  for (let step = 0; step < 3; step++) {
+    const x = randn(rng, B * inp);
+    const y = new Int32Array(B).map(() => rng.int(C));
+    trainer.step(x, y, step, sgd.lr);
+    const { grads } = refGradients(layers, Float64Array.from(x), y, B);
+    layers.forEach((L, li) => {
+      for (const k of ['W', 'b'] as const) {
+        const w = L[k], g = grads[li][k], m = mom[li][k];
+        for (let i = 0; i < w.length; i++) {
+          const gi = g[i] + sgd.weightDecay * w[i];
+          m[i] = step === 0 ? gi : sgd.momentum * m[i] + gi;
+          w[i] -= sgd.lr * m[i];
+        }
+      }
+    });
+  }
+  const metrics = await trainer.takeMetrics();
+  if (metrics.examples !== 3 * B) throw new Error(`metrics counted ${metrics.examples} examples`);
+  for (let li = 0; li < layers.length; li++) {
+    const l = model.layers[li];
+    assertClose(`${l.weight.name}`, await gpu.read(l.weight.buffer!, l.weight.size), layers[li].W, 1e-5, 1e-4);
+    assertClose(`${l.bias!.name}`, await gpu.read(l.bias!.buffer!, l.bias!.size), layers[li].b, 1e-5, 1e-4);
+  }
+});
+
+test.run();
