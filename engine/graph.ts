@@ -61,6 +61,12 @@ export class Graph {
   readonly params = new Map<Node, Parameter>();
   gradGroups = 1;
   mode: 'train' | 'eval' = 'train';
+  /**
+   * Per-example gradient factors, recorded by autograd for parameters used densely: the gradient of
+   * example i is the outer product of dy[i] and x[i] (a weight: dy [B, out], x [B, in]) or dy[i] itself
+   * (a bias: x null). Rules that need per-example gradients use them without materialising B x P values.
+   */
+  readonly perExample = new Map<Node, { x: Node | null; dy: Node }>();
 
   input(name: string, shape: number[], dtype: DType = 'f32'): Node {
     return new Node(this, 'input', shape, dtype, null, [], {}, name);

@@ -1,10 +1,13 @@
 import { Gpu, Dispatch, words, f32 } from './gpu.js';
-import { Parameter } from './graph.js';
+import { Graph, Node, Parameter } from './graph.js';
+import type { Program } from './program.js';
 import { grid1d } from './ops/grid.js';
 
 /** One parameter's gradient as the step sees it. */
 export interface GradSlot {
   param: Parameter;
+  /** The parameter's node in the training graph (key of graph.perExample). */
+  node: Node;
   /** The graph's gradient: `groups` slices of `size` values that sum to the mean-loss gradient. */
   raw: GPUBuffer;
   /** Where the combined gradient goes (may be `raw` itself when groups = 1 and nothing is combined). */
@@ -24,7 +27,10 @@ export interface GradientTransform {
   readonly decay: 'before' | 'after';
   /** True when `out` must be a separate buffer even with one group. */
   readonly needsOut?: boolean;
-  compile(gpu: Gpu, slots: GradSlot[]): Dispatch[];
+  /** Add graph nodes the transform reads (before compilation); the returned nodes are kept computed. */
+  attach?(g: Graph, slots: { param: Parameter; node: Node; grad: Node }[]): Node[];
+  /** Record the transform's dispatches, reading `slot.raw` (and attached nodes through `program`) into `slot.out`. */
+  compile(gpu: Gpu, slots: GradSlot[], program: Program): Dispatch[];
   /** Called before each step is submitted (uniforms such as a ring position may change). */
   prepare?(step: number): void;
   /** Buffers to save in checkpoints, by name. */
@@ -38,7 +44,7 @@ export class SumGroups implements GradientTransform {
   readonly name = 'sum';
   readonly decay = 'before' as const;
   constructor(readonly groups = 1) {}
-  compile(gpu: Gpu, slots: GradSlot[]): Dispatch[] {
+  compile(gpu: Gpu, slots: GradSlot[], _program: Program): Dispatch[] {
     if (this.groups === 1) return [];
     return slots.map((s) => {
       const u = gpu.uniform(words([this.groups, s.size, 1, f32(1)]));
@@ -58,14 +64,14 @@ export class Sgd {
   private lr: number;
   private first = true;
 
-  constructor(readonly gpu: Gpu, readonly slots: GradSlot[], readonly opts: SgdOptions, readonly transform: GradientTransform) {
+  constructor(readonly gpu: Gpu, readonly slots: GradSlot[], readonly opts: SgdOptions, readonly transform: GradientTransform, program: Program) {
     this.lr = opts.lr;
     const decay = (s: GradSlot, target: GPUBuffer, groups: number) => {
       const u = gpu.uniform(words([s.size, grid1d(s.size).rowStride, groups, f32(opts.weightDecay)]));
       return gpu.dispatch(gpu.kernel('weight_decay'), [u, s.param.ensure(gpu), target], grid1d(s.size).grid, `decay ${s.param.name}`);
     };
     if (opts.weightDecay !== 0 && transform.decay === 'before') this.dispatches.push(...slots.map((s) => decay(s, s.raw, transform.groups)));
-    this.dispatches.push(...transform.compile(gpu, slots));
+    this.dispatches.push(...transform.compile(gpu, slots, program));
     if (opts.weightDecay !== 0 && transform.decay === 'after') this.dispatches.push(...slots.map((s) => decay(s, s.out, 1)));
     for (const s of slots) {
       const mom = gpu.buffer(opts.momentum !== 0 ? s.size : 4, `${s.param.name}.momentum_buffer`);

@@ -59,14 +59,15 @@ export class Trainer {
     const paramNodes = params.map((p) => g.param(p));
     const grads = gradients(loss, paramNodes);
     const gradNodes = paramNodes.map((n) => grads.get(n)!);
-    const program = new Program(gpu, g, [losses, right, ...gradNodes]);
+    const attached = this.transform.attach?.(g, params.map((p, i) => ({ param: p, node: paramNodes[i], grad: gradNodes[i] }))) ?? [];
+    const program = new Program(gpu, g, [losses, right, ...gradNodes, ...attached]);
     this.train = { program, x, y, losses, correct: right };
     const separate = this.transform.groups > 1 || !!this.transform.needsOut;
     const slots: GradSlot[] = params.map((p, i) => {
       const raw = program.buf(gradNodes[i]);
-      return { param: p, raw, out: separate ? gpu.buffer(p.size, `${p.name}.grad`) : raw, size: p.size };
+      return { param: p, node: paramNodes[i], raw, out: separate ? gpu.buffer(p.size, `${p.name}.grad`) : raw, size: p.size };
     });
-    this.sgd = new Sgd(gpu, slots, opts.sgd, this.transform);
+    this.sgd = new Sgd(gpu, slots, opts.sgd, this.transform, program);
     this.metricsAcc = gpu.buffer(4, 'metrics');
     this.metricsUniform = gpu.uniform(words([B, 0, 0, 0]));
     this.metricsDispatch = gpu.dispatch(gpu.kernel('metrics'), [this.metricsUniform, program.buf(losses), program.buf(right), this.metricsAcc], [1, 1, 1]);

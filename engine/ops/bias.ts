@@ -22,6 +22,7 @@ export const BiasOp: OpDef = {
     const rows = dy.size / N;
     const groups = n.inputs[1].kind === 'param' ? n.graph.gradGroups : 1;
     if (rows % groups !== 0) throw new Error(`${n.inputs[1].name}: ${rows} rows do not split into ${groups} equal groups`);
+    if (n.inputs[1].kind === 'param' && dy.shape.length === 2) n.graph.perExample.set(n.inputs[1], { x: null, dy });
     return [dy, sumMiddle(dy, groups, rows / groups, N)];
   },
 };
