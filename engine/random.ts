@@ -59,6 +59,20 @@ export class Rng {
 
   /** A child generator, independent of this one's later draws. */
   fork(): Rng { return new Rng(this.nextU32()); }
+
+  /** The full state (JSON-safe), for checkpoints that resume bit-identically. */
+  getState(): RngState { return { s: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal }; }
+
+  setState(state: RngState): void {
+    const s = state?.s;
+    if (!Array.isArray(s) || s.length !== 4 || !s.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+      throw new Error(`invalid generator state ${JSON.stringify(state)}`);
+    }
+    [this.s0, this.s1, this.s2, this.s3] = s;
+    this.spareNormal = state.spareNormal ?? null;
+  }
 }
+
+export interface RngState { s: number[]; spareNormal: number | null }
 
 function rotl(x: number, k: number): number { return ((x << k) | (x >>> (32 - k))) >>> 0; }

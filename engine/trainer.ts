@@ -28,6 +28,8 @@ export interface Evaluation { loss: number; accuracy: number; losses?: Float32Ar
 
 export class NonFiniteLossError extends Error {}
 
+export interface StateTensor { name: string; shape: number[]; data: Float32Array }
+
 interface Forward { program: Program; x: Node; y: Node; losses: Node; correct: Node }
 
 /**
@@ -89,6 +91,43 @@ export class Trainer {
     const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
     this.gpu.write(this.metricsAcc, new Float32Array(4));
     return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
+  }
+
+  /**
+   * Every tensor a checkpoint needs, copied to the CPU: parameters and model buffers (PyTorch names),
+   * momentum buffers (`<name>.momentum_buffer`, only with momentum) and the gradient transform's state.
+   */
+  async stateTensors(): Promise<StateTensor[]> {
+    const out: StateTensor[] = [];
+    for (const e of this.stateEntries()) {
+      out.push({ name: e.name, shape: e.shape, data: (await this.gpu.read(e.buffer, e.size)) as Float32Array });
+    }
+    return out;
+  }
+
+  /** Restore what `stateTensors` saved; every expected tensor must be present with its shape. */
+  loadStateTensors(tensors: Map<string, { shape: number[]; data: Float32Array }>): void {
+    const expected = this.stateEntries();
+    for (const e of expected) {
+      const t = tensors.get(e.name);
+      if (!t) throw new Error(`the checkpoint has no tensor ${e.name}; it was written for another model or optimizer`);
+      if (t.data.length !== e.size || t.shape.join() !== e.shape.join()) {
+        throw new Error(`the checkpoint's ${e.name} has shape [${t.shape}] where the model has [${e.shape}]; it was written for another model`);
+      }
+      this.gpu.write(e.buffer, t.data);
+    }
+    const known = new Set(expected.map((e) => e.name));
+    const extra = [...tensors.keys()].filter((n) => !known.has(n));
+    if (extra.length > 0) throw new Error(`the checkpoint holds tensors this trainer does not have (${extra.slice(0, 3).join(', ')}); it was written for another model or optimizer`);
+  }
+
+  private stateEntries(): { name: string; shape: number[]; size: number; buffer: GPUBuffer }[] {
+    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu) }));
+    if (this.opts.sgd.momentum !== 0) {
+      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size, buffer: this.sgd.momentumBuffers[i] }));
+    }
+    for (const t of this.transform.state?.() ?? []) entries.push({ name: t.name, shape: [t.size], size: t.size, buffer: t.buffer });
+    return entries;
   }
 
   private evalProgram(B: number): Forward {
