@@ -1,0 +1,185 @@
+// `cgh train`: one training run into a run folder (config.json, metrics.jsonl, checkpoint.safetensors).
+import { readFileSync } from 'node:fs';
+import { getGpu } from '../engine/context.js';
+import { Rng } from '../engine/random.js';
+import { Trainer } from '../engine/trainer.js';
+import { BatchIterator, DataError, subset } from '../engine/data/dataset.js';
+import { loadDataset } from '../engine/data/node-data.js';
+import type { GradientTransform } from '../engine/optim.js';
+import { Mlp } from '../models/mlp.js';
+import { parameterCount, type Model } from '../models/model.js';
+import { RunFolder } from '../experiments/run-folder.js';
+import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/schedule.js';
+import { trainLoop, type EpochRow } from '../experiments/train-loop.js';
+import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
+import { importOptional } from './optional.js';
+import { Progress } from './progress.js';
+import { fixed, percent, TableStream } from './table.js';
+
+export const TRAIN_SPEC = {
+  name: 'train',
+  summary: 'Train a model with SGD (or a gradient rule) and record every epoch in a run folder.',
+  flags: [
+    { name: 'model', type: 'string', default: 'mlp', metavar: 'NAME', help: 'model to train; cgh models lists them' },
+    { name: 'hidden', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden layer widths of the mlp' },
+    { name: 'width', type: 'int', min: 1, help: 'width of the other models (see cgh models; default: the model\'s own)' },
+    { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], default: 'pytorch', help: 'weight init: PyTorch\'s nn.Linear default, or N(0,1)*2/sqrt(fan_in+fan_out) with zero biases as in the original Coherent Gradients code' },
+    { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10'], default: 'mnist', help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir)' },
+    { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files (MNIST: the four IDX files, raw or .gz)' },
+    { name: 'train-subset', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples only (default: all)' },
+    { name: 'epochs', type: 'int', min: 1, default: 10, help: 'epochs to train' },
+    { name: 'batch-size', type: 'int', min: 1, default: 128, help: 'examples per step (the last partial batch of an epoch is dropped)' },
+    { name: 'eval-batch-size', type: 'int', min: 1, default: 1000, help: 'examples per evaluation pass' },
+    { name: 'lr', type: 'number', min: 0, exclusiveMin: true, default: 0.1, help: 'learning rate (the schedule\'s initial value)' },
+    { name: 'schedule', type: 'choice', choices: SCHEDULES, default: 'constant', help: 'lr schedule, stepped per epoch: constant; step = divide by 10 every --step-size epochs (StepLR); cosine = CosineAnnealingLR over --epochs' },
+    { name: 'step-size', type: 'int', min: 1, default: 30, help: 'epochs between lr divisions of the step schedule' },
+    { name: 'momentum', type: 'number', min: 0, default: 0, help: 'SGD momentum (PyTorch\'s form, no dampening)' },
+    { name: 'weight-decay', type: 'number', min: 0, default: 0, help: 'L2 weight decay added to the gradient' },
+    { name: 'rule', type: 'string', default: 'sgd', metavar: 'sgd|ra3|rm3|m3|winsorize', help: 'gradient rule applied between backward and update (see below)' },
+    { name: 'groups', type: 'int', min: 1, default: 3, metavar: 'K', help: 'gradients per median or mean of the ra3/rm3/m3 rules' },
+    { name: 'winsor', type: 'number', min: 0, metavar: 'S', help: 'winsorization level of --rule winsorize' },
+    { name: 'm3-mode', type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass', help: 'how --rule m3 computes its micro-batch gradients' },
+    { name: 'log-coherence', type: 'boolean', help: 'also record gradient coherence in metrics.jsonl (rules that support it)' },
+    { name: 'seed', type: 'int', min: 0, default: 0, help: 'seed of all randomness (init, batch order)' },
+    { name: 'out', type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<date-time>)' },
+    { name: 'resume', type: 'boolean', help: 'continue the run in --out from its last checkpoint' },
+    { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
+    { name: 'log-every', type: 'int', min: 0, default: 0, metavar: 'STEPS', help: 'also write the training loss every STEPS steps to metrics.jsonl (0: per epoch only)' },
+  ],
+  notes: `The run folder holds config.json (every setting, the adapter, the package version), metrics.jsonl
+(one JSON row per epoch, appended and flushed as it comes) and checkpoint.safetensors (written after
+every epoch). A killed run continues with the same flags plus --resume, bit-identically.`,
+} as const;
+
+export type TrainArgs = Parsed<typeof TRAIN_SPEC>;
+
+/** What experiments/rules/index.ts provides (loaded when present). */
+interface RulesModule {
+  validateRuleOptions(o: RuleOptions): void;
+  createRule(o: RuleOptions): GradientTransform;
+  ruleWarnings(o: RuleOptions): string[];
+  RULE_HELP: string;
+  RuleError: new (...a: any[]) => Error;
+}
+interface RuleOptions { rule: string; groups: number; winsor?: number; m3Mode: string; batchSize: number; momentum: number; logCoherence?: boolean }
+
+/** What models/registry.ts provides (loaded when present). */
+interface RegistryModule {
+  createModel(name: string, o: Record<string, unknown>): Model;
+  listModels(): unknown;
+}
+
+export function packageVersion(): string {
+  return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+}
+
+export async function trainHelp(): Promise<string> {
+  const rules = await importOptional<RulesModule>('../experiments/rules/index.js');
+  const ruleText = rules ? rules.RULE_HELP : 'gradient rules: this build has sgd only (the ra3/rm3/m3/winsorize rules are not available yet).';
+  return `${helpText(TRAIN_SPEC)}\n\n${ruleText.trimEnd()}`;
+}
+
+export async function trainCommand(argv: string[]): Promise<void> {
+  const a = parseArgs(TRAIN_SPEC, argv);
+  if (a.help) { console.log(await trainHelp()); return; }
+  validateSchedule({ schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize });
+  const transform = await buildRule(a);
+
+  // Everything that can fail on bad input is checked before the run folder is touched.
+  const ds = await loadDataset({ dataset: a.dataset, dataDir: a.dataDir });
+  if (a.trainSubset !== undefined && a.trainSubset > ds.train.n) {
+    throw new DataError(`--train-subset ${a.trainSubset} is larger than the ${ds.train.n} training examples; use ${ds.train.n} or less`);
+  }
+  const train = a.trainSubset !== undefined ? subset(ds.train, a.trainSubset) : ds.train;
+  const master = new Rng(a.seed);
+  const modelRng = master.fork();
+  const batchRng = master.fork();
+  const batches = new BatchIterator(train, a.batchSize, batchRng);
+  const model = await buildModel(a, ds.shape, ds.numClasses, modelRng);
+  const gpu = await getGpu({ adapterName: a.adapter });
+  const trainer = new Trainer(gpu, model, {
+    batchSize: a.batchSize,
+    evalBatchSize: a.evalBatchSize,
+    sgd: { lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay },
+    transform,
+  });
+
+  const { help: _h, out: _o, resume: _r, ...settings } = a;
+  const config = {
+    command: 'train',
+    ...settings,
+    trainExamples: train.n,
+    testExamples: ds.test.n,
+    parameters: parameterCount(model),
+    adapterReport: gpu.report,
+    version: packageVersion(),
+  };
+  const out = a.out ?? `runs/${a.model}-${a.dataset}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
+  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys: ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize'] });
+  if (a.resume && run.isDone()) {
+    console.error(`${out} is already complete; its metrics are in ${run.metricsFile}`);
+    return;
+  }
+
+  console.error(`adapter: ${gpu.report.name} (${gpu.report.backend}); ${model.name} with ${parameterCount(model)} parameters; ${train.n} training and ${ds.test.n} test examples; run folder ${out}`);
+  const table = new TableStream([
+    { key: 'epoch', title: 'epoch', width: 5 },
+    { key: 'lr', title: 'lr', width: 8 },
+    { key: 'train_loss', title: 'train loss', format: fixed(4) },
+    { key: 'train_acc', title: 'train acc', format: percent },
+    { key: 'test_loss', title: 'test loss', format: fixed(4) },
+    { key: 'test_acc', title: 'test acc', format: percent },
+    { key: 'examples_per_s', title: 'ex/s', width: 6, format: fixed(0) },
+    { key: 'elapsed_s', title: 'elapsed', width: 8, format: (v) => `${(v as number).toFixed(0)}s` },
+  ], (line) => console.log(line));
+  const progress = new Progress({ rateUnit: 'ex/s' });
+  const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
+  let barEpoch = -1;
+  const result = await trainLoop({
+    gpu, trainer, batches, rng: batchRng, test: ds.test, run,
+    epochs: a.epochs,
+    schedule: { schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize },
+    logEvery: a.logEvery,
+    onStart: (epoch) => {
+      if (epoch > 0) {
+        console.error(`resuming ${out} after epoch ${epoch}`);
+        for (const r of run.readMetrics()) if (r.kind === 'epoch') table.row(r);
+      }
+    },
+    onProgress: (epoch, done, total) => {
+      if (epoch !== barEpoch) { barEpoch = epoch; progress.begin(`epoch ${epoch + 1}/${a.epochs}`, total); }
+      if (done > 0 && done < total) progress.update(done);
+    },
+    onEpoch: show,
+  });
+  progress.clear();
+  const last = result.rows[result.rows.length - 1];
+  if (last) console.error(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${last.epoch} epochs; metrics in ${run.metricsFile}`);
+}
+
+async function buildRule(a: TrainArgs): Promise<GradientTransform | undefined> {
+  const rules = await importOptional<RulesModule>('../experiments/rules/index.js');
+  const o: RuleOptions = { rule: a.rule, groups: a.groups, winsor: a.winsor, m3Mode: a.m3Mode, batchSize: a.batchSize, momentum: a.momentum, logCoherence: a.logCoherence };
+  if (!rules) {
+    if (a.rule !== 'sgd') throw new UsageError(`--rule ${a.rule} is not available in this build yet; use --rule sgd`);
+    if (a.logCoherence) throw new UsageError('--log-coherence is not available in this build yet; leave it out');
+    return undefined;
+  }
+  try {
+    rules.validateRuleOptions(o);
+  } catch (e) {
+    if (e instanceof rules.RuleError) throw new UsageError(e.message);
+    throw e;
+  }
+  for (const w of rules.ruleWarnings(o)) console.error(`cgh: warning: ${w}`);
+  return rules.createRule(o);
+}
+
+async function buildModel(a: TrainArgs, inputShape: number[], numClasses: number, rng: Rng): Promise<Model> {
+  const registry = await importOptional<RegistryModule>('../models/registry.js');
+  if (registry) {
+    return registry.createModel(a.model, { inputShape, numClasses, hidden: a.hidden, width: a.width, init: a.init, rng });
+  }
+  if (a.model !== 'mlp') throw new UsageError(`--model ${a.model} is not available in this build yet; use --model mlp`);
+  return new Mlp(inputShape, numClasses, a.hidden, rng, a.init);
+}
