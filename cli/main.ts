@@ -7,6 +7,7 @@ import { parameterCount, type Model } from '../models/model.js';
 import { closest, helpText, parseArgs, UsageError } from './args.js';
 import { importOptional } from './optional.js';
 import { formatTable } from './table.js';
+import { runCommand } from './run-command.js';
 import { packageVersion, trainCommand } from './train.js';
 
 type Command = (argv: string[]) => Promise<void>;
@@ -108,27 +109,16 @@ async function adaptersCommand(argv: string[]): Promise<void> {
   console.log('\nThe first adapter is the default; choose another with --adapter NAME.');
 }
 
-/** One line per error: exit code 2 for usage errors, 1 otherwise; the stack only with CGH_DEBUG=1. */
-async function main(argv: string[]): Promise<number> {
+async function dispatch(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
-  try {
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') { console.log(mainHelp()); return 0; }
-    if (name === '--version' || name === '-v') { console.log(packageVersion()); return 0; }
-    const command = COMMANDS[name];
-    if (!command) {
-      const guess = closest(name, Object.keys(COMMANDS));
-      throw new UsageError(`unknown command "${name}"${guess ? `; did you mean ${guess}?` : ''} (see cgh --help)`);
-    }
-    await command.run(rest);
-    return 0;
-  } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    const internal = ['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError'].includes(err.name);
-    const message = (err.message || err.name).split('\n')[0];
-    const hint = internal && process.env.CGH_DEBUG !== '1' ? ' (an internal error; CGH_DEBUG=1 shows where)' : '';
-    process.stderr.write(`cgh: ${message}${hint}\n${process.env.CGH_DEBUG === '1' ? `${err.stack}\n` : ''}`);
-    return e instanceof UsageError ? 2 : 1;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') { console.log(mainHelp()); return; }
+  if (name === '--version' || name === '-v') { console.log(packageVersion()); return; }
+  const command = COMMANDS[name];
+  if (!command) {
+    const guess = closest(name, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${name}"${guess ? `; did you mean ${guess}?` : ''} (see cgh --help)`);
   }
+  await command.run(rest);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await runCommand(dispatch, process.argv.slice(2));

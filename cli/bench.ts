@@ -1,0 +1,68 @@
+// `npm run bench` / `cgh bench`: the adapter, then each benchmark's table. Figures only, never assertions.
+import { pathToFileURL } from 'node:url';
+import { getGpu } from '../engine/context.js';
+import type { Gpu } from '../engine/gpu.js';
+import { helpText, parseArgs, UsageError } from './args.js';
+import { benchMlp } from './bench/mlp.js';
+import { importOptional } from './optional.js';
+import { runCommand } from './run-command.js';
+import { formatTable } from './table.js';
+
+type BenchOutput = string | Record<string, unknown>[] | void;
+
+/** The sections in print order; each module may not be built yet, and is then skipped with a note. */
+const SECTIONS: { name: string; title: string; run: (gpu: Gpu) => Promise<BenchOutput> }[] = [
+  { name: 'gemm', title: 'GEMM', run: fromModule('./bench/gemm.js', 'benchGemm') },
+  { name: 'mlp', title: 'MLP training', run: (gpu) => benchMlp(gpu) },
+  { name: 'rules', title: 'Gradient rules', run: fromModule('./bench/rules.js', 'benchRules') },
+  { name: 'conv', title: 'Convolutions', run: fromModule('./bench/conv.js', 'benchConv') },
+  { name: 'models', title: 'Models', run: fromModule('./bench/models.js', 'benchModels') },
+];
+
+class NotBuilt extends Error {}
+
+function fromModule(file: string, exportName: string): (gpu: Gpu) => Promise<BenchOutput> {
+  return async (gpu) => {
+    const mod = await importOptional<Record<string, (gpu: Gpu) => Promise<BenchOutput>>>(file);
+    if (!mod || typeof mod[exportName] !== 'function') throw new NotBuilt(`skipped: ${file.replace('./', 'cli/').replace(/\.js$/, '.ts')} is not available in this build yet`);
+    return mod[exportName](gpu);
+  };
+}
+
+const BENCH_SPEC = {
+  name: 'bench',
+  summary: 'Measure GEMM GFLOP/s, MLP training throughput and step efficiency on the current adapter.',
+  flags: [
+    { name: 'only', type: 'string', metavar: 'LIST', help: `comma-separated sections to run, of ${SECTIONS.map((s) => s.name).join(', ')} (default: all)` },
+    { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
+  ],
+} as const;
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const a = parseArgs(BENCH_SPEC, argv);
+  if (a.help) { console.log(helpText(BENCH_SPEC)); return; }
+  const only = a.only?.split(',').map((s) => s.trim());
+  const unknown = only?.filter((n) => !SECTIONS.some((s) => s.name === n)) ?? [];
+  if (unknown.length > 0) throw new UsageError(`unknown bench section ${unknown.join(', ')}; use --only with ${SECTIONS.map((s) => s.name).join(', ')} (see cgh bench --help)`);
+  const gpu = await getGpu({ adapterName: a.adapter });
+  const r = gpu.report;
+  console.log(`adapter: ${r.name} (vendor ${r.vendor}, ${r.architecture}, backend ${r.backend}); max buffer ${Math.floor(r.limits.maxBufferSize / 2 ** 20)} MiB, max storage binding ${Math.floor(r.limits.maxStorageBufferBindingSize / 2 ** 20)} MiB, ${r.limits.maxComputeInvocationsPerWorkgroup} invocations/workgroup`);
+  for (const section of SECTIONS) {
+    if (only && !only.includes(section.name)) continue;
+    console.log(`\n== ${section.title} ==`);
+    try {
+      const out = await section.run(gpu);
+      if (typeof out === 'string') console.log(out);
+      else if (Array.isArray(out) && out.length > 0) {
+        console.log(formatTable(Object.keys(out[0]).map((key) => ({ key, title: key })), out));
+      }
+    } catch (e) {
+      if (e instanceof NotBuilt) console.log(e.message);
+      else throw e;
+    }
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runCommand(benchCommand, process.argv.slice(2));
+}
