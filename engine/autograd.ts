@@ -24,6 +24,7 @@ export function gradients(loss: Node, wrt: Node[]): Map<Node, Node> {
     node.inputs.forEach((x, j) => {
       const dx = dxs[j];
       if (!dx || !needed.has(x)) return;
+      if (x.kind === 'param') g.gradSites.set(x, [...(g.gradSites.get(x) ?? []), { node, dy, input: j }]);
       const prev = grads.get(x);
       grads.set(x, prev ? add(prev, dx) : dx);
     });

@@ -67,6 +67,13 @@ export class Graph {
    * (a bias: x null). Rules that need per-example gradients use them without materialising B x P values.
    */
   readonly perExample = new Map<Node, { x: Node | null; dy: Node }>();
+  /**
+   * Where each parameter's gradient comes from, recorded by autograd: the node that used it (an op or
+   * a view), the gradient flowing into that node, and the parameter's input index. Calling
+   * `site.node.op.backward(site.node, site.dy)` again under another `gradGroups` rebuilds the parameter's
+   * gradient with that grouping (e.g. one group per example) without redoing the rest of the backward pass.
+   */
+  readonly gradSites = new Map<Node, { node: Node; dy: Node; input: number }[]>();
 
   input(name: string, shape: number[], dtype: DType = 'f32'): Node {
     return new Node(this, 'input', shape, dtype, null, [], {}, name);

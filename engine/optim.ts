@@ -47,7 +47,7 @@ export class SumGroups implements GradientTransform {
   compile(gpu: Gpu, slots: GradSlot[], _program: Program): Dispatch[] {
     if (this.groups === 1) return [];
     return slots.map((s) => {
-      const u = gpu.uniform(words([this.groups, s.size, 1, f32(1)]));
+      const u = gpu.uniform(words([1, this.groups, s.size, f32(1)])); // [1, groups, size] summed over groups
       return gpu.dispatch(gpu.kernel('reduce', 'sum_middle'), [u, s.raw, s.out], [Math.ceil(s.size / 64), 1, 1], `sum groups ${s.param.name}`);
     });
   }

@@ -1,0 +1,73 @@
+import { Gpu, Dispatch, words } from '../../engine/gpu.js';
+import type { GradientTransform, GradSlot } from '../../engine/optim.js';
+import type { Program } from '../../engine/program.js';
+import { grid1d } from '../../engine/ops/grid.js';
+import { perExampleOf, LateCompiler, PerExample } from './per-example.js';
+
+/** Largest winsorization level the kernel supports (shaders/winsorize.wgsl MAX_L − 1). */
+export const MAX_WINSOR = 32;
+
+/**
+ * Winsorization (the paper's Appendix B): for each coordinate, each of the B per-example gradient values
+ * is clipped to lie between the (s+1)-th smallest and the (s+1)-th largest of them, and the clipped values
+ * are summed. The per-example gradients are of the mean loss (see per-example.ts), so the sum is the
+ * winsorized mean of the examples' own gradients, and s = 0 is SGD's gradient up to rounding.
+ *
+ * Dense layers are done from their factors in a fused kernel (never the B x P tensor); other parameters
+ * get per-example gradients materialised one parameter at a time into a shared scratch of
+ * B x (largest such parameter) values. Weight decay is added after winsorization, to the combined
+ * gradient, as PyTorch's SGD adds it to whatever gradient it is given.
+ */
+export class Winsorize implements GradientTransform {
+  readonly name = 'winsorize';
+  readonly groups = 1;
+  readonly decay = 'after' as const;
+
+  constructor(readonly s: number, readonly batchSize: number) {
+    if (!Number.isInteger(s) || s < 0 || s > MAX_WINSOR || 2 * s + 1 >= batchSize) {
+      throw new Error(`winsorize: s must be an integer in 0..${Math.min(MAX_WINSOR, Math.floor((batchSize - 2) / 2))} for a batch of ${batchSize}, got ${s}`);
+    }
+  }
+
+  compile(gpu: Gpu, slots: GradSlot[], program: Program): Dispatch[] {
+    const B = this.batchSize;
+    const sources = slots.map((s) => perExampleOf(program.graph, s.node, B));
+    const late = new LateCompiler(gpu, program);
+    const biggest = Math.max(0, ...sources.map((p) => (p.kind === 'materialized' ? p.n : 0)));
+    const scratch = biggest > 0 ? gpu.buffer(B * biggest, 'winsorize per-example scratch') : null;
+    const out: Dispatch[] = [];
+    slots.forEach((slot, i) => out.push(...winsorizeDispatches(gpu, sources[i], slot.out, this.s, B, program, late, scratch, slot.param.name)));
+    return out;
+  }
+}
+
+/** The dispatches writing the winsorized sum of one parameter's per-example gradients into `target`. */
+export function winsorizeDispatches(gpu: Gpu, src: PerExample, target: GPUBuffer, s: number, B: number, program: Program, late: LateCompiler | null, scratch: GPUBuffer | null, name: string): Dispatch[] {
+  switch (src.kind) {
+    case 'outer':
+      return [winsorizeOuter(gpu, program.buf(src.x), program.buf(src.dy), target, src.rows, src.cols, B, s, name)];
+    case 'rows':
+      return [winsorizeColumns(gpu, program.buf(src.dy), target, src.n, B, s, name)];
+    case 'materialized': {
+      if (!late || !scratch) throw new Error(`winsorize ${name}: no scratch for per-example gradients`);
+      const { dispatches, buffer } = late.compile(src.grad, scratch);
+      return [...dispatches, winsorizeColumns(gpu, buffer, target, src.n, B, s, name)];
+    }
+    case 'zero':
+      // Rewritten every step: weight decay, added after the rule, must not accumulate in a constant buffer.
+      return [winsorizeColumns(gpu, gpu.buffer(4, 'unused'), target, src.n, 0, 0, name)];
+  }
+}
+
+/** target [rows, cols] = winsorized sum over b of dy[b, :] ⊗ x[b, :] (x [B, cols], dy [B, rows]). */
+export function winsorizeOuter(gpu: Gpu, x: GPUBuffer, dy: GPUBuffer, target: GPUBuffer, rows: number, cols: number, B: number, s: number, name = ''): Dispatch {
+  const u = gpu.uniform(words([B, rows, cols, 0]));
+  return gpu.dispatch(gpu.kernel('winsorize', 'dense', { S: s }), [u, x, dy, target], [Math.ceil(cols / 4 / 64), rows, 1], `winsorize ${name}`);
+}
+
+/** target [n] = winsorized sum over b of values[b, :] (values [B, n]). */
+export function winsorizeColumns(gpu: Gpu, values: GPUBuffer, target: GPUBuffer, n: number, B: number, s: number, name = ''): Dispatch {
+  const { grid, rowStride } = grid1d(Math.ceil(n / 4));
+  const u = gpu.uniform(words([B, 1, n, rowStride]));
+  return gpu.dispatch(gpu.kernel('winsorize', 'columns', { S: s }), [u, values, values, target], grid, `winsorize ${name}`);
+}
