@@ -16,7 +16,7 @@
 struct Params {
   N: u32, C: u32, HW: u32, groups: u32,
   lanes: u32, laneStepN: u32, laneStepHW: u32, statsGroups: u32,
-  eps: f32, momentum: f32, rowStride: u32, total: u32,
+  eps: f32, momentum: f32, _c: u32, _d: u32,
   which: u32, sumGroups: u32, _a: u32, _b: u32,
 }
 
@@ -122,15 +122,18 @@ fn running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
   Out[p.C + c] = RunningVar[c];
 }
 
-// Out = (X - mean) / sqrt(var + eps) * gamma + beta, with the statistics of the example's group.
+// Out = (X - mean) / sqrt(var + eps) * gamma + beta, with the statistics of the example's group. The grid is
+// (position, channel, example), so no index needs an integer division (slow on CPU adapters).
 @compute @workgroup_size(64)
 fn normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * p.rowStride;
-  if (i >= p.total) { return; }
-  let c = (i / p.HW) % p.C;
-  let n = i / (p.C * p.HW);
+  let hw = gid.x;
+  let c = gid.y;
+  let n = gid.z;
+  if (hw >= p.HW) { return; }
   let s = n / (p.N / p.statsGroups);
-  Out[i] = (X[i] - Stats[statIndex(s, 0u, c)]) * rstd(s, c) * Gamma[c] + Shift[c];
+  let i = (n * p.C + c) * p.HW + hw;
+  // x - mean first: folding the mean into a shift would cancel catastrophically when |mean| >> std.
+  Out[i] = (X[i] - Stats[statIndex(s, 0u, c)]) * (rstd(s, c) * Gamma[c]) + Shift[c];
 }
 
 // Lane partials of the gradient sums of group k, channel c: sum of dy and sum of dy * xhat.
@@ -199,16 +202,17 @@ fn param_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Input gradient. Training: dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) over the group
-// (Shift holds the group sums); eval: dx = gamma * rstd * dy with the running statistics.
+// (Shift holds the group sums); eval: dx = gamma * rstd * dy with the running statistics. Grid as normalize's.
 @compute @workgroup_size(64)
 fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * p.rowStride;
-  if (i >= p.total) { return; }
-  let c = (i / p.HW) % p.C;
-  let n = i / (p.C * p.HW);
+  let hw = gid.x;
+  let c = gid.y;
+  let n = gid.z;
+  if (hw >= p.HW) { return; }
   let s = n / (p.N / p.statsGroups);
   let r = rstd(s, c);
   let scale = Gamma[c] * r;
+  let i = (n * p.C + c) * p.HW + hw;
   if (TRAIN) {
     let m = f32((p.N / p.statsGroups) * p.HW);
     let xhat = (X[i] - Stats[statIndex(s, 0u, c)]) * r;

@@ -1,6 +1,5 @@
 import { Node, OpDef, Parameter, CompileContext } from '../graph.js';
 import { Gpu, f32, words } from '../gpu.js';
-import { grid1d } from './grid.js';
 
 /** The running statistics a batch norm layer keeps (PyTorch's buffers), updated in place in training mode. */
 export interface RunningStats {
@@ -64,18 +63,22 @@ function lanesFor(M: number): number {
 
 interface ParamsIn {
   N: number; C: number; HW: number; groups: number; lanes?: number; statsGroups?: number;
-  eps?: number; momentum?: number; total?: number; which?: number; sumGroups?: boolean;
+  eps?: number; momentum?: number; which?: number; sumGroups?: boolean;
 }
 
 function params(a: ParamsIn): ArrayBuffer {
   const lanes = a.lanes ?? 1;
-  const total = a.total ?? 0;
   return words([
     a.N, a.C, a.HW, a.groups,
     lanes, Math.floor(lanes / a.HW), lanes % a.HW, a.statsGroups ?? a.groups,
-    f32(a.eps ?? 0), f32(a.momentum ?? 0), grid1d(total).rowStride, total,
+    f32(a.eps ?? 0), f32(a.momentum ?? 0), 0, 0,
     a.which ?? 0, a.sumGroups ? 1 : 0, 0, 0,
   ]);
+}
+
+/** One invocation per element over (position, channel, example). */
+function elementGrid(N: number, C: number, HW: number): number[] {
+  return [Math.ceil(HW / 64), C, N];
 }
 
 /** Small buffers bound where an entry point of shaders/batchnorm.wgsl does not use a binding. */
@@ -124,8 +127,8 @@ export const NormalizeOp: OpDef = {
   compile(n, c) {
     const [x, stats, gamma, beta] = n.inputs;
     const { N, C, HW, eps, statsGroups } = n.attrs;
-    const u = c.uniform(params({ N, C, HW, groups: statsGroups, statsGroups, eps, total: n.size }), n.name);
-    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, grid1d(n.size).grid, {}, n.name)];
+    const u = c.uniform(params({ N, C, HW, groups: statsGroups, statsGroups, eps }), n.name);
+    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, elementGrid(N, C, HW), {}, n.name)];
   },
   backward(n, dy) {
     const [x, stats, gamma, beta] = n.inputs;
@@ -163,9 +166,9 @@ export const InputGradOp: OpDef = {
   compile(n, c) {
     const [x, stats, gamma, dy, sums] = n.inputs;
     const { N, C, HW, eps, statsGroups, train } = n.attrs;
-    const u = c.uniform(params({ N, C, HW, groups: statsGroups, statsGroups, eps, total: n.size }), n.name);
+    const u = c.uniform(params({ N, C, HW, groups: statsGroups, statsGroups, eps }), n.name);
     const b = { x: c.buf(x), dy: c.buf(dy), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(sums), out: c.buf(n) };
-    return [bn(c, 'input_grad', u, b, grid1d(n.size).grid, { TRAIN: !!train }, n.name)];
+    return [bn(c, 'input_grad', u, b, elementGrid(N, C, HW), { TRAIN: !!train }, n.name)];
   },
 };
 
