@@ -130,7 +130,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
 
 /** A copy of the bytes as a typed array (copied so alignment never matters and the source can be freed). */
 function view_(raw: Uint8Array, dtype: Dtype): TensorData {
-  const copy = raw.slice();
+  // new Uint8Array(view) always copies; a Node Buffer's slice() would share the whole pooled buffer.
+  const copy = new Uint8Array(raw);
   switch (dtype) {
     case 'F32': return new Float32Array(copy.buffer);
     case 'F64': return new Float64Array(copy.buffer);

@@ -61,6 +61,15 @@ test('decodes a hand-laid file (unordered header, unaligned offsets) like the fo
   assert.equal(metadata, { k: 'v' });
 });
 
+test('decodes from a Node Buffer that shares a pooled ArrayBuffer (as readFileSync returns)', () => {
+  const bytes = encodeSafetensors([{ name: 'w', shape: [3], data: new Float32Array([1, -2, 0.5]) }]);
+  const pooled = Buffer.from(bytes); // small Buffers live at an offset inside a larger shared pool
+  const { tensors } = decodeSafetensors(pooled);
+  const w = tensors.get('w')!.data as Float32Array;
+  assert.equal([...w], [1, -2, 0.5]);
+  assert.is(w.buffer.byteLength, 12, 'the tensor owns exactly its bytes');
+});
+
 test('malformed files each give a SafetensorsError naming the file and the problem', () => {
   const four = bytesOf(new Float32Array([1]));
   const cases: [string, Uint8Array, RegExp][] = [
