@@ -3,7 +3,7 @@
 import { listAdapters } from '../engine/device.js';
 import { Rng } from '../engine/random.js';
 import { Mlp } from '../models/mlp.js';
-import { parameterCount, type Model } from '../models/model.js';
+import { parameterCount } from '../models/model.js';
 import { closest, helpText, parseArgs, UsageError } from './args.js';
 import { importOptional } from './optional.js';
 import { formatTable } from './table.js';
@@ -51,46 +51,40 @@ const MODELS_SPEC = {
   name: 'models',
   summary: 'List the models cgh train --model accepts, with their parameter counts for the given input.',
   flags: [
-    { name: 'input', type: 'int-list', default: [1, 28, 28], min: 1, metavar: 'C,H,W', help: 'input shape of one example' },
-    { name: 'classes', type: 'int', default: 10, min: 1, help: 'number of classes' },
-    { name: 'width', type: 'int', min: 1, help: 'width of the models that take one (default: each model\'s own)' },
-    { name: 'hidden', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden widths of the mlp' },
+    { name: 'input', type: 'int-list', min: 1, metavar: 'C,H,W', help: 'input shape of one example (default: each model\'s standard input)' },
+    { name: 'classes', type: 'int', min: 1, help: 'number of classes (default: each model\'s own, 1000 for ImageNet models, else 10)' },
+    { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, help: 'width multiplier of the channels (and of the mlp\'s hidden widths)' },
+    { name: 'hidden', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden widths of the mlp (as cgh train --hidden)' },
   ],
 } as const;
 
+interface ModelListing { name: string; description: string; inputShape: number[]; numClasses: number; parameters: number | null; error?: string }
 interface RegistryModule {
-  createModel(name: string, o: Record<string, unknown>): Model;
-  listModels(): (string | { name: string; description?: string })[];
+  listModels(settings: { inputShape?: number[]; numClasses?: number; width?: number; hidden?: number[] }): ModelListing[];
 }
 
 async function modelsCommand(argv: string[]): Promise<void> {
   const a = parseArgs(MODELS_SPEC, argv);
   if (a.help) { console.log(helpText(MODELS_SPEC)); return; }
+  if (a.input && a.input.length !== 3) throw new UsageError(`--input expects C,H,W (three numbers), got ${a.input.join(',')} (see cgh models --help)`);
   const registry = await importOptional<RegistryModule>('../models/registry.js');
-  const rows: Record<string, unknown>[] = [];
-  const options = { inputShape: a.input, numClasses: a.classes, hidden: a.hidden, width: a.width, init: 'pytorch', rng: new Rng(0) };
+  let rows: ModelListing[];
   if (registry) {
-    for (const entry of registry.listModels()) {
-      const name = typeof entry === 'string' ? entry : entry.name;
-      const description = typeof entry === 'string' ? '' : entry.description ?? '';
-      let count: number | string;
-      try {
-        count = parameterCount(registry.createModel(name, { ...options, rng: new Rng(0) }));
-      } catch (e) {
-        count = `n/a (${(e as Error).message.split('\n')[0]})`;
-      }
-      rows.push({ name, parameters: count, description });
-    }
+    rows = registry.listModels({ inputShape: a.input, numClasses: a.classes, width: a.width, hidden: a.hidden });
   } else {
-    const mlp = new Mlp(a.input, a.classes, a.hidden, new Rng(0));
-    rows.push({ name: 'mlp', parameters: parameterCount(mlp), description: `fully connected ReLU network, hidden ${a.hidden.join(',')} (other models are not available in this build yet)` });
+    const inputShape = a.input ?? [1, 28, 28];
+    const numClasses = a.classes ?? 10;
+    const mlp = new Mlp(inputShape, numClasses, a.hidden.map((h) => Math.max(1, Math.round(h * a.width))), new Rng(0));
+    rows = [{ name: 'mlp', description: 'fully connected ReLU network (other models are not available in this build yet)', inputShape, numClasses, parameters: parameterCount(mlp) }];
   }
-  console.log(`input ${a.input.join('x')}, ${a.classes} classes${a.width ? `, width ${a.width}` : ''}\n`);
   console.log(formatTable([
-    { key: 'name', title: 'model' },
+    { key: 'name', title: 'model', align: 'left' },
+    { key: 'input', title: 'input' },
+    { key: 'numClasses', title: 'classes' },
     { key: 'parameters', title: 'parameters' },
     { key: 'description', title: 'description', align: 'left' },
-  ], rows));
+  ], rows.map((r) => ({ ...r, input: r.inputShape.join('x'), parameters: r.parameters ?? 'n/a', description: r.error ? `does not fit: ${r.error}` : r.description }))));
+  console.log(`\nwidth ${a.width}; mlp hidden ${a.hidden.join(',')}. Train one with cgh train --model NAME.`);
 }
 
 const ADAPTERS_SPEC = { name: 'adapters', summary: 'List the WebGPU adapters; pick one for cgh train with --adapter NAME (any part of its name).', flags: [] } as const;

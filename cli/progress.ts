@@ -10,6 +10,8 @@ export interface ProgressOptions {
   plainEvery?: number;
   /** Overrides the stream's own isTTY (tests). */
   tty?: boolean;
+  /** Show nothing. */
+  quiet?: boolean;
 }
 
 export class Progress {
@@ -35,6 +37,7 @@ export class Progress {
   }
 
   update(done: number): void {
+    if (this.opts.quiet) return;
     const now = performance.now();
     const seconds = (now - this.start) / 1000;
     const rate = seconds > 0 ? done / seconds : 0;

@@ -30,10 +30,12 @@ export interface EpochRow {
   examples_per_s: number;
   /** Wall time of the run so far, across resumptions. */
   elapsed_s: number;
+  /** With a coherence probe: the m-coherence of the epoch's last batch. */
+  coherence?: number;
 }
 
 /** Written every `logEvery` steps: the training loss and accuracy of the steps since the last one. */
-export interface StepRow { kind: 'step'; epoch: number; step: number; lr: number; loss: number; acc: number }
+export interface StepRow { kind: 'step'; epoch: number; step: number; lr: number; loss: number; acc: number; coherence?: number }
 
 export interface TrainLoopOptions {
   gpu: Gpu;
@@ -47,6 +49,13 @@ export interface TrainLoopOptions {
   run: RunFolder;
   /** Steps between step rows in metrics.jsonl; 0 writes epoch rows only. */
   logEvery?: number;
+  /**
+   * Trainer steps per weight update (serial M3: its K micro-batches, one trainer step each). Each epoch
+   * takes a whole number of updates, so an update never spans two epochs.
+   */
+  stepsPerUpdate?: number;
+  /** Measures the gradient coherence of the step just submitted, for step rows and epoch rows. */
+  probe?: CoherenceProbe;
   /** Steps between waits for the GPU (keeps the queue short and the progress current). */
   syncEvery?: number;
   onProgress?(epoch: number, examplesDone: number, examplesTotal: number): void;
@@ -57,6 +66,8 @@ export interface TrainLoopOptions {
   /** Stop after this many epochs have been completed and checkpointed, as if killed (tests). */
   stopAfterEpoch?: number;
 }
+
+export interface CoherenceProbe { measure(): Promise<{ coherence: number }> }
 
 export interface TrainLoopResult {
   /** False when stopped early by stopAfterEpoch. */
@@ -77,6 +88,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   const B = batches.batchSize;
   const syncEvery = o.syncEvery ?? Math.max(1, Math.round(512 / B));
   const logEvery = o.logEvery ?? 0;
+  const perUpdate = o.stepsPerUpdate ?? 1;
+  const stepsPerEpoch = Math.floor(batches.batchesPerEpoch / perUpdate) * perUpdate;
+  if (stepsPerEpoch === 0) throw new RunError(`an epoch of ${batches.batchesPerEpoch} steps holds no whole update of ${perUpdate} steps; use a smaller batch or more examples`);
 
   let epoch = 0, step = 0, elapsedBefore = 0;
   const ck = run.loadCheckpoint();
@@ -100,7 +114,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
 
   while (epoch < o.epochs) {
     const lr = learningRate(o.schedule, epoch);
-    const total = batches.batchesPerEpoch * B;
+    const total = stepsPerEpoch * B;
     const t0 = performance.now();
     let done = 0;
     const sums = { loss: 0, right: 0, n: 0 };
@@ -117,7 +131,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     };
     let sinceLog = 0;
     o.onProgress?.(epoch, 0, total);
+    let inEpoch = 0;
     for (const b of batches.epoch()) {
+      if (inEpoch++ === stepsPerEpoch) break;
       trainer.step(b.images, b.labels, step, lr);
       step++;
       sinceLog++;
@@ -125,6 +141,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       if (logEvery > 0 && step % logEvery === 0) {
         const m = await take();
         const row: StepRow = { kind: 'step', epoch: epoch + 1, step, lr, loss: m.loss, acc: m.accuracy };
+        if (o.probe) row.coherence = (await o.probe.measure()).coherence;
         run.appendMetrics({ ...row });
         o.onStep?.(row);
         sinceLog = 0;
@@ -135,6 +152,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       }
     }
     await take();
+    const coherence = o.probe ? (await o.probe.measure()).coherence : undefined;
     o.onProgress?.(epoch, done, total);
     const trainSeconds = (performance.now() - t0) / 1000;
     const onTrain = await trainer.evaluate(batches.split);
@@ -154,6 +172,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       examples_per_s: done / trainSeconds,
       elapsed_s: elapsed(),
     };
+    if (coherence !== undefined) row.coherence = coherence;
     run.appendMetrics({ ...row });
     const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: row.elapsed_s };
     run.saveCheckpoint(await trainer.stateTensors(), { ...meta });
