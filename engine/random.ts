@@ -61,7 +61,7 @@ export class Rng {
   fork(): Rng { return new Rng(this.nextU32()); }
 
   /** The full state (JSON-safe), for checkpoints that resume bit-identically. */
-  getState(): RngState { return { s: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal }; }
+  getState(): RngState { return { s: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.spareNormal }; }
 
   setState(state: RngState): void {
     const s = state?.s;
