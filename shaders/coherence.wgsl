@@ -13,23 +13,56 @@ struct Params { B: u32, rows: u32, cols: u32, rowStride: u32, count: u32, slot: 
 @group(0) @binding(3) var<storage, read_write> Partial: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Result: array<f32>;
 
-// Pair (a, b) of a dense weight: DY [B, rows], X [B, cols]. With cols = 0 it is a bias (g_b = DY[b, :]).
-@compute @workgroup_size(64)
+// Dense weight: DY [B, rows], X [B, cols]; with cols = 0 a bias (g_b = DY[b, :]). Invocation (x, y) takes the
+// 4 x 4 block of example pairs a in 4y.., b in 4x.. and writes its share of the two sums to Partial[2 (y nb + x)].
+// The Gram matrices are symmetric, so blocks below the diagonal are skipped and those above count twice.
+@compute @workgroup_size(8, 8)
 fn pairs(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let k = gid.x + gid.y * p.rowStride;
-  if (k >= p.B * p.B) { return; }
-  let a = k / p.B;
-  let b = k % p.B;
-  var dd = 0.0;
-  for (var r = 0u; r < p.rows; r++) { dd += DY[a * p.rows + r] * DY[b * p.rows + r]; }
-  var xx = 1.0;
-  if (p.cols > 0u) {
-    xx = 0.0;
-    for (var c = 0u; c < p.cols; c++) { xx += X[a * p.cols + c] * X[b * p.cols + c]; }
+  let nb = (p.B + 3u) / 4u;
+  if (gid.x >= nb || gid.y >= nb) { return; }
+  let k = gid.y * nb + gid.x;
+  if (gid.x < gid.y) {
+    Partial[2u * k] = 0.0;
+    Partial[2u * k + 1u] = 0.0;
+    return;
   }
-  let dot = dd * xx;
-  Partial[2u * k] = dot;
-  Partial[2u * k + 1u] = select(0.0, dot, a == b);
+  let a0 = 4u * gid.y;
+  let b0 = 4u * gid.x;
+  var dd: array<f32, 16>;
+  var xx: array<f32, 16>;
+  for (var i = 0u; i < 16u; i++) { dd[i] = 0.0; xx[i] = select(0.0, 1.0, p.cols == 0u); }
+  // Rows past the batch repeat the last example; their pairs are masked out below.
+  for (var r = 0u; r < p.rows; r++) {
+    var u: array<f32, 4>;
+    var v: array<f32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+      u[i] = DY[min(a0 + i, p.B - 1u) * p.rows + r];
+      v[i] = DY[min(b0 + i, p.B - 1u) * p.rows + r];
+    }
+    for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { dd[4u * i + j] += u[i] * v[j]; } }
+  }
+  for (var c = 0u; c < p.cols; c++) {
+    var u: array<f32, 4>;
+    var v: array<f32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+      u[i] = X[min(a0 + i, p.B - 1u) * p.cols + c];
+      v[i] = X[min(b0 + i, p.B - 1u) * p.cols + c];
+    }
+    for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { xx[4u * i + j] += u[i] * v[j]; } }
+  }
+  let weight = select(2.0, 1.0, gid.x == gid.y);
+  var num = 0.0;
+  var den = 0.0;
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) {
+      if (a0 + i >= p.B || b0 + j >= p.B) { continue; }
+      let dot = dd[4u * i + j] * xx[4u * i + j];
+      num += weight * dot;
+      if (a0 + i == b0 + j) { den += dot; }
+    }
+  }
+  Partial[2u * k] = num;
+  Partial[2u * k + 1u] = den;
 }
 
 var<workgroup> sums: array<vec2<f32>, 64>;

@@ -54,20 +54,21 @@ fn result(t: u32) -> f32 {
 }
 
 // A dense weight [rows, cols] from its factors: example b's gradient is DY[b, :] ⊗ X[b, :]
-// (DY [B, rows], X [B, cols]). Invocation (x, y) does row y, columns 4x .. 4x+3.
+// (DY [B, rows], X [B, cols]). Invocation (x, y) does column x of rows 4y .. 4y+3, so neighbouring lanes
+// read neighbouring X values and share the DY values.
 @compute @workgroup_size(64)
 fn dense(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c0 = gid.x * 4u;
-  let r = gid.y;
-  if (c0 >= p.cols || r >= p.rows) { return; }
-  let last = p.cols - 1u - c0; // columns past the end repeat the last one and are not written
+  let c = gid.x;
+  let r0 = gid.y * 4u;
+  if (c >= p.cols || r0 >= p.rows) { return; }
+  let last = p.rows - 1u - r0; // rows past the end repeat the last one and are not written
   reset();
   for (var b = 0u; b < p.B; b++) {
-    let d = DY[b * p.rows + r];
-    let xb = b * p.cols + c0;
-    for (var t = 0u; t < 4u; t++) { push(t, d * X[xb + min(t, last)]); }
+    let x = X[b * p.cols + c];
+    let db = b * p.rows + r0;
+    for (var t = 0u; t < 4u; t++) { push(t, DY[db + min(t, last)] * x); }
   }
-  for (var t = 0u; t <= min(3u, last); t++) { Out[r * p.cols + c0 + t] = result(t); }
+  for (var t = 0u; t <= min(3u, last); t++) { Out[(r0 + t) * p.cols + c] = result(t); }
 }
 
 // Columns of X [B, cols]: example b's gradient is X[b, :] (a bias's DY, or materialised per-example

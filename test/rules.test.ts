@@ -367,29 +367,41 @@ test('RM3 in the trainer: steps 0 and 1 leave the weights unchanged; step 2 appl
   });
 });
 
-test('one-pass M3 on a batch of 3b equals serial M3 on its three micro-batches of b, from the same weights, with weight decay', async () => {
+async function readAll(gpu: Gpu, params: Parameter[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const p of params) out.push((await gpu.read(p.buffer!, p.size)) as Float32Array);
+  return out;
+}
+
+test('one-pass M3 on a batch of 3b equals serial M3 on its three micro-batches of b, from the same weights, with weight decay (MLP; batch norm)', async () => {
   const gpu = await getGpu();
   const rng = new Rng(32);
-  const [b, inp, C] = [5, 13, 4];
-  const one = new Mlp([inp], C, [10, 7], new Rng(7));
-  const ser = new Mlp([inp], C, [10, 7], new Rng(7));
+  const [b, inp, C] = [5, 12, 4];
   const sgd = { lr: 0.3, momentum: 0, weightDecay: 0.02 };
-  const t1 = new Trainer(gpu, one, { batchSize: 3 * b, sgd, transform: createRule({ rule: 'm3', groups: 3, winsor: 0, m3Mode: 'one-pass', batchSize: 3 * b, momentum: 0 }) });
-  const o: RuleOptions = { rule: 'm3', groups: 3, winsor: 0, m3Mode: 'serial', batchSize: 3 * b, momentum: 0 };
-  const t3 = new Trainer(gpu, ser, { batchSize: trainerBatchSize(o), sgd, transform: createRule(o) });
-  const initial = await readParams(gpu, ser);
-  for (let update = 0; update < 2; update++) {
-    const x = randn(rng, 3 * b * inp);
-    const y = new Int32Array(3 * b).map(() => rng.int(C));
-    t1.step(x, y, update, sgd.lr);
-    for (let k = 0; k < 3; k++) {
-      t3.step(x.subarray(k * b * inp, (k + 1) * b * inp), y.subarray(k * b, (k + 1) * b), 3 * update + k, sgd.lr);
-      if (update === 0 && k < 2) (await readParams(gpu, ser)).forEach((p, i) => assertExact(`serial micro-batch ${k}`, p, initial[i]));
+  // The batch-norm net normalises each group with its own statistics in one pass, as the micro-batches are.
+  const models: [string, () => Network & { parameters(): Parameter[] }][] = [
+    ['mlp', () => new Mlp([inp], C, [10, 7], new Rng(7))],
+    ['batch norm', () => new BnNet(3, 2, C, new Rng(7))],
+  ];
+  for (const [name, make] of models) {
+    const one = make(), ser = make();
+    const t1 = new Trainer(gpu, one, { batchSize: 3 * b, sgd, transform: createRule({ rule: 'm3', groups: 3, winsor: 0, m3Mode: 'one-pass', batchSize: 3 * b, momentum: 0 }) });
+    const o: RuleOptions = { rule: 'm3', groups: 3, winsor: 0, m3Mode: 'serial', batchSize: 3 * b, momentum: 0 };
+    const t3 = new Trainer(gpu, ser, { batchSize: trainerBatchSize(o), sgd, transform: createRule(o) });
+    const initial = await readAll(gpu, ser.parameters());
+    for (let update = 0; update < 2; update++) {
+      const x = randn(rng, 3 * b * inp);
+      const y = new Int32Array(3 * b).map(() => rng.int(C));
+      t1.step(x, y, update, sgd.lr);
+      for (let k = 0; k < 3; k++) {
+        t3.step(x.subarray(k * b * inp, (k + 1) * b * inp), y.subarray(k * b, (k + 1) * b), 3 * update + k, sgd.lr);
+        if (update === 0 && k < 2) (await readAll(gpu, ser.parameters())).forEach((p, i) => assertExact(`${name}: serial micro-batch ${k}`, p, initial[i]));
+      }
+      const [a, s] = [await readAll(gpu, one.parameters()), await readAll(gpu, ser.parameters())];
+      // Same medians of the same group gradients; they differ only in float32 rounding of K·(sum/B) vs sum/b.
+      a.forEach((p, i) => assertClose(`${name} update ${update} ${one.parameters()[i].name}`, s[i], p, 1e-6, 1e-5));
+      if (a.every((p, i) => p.every((v, j) => v === initial[i][j]))) throw new Error(`${name}: the weights did not move`);
     }
-    const [a, s] = [await readParams(gpu, one), await readParams(gpu, ser)];
-    // Same medians of the same group gradients; they differ only in float32 rounding of K·(sum/B) vs sum/b.
-    a.forEach((p, i) => assertClose(`update ${update} ${one.parameters()[i].name}`, s[i], p, 1e-6, 1e-5));
-    if (a.every((p, i) => p.every((v, j) => v === initial[i][j]))) throw new Error('the weights did not move');
   }
 });
 

@@ -16,9 +16,16 @@ export interface RulesBenchRow {
   updateMs: number;
   /** updateMs / SGD's updateMs at the same batch. */
   relative: number;
+  /**
+   * CPU milliseconds this process spent per update (the JS thread and a CPU adapter's worker threads):
+   * on a CPU adapter shared with other work, a steadier measure of the work than wall time.
+   */
+  cpuMs: number;
+  /** cpuMs / SGD's cpuMs. */
+  cpuRelative: number;
 }
 
-interface Case { label: string; options: RuleOptions | null; trainer: Trainer; images: Float32Array; labels: Int32Array; step: number; best: number }
+interface Case { label: string; options: RuleOptions | null; trainer: Trainer; images: Float32Array; labels: Int32Array; step: number; best: number; bestCpu: number }
 
 const now = () => performance.now();
 
@@ -52,7 +59,7 @@ export async function benchRules(gpu: Gpu, opts: { batches?: number[]; hidden?: 
       const trainer = new Trainer(gpu, model, { batchSize: tb, sgd: { lr: 0.01, momentum: 0, weightDecay: 0 }, transform: o ? createRule(o) : undefined });
       const images = new Float32Array(tb * 784).map(() => rng.uniform());
       const labels = new Int32Array(tb).map(() => rng.int(10));
-      return { label, options: o, trainer, images, labels, step: 0, best: Infinity };
+      return { label, options: o, trainer, images, labels, step: 0, best: Infinity, bestCpu: Infinity };
     });
     const probes = new Map(cases.filter((c) => !c.options).map((c) => [c, createCoherenceProbe(c.trainer)]));
     // One update: K trainer steps for serial M3; for the probe row, an SGD step and a coherence reading.
@@ -70,14 +77,17 @@ export async function benchRules(gpu: Gpu, opts: { batches?: number[]; hidden?: 
         await gpu.idle();
         const single = now() - t;
         const reps = Math.max(2, Math.min(200, Math.round((seconds * 1000) / Math.max(single, 0.1))));
+        const cpu = process.cpuUsage();
         t = now();
         for (let i = 0; i < reps; i++) await update(c);
         await gpu.idle();
         c.best = Math.min(c.best, (now() - t) / reps);
+        const used = process.cpuUsage(cpu);
+        c.bestCpu = Math.min(c.bestCpu, (used.user + used.system) / 1000 / reps);
       }
     }
-    const sgd = cases[0].best;
-    for (const c of cases) rows.push({ batch, rule: c.label, updateMs: c.best, relative: c.best / sgd });
+    const [sgd, sgdCpu] = [cases[0].best, cases[0].bestCpu];
+    for (const c of cases) rows.push({ batch, rule: c.label, updateMs: c.best, relative: c.best / sgd, cpuMs: c.bestCpu, cpuRelative: c.bestCpu / sgdCpu });
   }
   return rows;
 }
@@ -88,5 +98,7 @@ export function formatRulesBench(rows: RulesBenchRow[]): string {
     { key: 'rule', title: 'rule', align: 'left' },
     { key: 'updateMs', title: 'ms/update', format: fixed(2) },
     { key: 'relative', title: 'x SGD', format: fixed(3) },
+    { key: 'cpuMs', title: 'CPU ms/update', format: fixed(2) },
+    { key: 'cpuRelative', title: 'CPU x SGD', format: fixed(3) },
   ], rows as unknown as Record<string, unknown>[]);
 }

@@ -39,7 +39,8 @@ export class CoherenceProbe {
     const sources: PerExample[] = this.params.map((p) => perExampleOf(program.graph, p.node, B));
     const biggest = Math.max(0, ...sources.map((s) => (s.kind === 'materialized' ? s.n : 0)));
     const scratch = biggest > 0 ? gpu.buffer(B * biggest, 'coherence per-example scratch') : null;
-    const partialPairs = Math.max(B * B, biggest > 0 ? grid1d(biggest).grid[0] * grid1d(biggest).grid[1] : 0);
+    const blocks = Math.ceil(B / 4); // the pairs kernel's 4 x 4 blocks of example pairs per side
+    const partialPairs = Math.max(blocks * blocks, biggest > 0 ? grid1d(biggest).grid[0] * grid1d(biggest).grid[1] : 0);
     const partial = gpu.buffer(2 * partialPairs, 'coherence partial sums');
     this.result = gpu.buffer(2 * this.params.length, 'coherence');
     const late = new LateCompiler(gpu, program);
@@ -52,9 +53,9 @@ export class CoherenceProbe {
         return gpu.dispatch(gpu.kernel('coherence', 'reduce'), [u, unused, unused, partial, this.result!], [1, 1, 1], name);
       };
       const pairs = (x: GPUBuffer, dy: GPUBuffer, rows: number, cols: number) => {
-        const { grid, rowStride } = grid1d(B * B);
-        const u = gpu.uniform(words([B, rows, cols, rowStride, B * B, slot, 0, 0]));
-        return [gpu.dispatch(gpu.kernel('coherence', 'pairs'), [u, x, dy, partial, this.result!], grid, name), reduce(B * B)];
+        const u = gpu.uniform(words([B, rows, cols, 0, 0, slot, 0, 0]));
+        const grid = [Math.ceil(blocks / 8), Math.ceil(blocks / 8), 1];
+        return [gpu.dispatch(gpu.kernel('coherence', 'pairs'), [u, x, dy, partial, this.result!], grid, name), reduce(blocks * blocks)];
       };
       if (src.kind === 'outer') out.push(...pairs(program.buf(src.x), program.buf(src.dy), src.rows, src.cols));
       else if (src.kind === 'rows') out.push(...pairs(unused, program.buf(src.dy), src.n, 0));

@@ -1,4 +1,4 @@
-import { Graph, Node } from '../../engine/graph.js';
+import { Graph, Node, CompileContext } from '../../engine/graph.js';
 import type { Gpu, Dispatch } from '../../engine/gpu.js';
 import type { Program } from '../../engine/program.js';
 import { topoOrder } from '../../engine/autograd.js';
@@ -100,7 +100,7 @@ export class LateCompiler {
       if (!b) this.own.set(n, (b = this.gpu.buffer(n.size, n.name)));
       return b;
     };
-    const ctx = { gpu: this.gpu, buf, uniform: (w: ArrayBuffer, label?: string) => this.gpu.uniform(w, label) };
+    const ctx: CompileContext = { gpu: this.gpu, buf, uniform: (w: ArrayBuffer, label?: string) => this.gpu.uniform(w, label) };
     const dispatches: Dispatch[] = [];
     for (const n of topoOrder([root])) {
       if (n.kind === 'op' && !this.known.has(n)) dispatches.push(...n.op!.compile(n, ctx));

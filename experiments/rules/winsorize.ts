@@ -62,7 +62,7 @@ export function winsorizeDispatches(gpu: Gpu, src: PerExample, target: GPUBuffer
 /** target [rows, cols] = winsorized sum over b of dy[b, :] ⊗ x[b, :] (x [B, cols], dy [B, rows]). */
 export function winsorizeOuter(gpu: Gpu, x: GPUBuffer, dy: GPUBuffer, target: GPUBuffer, rows: number, cols: number, B: number, s: number, name = ''): Dispatch {
   const u = gpu.uniform(words([B, rows, cols, 0]));
-  return gpu.dispatch(gpu.kernel('winsorize', 'dense', { S: s }), [u, x, dy, target], [Math.ceil(cols / 4 / 64), rows, 1], `winsorize ${name}`);
+  return gpu.dispatch(gpu.kernel('winsorize', 'dense', { S: s }), [u, x, dy, target], [Math.ceil(cols / 64), Math.ceil(rows / 4), 1], `winsorize ${name}`);
 }
 
 /** target [n] = winsorized sum over b of values[b, :] (values [B, n]). */
