@@ -12,20 +12,24 @@ type BenchOutput = string | Record<string, unknown>[] | void;
 
 /** The sections in print order; each module may not be built yet, and is then skipped with a note. */
 const SECTIONS: { name: string; title: string; run: (gpu: Gpu) => Promise<BenchOutput> }[] = [
-  { name: 'gemm', title: 'GEMM', run: fromModule('./bench/gemm.js', 'benchGemm') },
+  { name: 'gemm', title: 'GEMM', run: fromModule('./bench/gemm.js', 'benchGemm', 'formatGemmBench') },
   { name: 'mlp', title: 'MLP training', run: (gpu) => benchMlp(gpu) },
-  { name: 'rules', title: 'Gradient rules', run: fromModule('./bench/rules.js', 'benchRules') },
-  { name: 'conv', title: 'Convolutions', run: fromModule('./bench/conv.js', 'benchConv') },
-  { name: 'models', title: 'Models', run: fromModule('./bench/models.js', 'benchModels') },
+  { name: 'rules', title: 'Gradient rules', run: fromModule('./bench/rules.js', 'benchRules', 'formatRulesBench') },
+  { name: 'conv', title: 'Convolutions', run: fromModule('./bench/conv.js', 'benchConv', 'formatConvBench') },
+  { name: 'models', title: 'Models', run: fromModule('./bench/models.js', 'benchModels', 'formatModelsBench') },
 ];
 
 class NotBuilt extends Error {}
 
-function fromModule(file: string, exportName: string): (gpu: Gpu) => Promise<BenchOutput> {
+/** A section from a module's bench function; its rows are printed with the module's formatter when it has one. */
+function fromModule(file: string, exportName: string, formatterName: string): (gpu: Gpu) => Promise<BenchOutput> {
   return async (gpu) => {
-    const mod = await importOptional<Record<string, (gpu: Gpu) => Promise<BenchOutput>>>(file);
-    if (!mod || typeof mod[exportName] !== 'function') throw new NotBuilt(`skipped: ${file.replace('./', 'cli/').replace(/\.js$/, '.ts')} is not available in this build yet`);
-    return mod[exportName](gpu);
+    const mod = await importOptional<Record<string, unknown>>(file);
+    const bench = mod?.[exportName] as ((gpu: Gpu) => Promise<BenchOutput>) | undefined;
+    if (typeof bench !== 'function') throw new NotBuilt(`skipped: ${file.replace('./', 'cli/').replace(/\.js$/, '.ts')} is not available in this build yet`);
+    const out = await bench(gpu);
+    const format = mod?.[formatterName] as ((rows: unknown) => string) | undefined;
+    return Array.isArray(out) && typeof format === 'function' ? format(out) : out;
   };
 }
 

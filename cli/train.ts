@@ -22,7 +22,7 @@ export const TRAIN_SPEC = {
   flags: [
     { name: 'model', type: 'string', default: 'mlp', metavar: 'NAME', help: 'model to train; cgh models lists them' },
     { name: 'hidden', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden layer widths of the mlp' },
-    { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, help: 'width multiplier of the model\'s channels (and of the mlp\'s hidden widths)' },
+    { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, metavar: 'W', help: 'width multiplier of the model\'s channels (and of the mlp\'s hidden widths)' },
     { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], default: 'pytorch', help: 'weight init: PyTorch\'s nn.Linear default, or N(0,1)*2/sqrt(fan_in+fan_out) with zero biases as in the original Coherent Gradients code' },
     { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10'], default: 'mnist', help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir)' },
     { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files (MNIST: the four IDX files, raw or .gz)' },
@@ -37,7 +37,7 @@ export const TRAIN_SPEC = {
     { name: 'momentum', type: 'number', min: 0, default: 0, help: 'SGD momentum (PyTorch\'s form, no dampening)' },
     { name: 'weight-decay', type: 'number', min: 0, default: 0, help: 'L2 weight decay added to the gradient' },
     { name: 'rule', type: 'string', default: 'sgd', metavar: 'sgd|ra3|rm3|m3|winsorize', help: 'gradient rule applied between backward and update (see below)' },
-    { name: 'groups', type: 'int', min: 1, default: 3, metavar: 'K', help: 'gradients per median or mean of the ra3/rm3/m3 rules' },
+    { name: 'groups', type: 'int', min: 1, default: 3, metavar: 'K', help: 'groups K of --rule m3: the median of K group-mean gradients (K must divide the batch)' },
     { name: 'winsor', type: 'int', min: 0, metavar: 'S', help: 'examples clipped on each side of every coordinate by --rule winsorize (required with it)' },
     { name: 'm3-mode', type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass', help: 'how --rule m3 computes its micro-batch gradients' },
     { name: 'log-coherence', type: 'boolean', help: 'also record the m-coherence of the batch (||sum g_i||^2 / sum ||g_i||^2 over per-example gradients) at each logged step and at the end of each epoch' },
