@@ -100,6 +100,7 @@ export interface TrainOutcome { run: RunFolder; rows: EpochRow[]; completed: boo
 /** One training run as `cgh train` does it, from parsed flags. */
 export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise<TrainOutcome> {
   const say = hooks.quiet ? () => {} : (line: string) => console.log(line);
+  if (a.resume && a.out === undefined) throw new UsageError('--resume needs --out DIR, the run folder to continue (see cgh train --help)');
   validateSchedule({ schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize });
   const rule = await buildRule(a, say);
 

@@ -148,6 +148,8 @@ test('cgh: help, unknown command and unknown flag (exit 2, one line on stderr)',
   assert.equal([cmd.code, cmd.errLines], [2, ['cgh: unknown command "trian"; did you mean train? (see cgh --help)']]);
   const flag = cgh(['train', '--lrr', '0.1']);
   assert.equal([flag.code, flag.errLines, flag.stdout], [2, ['cgh: unknown flag --lrr; did you mean --lr? (see cgh train --help)'], '']);
+  const resume = cgh(['train', '--resume']);
+  assert.equal([resume.code, resume.errLines], [2, ['cgh: --resume needs --out DIR, the run folder to continue (see cgh train --help)']]);
   const value = cgh(['train', '--epochs', 'ten']);
   assert.equal([value.code, value.errLines], [2, ['cgh: --epochs expects a whole number, got "ten" (see cgh train --help)']]);
 });
