@@ -6,6 +6,10 @@ import path from 'node:path';
 import { parseArgs } from '../cli/args.js';
 import { runTraining, TRAIN_SPEC } from '../cli/train.js';
 import { decodeSafetensors } from '../engine/safetensors.js';
+import { getGpu } from '../engine/context.js';
+import { Rng } from '../engine/random.js';
+import { Trainer } from '../engine/trainer.js';
+import { Mlp } from '../models/mlp.js';
 import { cgh, cghKilledWhen } from './helpers/cli.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-e2e-'));
@@ -23,6 +27,28 @@ function checkpointBytes(out: string): Map<string, string> {
   const { tensors } = decodeSafetensors(fs.readFileSync(path.join(tmp, out, 'checkpoint.safetensors')));
   return new Map([...tensors].map(([name, t]) => [name, Buffer.from(t.data.buffer).toString('base64')]));
 }
+
+test('trainer state tensors: PyTorch names, a round trip into a fresh trainer, and mismatches refused', async () => {
+  const gpu = await getGpu();
+  const make = (seed: number, hidden = [5]) => new Trainer(gpu, new Mlp([7], 3, hidden, new Rng(seed)), { batchSize: 4, sgd: { lr: 0.1, momentum: 0.9, weightDecay: 0 } });
+  const a = make(1);
+  const rng = new Rng(2);
+  for (let s = 0; s < 3; s++) a.step(Float32Array.from({ length: 28 }, () => rng.normal()), Int32Array.from({ length: 4 }, () => rng.int(3)), s, 0.1);
+  const saved = await a.stateTensors();
+  assert.equal(saved.map((t) => t.name), ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias',
+    'layers.0.weight.momentum_buffer', 'layers.0.bias.momentum_buffer', 'layers.2.weight.momentum_buffer', 'layers.2.bias.momentum_buffer']);
+  assert.equal(saved[0].shape, [5, 7]);
+  const b = make(9);
+  const map = new Map(saved.map((t) => [t.name, { shape: t.shape, data: t.data }]));
+  b.loadStateTensors(map);
+  assert.equal((await b.stateTensors()).map((t) => [...t.data]), saved.map((t) => [...t.data]));
+  const missing = new Map(map);
+  missing.delete('layers.2.bias.momentum_buffer');
+  assert.throws(() => b.loadStateTensors(missing), /the checkpoint has no tensor layers.2.bias.momentum_buffer/);
+  assert.throws(() => make(1, [6]).loadStateTensors(map), /the checkpoint's layers.0.weight has shape \[5,7\] where the model has \[6,7\]/);
+  const extra = new Map(map).set('layers.9.weight', { shape: [1], data: new Float32Array(1) });
+  assert.throws(() => b.loadStateTensors(extra), /holds tensors this trainer does not have \(layers.9.weight\)/);
+});
 
 // The stated end-to-end result: MLP 784-256-10 on the first 10,000 MNIST training images, batch 64,
 // SGD lr 0.1 with momentum 0.9 and a cosine schedule, reaches >= 95% on all 10,000 test images in 5 epochs
