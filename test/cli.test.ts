@@ -9,6 +9,8 @@ import { learningRate, validateSchedule, ScheduleError } from '../experiments/sc
 import { RunFolder, RunError } from '../experiments/run-folder.js';
 import { idxBytes } from './helpers/idx-files.js';
 import { cgh, snapshot } from './helpers/cli.js';
+import { Progress, clock } from '../cli/progress.js';
+import { formatTable, TableStream, percent } from '../cli/table.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-cli-'));
 const usage = (argv: string[]) => {
@@ -66,6 +68,31 @@ test('help lists every flag with its default', () => {
       assert.ok(text.replace(/\s+/g, ' ').includes(`(default: ${def})`), `default of ${f.name}`);
     }
   }
+});
+
+test('progress: a redrawn bar on a terminal, plain lines otherwise; tables', () => {
+  const sink = () => { const out: string[] = []; return { out, stream: { write: (t: string) => { out.push(t); return true; } } as unknown as NodeJS.WriteStream }; };
+  const t = sink();
+  const bar = new Progress({ stream: t.stream, tty: true, rateUnit: 'ex/s' });
+  bar.begin('epoch 1/2', 100);
+  bar.update(100);
+  bar.clear();
+  assert.match(t.out[0], /^\r\x1b\[Kepoch 1\/2 \[#{30}\] 100\/100 \d+ ex\/s eta 0:00$/);
+  assert.is(t.out[1], '\r\x1b[K');
+  const p = sink();
+  const plain = new Progress({ stream: p.stream, tty: false, plainEvery: 0, rateUnit: 'ex/s' });
+  plain.begin('epoch 2/2', 100);
+  plain.update(50);
+  plain.clear();
+  assert.equal(p.out.length, 1);
+  assert.match(p.out[0], /^epoch 2\/2: 50\/100, \d+ ex\/s, 0:00 elapsed\n$/);
+  assert.is(clock(3725), '1:02:05');
+  assert.is(formatTable([{ key: 'a', title: 'name' }, { key: 'b', title: 'acc', format: percent }], [{ a: 'x', b: 0.5 }, { a: 'long', b: 1 }]),
+    'name      acc\n----  -------\nx      50.00%\nlong  100.00%');
+  const lines: string[] = [];
+  const stream = new TableStream([{ key: 'e', title: 'epoch', width: 5 }, { key: 'l', title: 'loss' }], (l) => lines.push(l));
+  stream.row({ e: 1, l: 0.12345 });
+  assert.equal(lines, ['epoch  loss', '-----  ----', '1      0.1235']);
 });
 
 test('lr schedules: constant, StepLR(step, 0.1), CosineAnnealingLR(T_max = epochs)', () => {
