@@ -1,0 +1,387 @@
+// The training page: reads the settings, loads the data, runs a TrainingSession and shows its progress.
+import { getGpu } from '../engine/context.js';
+import type { Gpu } from '../engine/gpu.js';
+import type { Dataset } from '../engine/data/dataset.js';
+import { parameterCount } from '../models/model.js';
+import { modelNames } from '../models/registry.js';
+import { RULE_NAMES, validateRuleOptions, type RuleName } from '../experiments/rules/index.js';
+import { parseNoiseLevel } from '../experiments/label-noise.js';
+import { defaultSampleSize } from '../experiments/eval-sets.js';
+import type { ScheduleName } from '../experiments/schedule.js';
+import { LineChart } from './chart.js';
+import { pickedFilesDataset, servedMnistDataset } from './data-source.js';
+import { TrainingSession, type PageConfig, type Progress, type Row } from './session.js';
+import { downloadBytes, downloadText } from './download.js';
+import { trainCommandLine } from './cli-command.js';
+
+const EVAL_BATCH_SIZE = 1000;
+
+const $ = <T extends HTMLElement = HTMLInputElement>(id: string) => document.getElementById(id) as T;
+
+/** A setting the user has to change; shown as the page's message. */
+class SettingsError extends Error {}
+
+const ui = {
+  form: $<HTMLFormElement>('settings'),
+  fieldsets: () => [...document.querySelectorAll<HTMLFieldSetElement>('#settings fieldset')],
+  train: $<HTMLButtonElement>('train'),
+  stop: $<HTMLButtonElement>('stop'),
+  resume: $<HTMLButtonElement>('resume'),
+  downloads: [$<HTMLButtonElement>('download-metrics'), $<HTMLButtonElement>('download-config'), $<HTMLButtonElement>('download-checkpoint')],
+  message: $<HTMLDivElement>('message'),
+  fatal: $<HTMLDivElement>('fatal'),
+  adapter: $<HTMLParagraphElement>('adapter'),
+  progress: $<HTMLProgressElement>('progress'),
+  rate: $<HTMLSpanElement>('rate'),
+  status: $<HTMLParagraphElement>('status'),
+  cliLine: $<HTMLParagraphElement>('cli-line'),
+};
+
+const accuracyChart = new LineChart($('accuracy-chart'), {
+  title: 'Accuracy',
+  xLabel: 'epochs',
+  yRange: [0, 1],
+  yFormat: (v) => `${Math.round(v * 100)}%`,
+  series: [
+    { key: 'train-sample', label: 'train', color: '#2f6fd6' },
+    { key: 'test', label: 'test', color: '#d9822b' },
+    { key: 'pristine', label: 'pristine', color: '#2e9d5b', dashed: true },
+    { key: 'corrupt', label: 'corrupt', color: '#c23b3b', dashed: true },
+  ],
+});
+const lossChart = new LineChart($('loss-chart'), {
+  title: 'Loss',
+  xLabel: 'epochs',
+  yFormat: (v) => v.toFixed(2),
+  series: [
+    { key: 'run', label: 'training steps', color: '#8a93a6' },
+    { key: 'train-sample', label: 'train', color: '#2f6fd6' },
+    { key: 'test', label: 'test', color: '#d9822b' },
+    { key: 'pristine', label: 'pristine', color: '#2e9d5b', dashed: true },
+    { key: 'corrupt', label: 'corrupt', color: '#c23b3b', dashed: true },
+  ],
+});
+
+let gpu: Gpu | null = null;
+let session: TrainingSession | null = null;
+let runConfig: Record<string, unknown> | null = null;
+let busy = false;
+let lastProgress: Progress | null = null;
+/** Examples per second of the latest group of training steps (evaluations excluded). */
+let lastRate: number | null = null;
+let renderQueued = false;
+/** Latest accuracy of each evaluated sample, for the status line. */
+let latest: Record<string, number> = {};
+
+function showMessage(text: string | null): void {
+  ui.message.textContent = text ?? '';
+  ui.message.hidden = !text;
+}
+
+function errorText(e: unknown): string {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const line = (err.message || err.name).split('\n')[0];
+  const internal = ['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError'].includes(err.name);
+  return internal ? `internal error: ${line} (the browser console shows where)` : line;
+}
+
+function updateButtons(): void {
+  const running = !!session?.isRunning;
+  ui.train.disabled = !gpu || busy || running;
+  ui.stop.disabled = !running;
+  ui.resume.disabled = busy || running || !session || session.done || session.failed;
+  for (const b of ui.downloads) b.disabled = !session;
+  for (const f of ui.fieldsets()) f.disabled = running || busy;
+}
+
+// ---- settings ------------------------------------------------------------------------------
+
+function intField(id: string, name: string, min: number, optional = false): number | undefined {
+  const text = $(id).value.trim();
+  if (text === '' && optional) return undefined;
+  const v = Number(text);
+  if (text === '' || !Number.isSafeInteger(v) || v < min) throw new SettingsError(`${name} must be a whole number of at least ${min}${text === '' ? '' : `, not "${text}"`}`);
+  return v;
+}
+
+function numberField(id: string, name: string, check: (v: number) => boolean, range: string): number {
+  const text = $(id).value.trim();
+  const v = Number(text);
+  if (text === '' || !Number.isFinite(v) || !check(v)) throw new SettingsError(`${name} must be ${range}${text === '' ? '' : `, not "${text}"`}`);
+  return v;
+}
+
+function readSettings(): Omit<PageConfig, 'dataset' | 'sampleSize'> & { sampleSize?: number } {
+  const hiddenText = $('hidden').value.trim();
+  if (hiddenText !== '' && !/^\d+(\s*,\s*\d+)*$/.test(hiddenText)) {
+    throw new SettingsError(`hidden layers must be widths separated by commas, such as 256,256,256, not "${hiddenText}"`);
+  }
+  const hidden = hiddenText === '' ? [] : hiddenText.split(',').map((w) => Number(w.trim()));
+  if (hidden.some((w) => w < 1)) throw new SettingsError('every hidden layer needs a width of at least 1');
+  let noise: number;
+  try {
+    noise = parseNoiseLevel($('noise').value, 'label noise');
+  } catch (e) {
+    throw new SettingsError((e as Error).message);
+  }
+  const seed = intField('seed', 'the seed', 0)!;
+  if (seed > 0xffffffff) throw new SettingsError(`the seed must be below 2^32, not ${seed}`);
+  const rule = $<HTMLSelectElement>('rule').value as RuleName;
+  const settings = {
+    model: $<HTMLSelectElement>('model').value,
+    hidden,
+    width: numberField('width', 'the width multiplier', (v) => v > 0, 'a number above 0, such as 1 or 0.25'),
+    init: $<HTMLSelectElement>('init').value as PageConfig['init'],
+    trainSubset: intField('train-subset', 'the number of training examples', 1, true),
+    testSubset: intField('test-subset', 'the number of test examples', 1, true),
+    epochs: intField('epochs', 'epochs', 1)!,
+    batchSize: intField('batch-size', 'the batch size', 1)!,
+    evalBatchSize: EVAL_BATCH_SIZE,
+    lr: numberField('lr', 'the learning rate', (v) => v > 0, 'a number above 0, such as 0.1'),
+    schedule: $<HTMLSelectElement>('schedule').value as ScheduleName,
+    stepSize: intField('step-size', 'the epochs per ÷10 step', 1)!,
+    momentum: numberField('momentum', 'the momentum', (v) => v >= 0, 'a number of at least 0, such as 0.9'),
+    weightDecay: numberField('weight-decay', 'the weight decay', (v) => v >= 0, 'a number of at least 0, such as 0.0005'),
+    rule,
+    groups: intField('groups', 'the number of groups', 1)!,
+    winsor: rule === 'winsorize' ? intField('winsor', 'the winsorization level s', 0) : undefined,
+    m3Mode: $<HTMLSelectElement>('m3-mode').value as PageConfig['m3Mode'],
+    seed,
+    noise,
+    sampleSize: intField('sample-size', 'the evaluation sample', 1, true),
+  };
+  try {
+    validateRuleOptions({ rule, groups: settings.groups, winsor: settings.winsor ?? 0, m3Mode: settings.m3Mode, batchSize: settings.batchSize, momentum: settings.momentum });
+  } catch (e) {
+    throw new SettingsError((e as Error).message);
+  }
+  return settings;
+}
+
+function pickedFiles(): File[] | null {
+  if ($<HTMLInputElement>('settings').querySelector<HTMLInputElement>('input[name=source]:checked')?.value !== 'files') return null;
+  return [...document.querySelectorAll<HTMLInputElement>('#file-pickers input[type=file]')].map((i) => i.files?.[0] as File);
+}
+
+async function loadData(files: File[] | null): Promise<Dataset> {
+  if (!files) {
+    ui.status.textContent = 'Loading MNIST…';
+    return servedMnistDataset();
+  }
+  ui.status.textContent = 'Reading the IDX files…';
+  return pickedFilesDataset(files);
+}
+
+// ---- running ---------------------------------------------------------------------------------
+
+async function startRun(): Promise<void> {
+  if (!gpu || busy || session?.isRunning) return;
+  showMessage(null);
+  busy = true;
+  updateButtons();
+  try {
+    const settings = readSettings();
+    const files = pickedFiles();
+    const ds = await loadData(files);
+    const n = settings.trainSubset ?? ds.train.n;
+    if (settings.trainSubset !== undefined && settings.trainSubset > ds.train.n) {
+      throw new SettingsError(`the dataset has ${ds.train.n} training examples, fewer than the ${settings.trainSubset} asked for; use ${ds.train.n} or less`);
+    }
+    if (settings.testSubset !== undefined && settings.testSubset > ds.test.n) {
+      throw new SettingsError(`the dataset has ${ds.test.n} test examples, fewer than the ${settings.testSubset} asked for; use ${ds.test.n} or less`);
+    }
+    if (settings.batchSize > n) {
+      throw new SettingsError(`the batch size ${settings.batchSize} is larger than the ${n} training examples; use a batch size of ${n} or less, or more training examples`);
+    }
+    const config: PageConfig = {
+      ...settings,
+      dataset: files ? 'idx-files' : 'mnist',
+      ...(files ? { dataFiles: files.map((f) => f.name) } : {}),
+      sampleSize: settings.sampleSize ?? defaultSampleSize(n),
+    };
+    ui.status.textContent = 'Compiling the model…';
+    await new Promise((r) => setTimeout(r, 0));
+    const next = new TrainingSession(gpu, ds, config, { onRow, onProgress });
+    session = next;
+    runConfig = {
+      command: 'train',
+      ...config,
+      trainExamples: n,
+      testExamples: next.setup.test.n,
+      parameters: parameterCount(next.setup.model),
+      adapterReport: gpu.report,
+      source: 'browser',
+    };
+    showCommandLine(config);
+    accuracyChart.clear(config.epochs);
+    lossChart.clear(config.epochs);
+    lastProgress = null;
+    lastRate = null;
+    latest = {};
+    busy = false;
+    await runSession();
+  } catch (e) {
+    busy = false;
+    showMessage(errorText(e));
+    ui.status.textContent = session ? statusText() : 'Pick the settings and press Train.';
+  } finally {
+    busy = false;
+    updateButtons();
+  }
+}
+
+async function runSession(): Promise<void> {
+  if (!session) return;
+  const s = session;
+  const pending = s.run();
+  updateButtons();
+  try {
+    const how = await pending;
+    ui.status.textContent = how === 'done' ? `Done. ${statusText()}` : `Stopped. ${statusText()} Resume continues from here.`;
+  } catch (e) {
+    showMessage(errorText(e));
+    ui.status.textContent = `Stopped by an error. ${statusText()}`;
+  } finally {
+    updateButtons();
+    render();
+  }
+}
+
+function showCommandLine(config: PageConfig): void {
+  const cli = trainCommandLine(config);
+  if ('line' in cli) {
+    const code = document.createElement('code');
+    code.textContent = cli.line;
+    ui.cliLine.replaceChildren('The same run from the command line: ', code);
+  } else {
+    ui.cliLine.textContent = `No command line repeats this run: ${cli.why}.`;
+  }
+  ui.cliLine.hidden = false;
+}
+
+function onRow(row: Row): void {
+  if (row.kind === 'eval') {
+    accuracyChart.add(row.epoch, { [row.set]: row.acc });
+    lossChart.add(row.epoch, { [row.set]: row.loss });
+    latest[row.set] = row.acc;
+  } else if (row.kind === 'step' && session) {
+    lossChart.add(row.step / session.stepsPerEpoch, { run: row.loss });
+  }
+  queueRender();
+}
+
+function onProgress(p: Progress): void {
+  lastProgress = p;
+  if (p.examplesPerS) lastRate = p.examplesPerS;
+  queueRender();
+}
+
+function queueRender(): void {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+  });
+}
+
+function statusText(): string {
+  if (!session) return '';
+  const p = lastProgress;
+  const parts = [`epoch ${Math.min(session.config.epochs, Math.floor(session.currentStep / session.stepsPerEpoch) + 1)}/${session.config.epochs}`, `step ${session.currentStep}/${session.totalSteps}`];
+  for (const [set, label] of [['train-sample', 'train acc'], ['test', 'test acc'], ['pristine', 'pristine'], ['corrupt', 'corrupt']]) {
+    if (latest[set] !== undefined) parts.push(`${label} ${(latest[set] * 100).toFixed(1)}%`);
+  }
+  if (p?.phase === 'evaluating' && session.isRunning) parts.push('evaluating…');
+  return parts.join(' · ');
+}
+
+function render(): void {
+  accuracyChart.draw();
+  lossChart.draw();
+  if (!session) return;
+  ui.progress.value = session.totalSteps ? session.currentStep / session.totalSteps : 0;
+  ui.rate.textContent = lastRate ? `${Math.round(lastRate).toLocaleString('en')} examples/s` : '';
+  if (session.isRunning) ui.status.textContent = statusText();
+}
+
+// ---- downloads ------------------------------------------------------------------------------
+
+async function download(kind: 'metrics' | 'config' | 'checkpoint'): Promise<void> {
+  if (!session) return;
+  try {
+    if (kind === 'metrics') downloadText('metrics.jsonl', session.metricsJsonl(), 'application/x-ndjson');
+    else if (kind === 'config') downloadText('config.json', JSON.stringify(runConfig, null, 2) + '\n', 'application/json');
+    else downloadBytes('checkpoint.safetensors', await session.checkpoint());
+  } catch (e) {
+    showMessage(`cannot save the ${kind}: ${errorText(e)}`);
+  }
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+function showRuleOptions(): void {
+  const rule = $<HTMLSelectElement>('rule').value;
+  $('groups-row').hidden = rule !== 'm3';
+  $('m3-mode-row').hidden = rule !== 'm3';
+  $('winsor-row').hidden = rule !== 'winsorize';
+}
+
+function wire(): void {
+  const model = $<HTMLSelectElement>('model');
+  model.replaceChildren(...modelNames().map((m) => new Option(m, m)));
+  const rule = $<HTMLSelectElement>('rule');
+  rule.replaceChildren(...RULE_NAMES.map((r) => new Option(r, r)));
+  rule.addEventListener('change', showRuleOptions);
+  showRuleOptions();
+  model.addEventListener('change', () => { $('hidden-row').hidden = model.value !== 'mlp'; });
+  $<HTMLSelectElement>('schedule').addEventListener('change', (e) => {
+    $('step-size-row').hidden = (e.target as HTMLSelectElement).value !== 'step';
+  });
+  for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=source]')) {
+    radio.addEventListener('change', () => { $('file-pickers').hidden = pickedFiles() === null; });
+  }
+  ui.form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void startRun();
+  });
+  ui.stop.addEventListener('click', () => {
+    session?.stop();
+    ui.stop.disabled = true;
+    ui.status.textContent = 'Stopping after the step in flight…';
+  });
+  ui.resume.addEventListener('click', () => {
+    showMessage(null);
+    void runSession();
+  });
+  ui.downloads[0].addEventListener('click', () => void download('metrics'));
+  ui.downloads[1].addEventListener('click', () => void download('config'));
+  ui.downloads[2].addEventListener('click', () => void download('checkpoint'));
+  updateButtons();
+}
+
+async function connect(): Promise<void> {
+  try {
+    if (!window.isSecureContext) {
+      throw new Error(`browsers give WebGPU only to secure pages; open this page at http://localhost:${location.port || 80}/ on the machine running cgh serve, or serve it over https`);
+    }
+    gpu = await getGpu();
+    const r = gpu.report;
+    ui.adapter.textContent = `Adapter: ${r.name} (${[r.vendor, r.architecture, r.backend].filter((v) => v && v !== 'unknown' && v !== r.name).join(', ')})`;
+    gpu.device.lost.then((info) => {
+      gpu = null;
+      session?.stop();
+      ui.fatal.textContent = `The GPU device was lost (${info.message || info.reason}); reload the page to train again.`;
+      ui.fatal.hidden = false;
+      updateButtons();
+    });
+  } catch (e) {
+    ui.adapter.textContent = 'No WebGPU adapter.';
+    ui.fatal.textContent = `This page cannot train here: ${errorText(e)}. Training from the command line works without a browser: cgh train --help.`;
+    ui.fatal.hidden = false;
+  }
+  updateButtons();
+}
+
+wire();
+void connect();
