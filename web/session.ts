@@ -44,8 +44,13 @@ export class TrainingError extends Error {
   override name = 'TrainingError';
 }
 
-/** Steps between waits for the GPU: about this much work, so that Stop answers quickly and the queue stays short. */
+/**
+ * Steps between waits for the GPU: about this much work, so that Stop answers quickly and the queue stays
+ * short. A hidden tab gets its timers (and so the waits, which sleep first) delayed to whole seconds, so
+ * there the groups are made about that long.
+ */
 const TARGET_MS_PER_SYNC = 50;
+const TARGET_MS_PER_SYNC_HIDDEN = 1000;
 /** Longest stretch without giving the page's event loop a turn. */
 const YIELD_MS = 100;
 
@@ -160,7 +165,9 @@ export class TrainingSession {
         await this.gpu.idle();
         const ms = performance.now() - groupStart;
         this.addTrainTime(groupStart);
-        this.syncEvery = Math.max(1, Math.min(64, Math.round(TARGET_MS_PER_SYNC / Math.max(ms / sinceSync, 1e-3))));
+        // Capped because every queued step holds a copy of its batch until the GPU gets to it.
+        const [target, cap] = isHidden() ? [TARGET_MS_PER_SYNC_HIDDEN, 256] : [TARGET_MS_PER_SYNC, 64];
+        this.syncEvery = Math.max(1, Math.min(cap, Math.round(target / Math.max(ms / sinceSync, 1e-3))));
         this.progress('training', ms > 0 ? (groupExamples / ms) * 1000 : null);
         sinceSync = 0;
         groupExamples = 0;
@@ -198,7 +205,7 @@ export class TrainingSession {
 
   /** A fast GPU can answer every wait at once and leave the page no gap to paint or take a click in. */
   private async breathe(): Promise<void> {
-    if (performance.now() - this.lastYield < YIELD_MS) return;
+    if (isHidden() || performance.now() - this.lastYield < YIELD_MS) return;
     await new Promise((resolve) => setTimeout(resolve, 0));
     this.lastYield = performance.now();
   }
@@ -277,4 +284,8 @@ export class TrainingSession {
       release();
     }
   }
+}
+
+function isHidden(): boolean {
+  return typeof document !== 'undefined' && document.hidden;
 }
