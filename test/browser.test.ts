@@ -237,8 +237,10 @@ test('bad input (not IDX, a mismatched pair, a batch larger than the data) gives
   const badSetting = await tryFiles(good, { ...small, noise: '150' });
   assert.match(badSetting ?? '', /label noise 150 is outside \[0, 1\]/);
 
-  // The same page, with good files: trains to the end, with pristine and corrupt curves under noise.
-  const ok = await tryFiles(good, small);
+  // The same page, with good files: trains to the end, with pristine and corrupt curves under noise
+  // (and a gradient rule that needs per-example gradients).
+  await page.selectOption('#rule', 'winsorize');
+  const ok = await tryFiles(good, { ...small, winsor: '1' });
   assert.is(ok, null, `no message: ${ok}`);
   assert.match(await page.textContent('#status') ?? '', /^Done\. epoch 1\/1 · step 6\/6/);
   const points = await seriesPoints(page, 'accuracy-chart');
