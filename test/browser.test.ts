@@ -236,6 +236,9 @@ test('bad input (not IDX, a mismatched pair, a batch larger than the data) gives
   assert.match(tooBig ?? '', /batch size 100 is larger than the 60 training examples; use a batch size of 60 or less/);
   const badSetting = await tryFiles(good, { ...small, noise: '150' });
   assert.match(badSetting ?? '', /label noise 150 is outside \[0, 1\]/);
+  await page.selectOption('#rule', 'm3');
+  const badGroups = await tryFiles(good, { ...small, groups: '4' });
+  assert.match(badGroups ?? '', /^groups 4 does not split the batch of 10 into equal groups/, 'the rule\'s message, with the setting named as on the page');
 
   // The same page, with good files: trains to the end, with pristine and corrupt curves under noise
   // (and a gradient rule that needs per-example gradients).

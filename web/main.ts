@@ -78,9 +78,13 @@ function showMessage(text: string | null): void {
   ui.message.hidden = !text;
 }
 
+/**
+ * One line for the message box. Messages shared with the CLI name its flags ("use --batch-size 60 or
+ * less"); on the page they read as the settings they stand for ("use batch size 60 or less").
+ */
 function errorText(e: unknown): string {
   const err = e instanceof Error ? e : new Error(String(e));
-  const line = (err.message || err.name).split('\n')[0];
+  const line = (err.message || err.name).split('\n')[0].replace(/--([a-z][a-z0-9-]*)/g, (_, flag: string) => flag.replace(/-/g, ' '));
   const internal = ['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError'].includes(err.name);
   return internal ? `internal error: ${line} (the browser console shows where)` : line;
 }
