@@ -1,20 +1,19 @@
 // `cgh train`: one training run into a run folder (config.json, metrics.jsonl, checkpoint.safetensors).
-import { readFileSync } from 'node:fs';
 import { getGpu } from '../engine/context.js';
-import { Rng } from '../engine/random.js';
-import { Trainer } from '../engine/trainer.js';
-import { BatchIterator, DataError, subset } from '../engine/data/dataset.js';
+import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
-import type { GradientTransform } from '../engine/optim.js';
-import { Mlp } from '../models/mlp.js';
-import { parameterCount, type Model } from '../models/model.js';
+import { parameterCount } from '../models/model.js';
+import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RULE_NAMES, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run-folder.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/schedule.js';
-import { trainLoop, type CoherenceProbe, type EpochRow } from '../experiments/train-loop.js';
+import { setupRun } from '../experiments/setup.js';
+import { trainLoop, type EpochRow } from '../experiments/train-loop.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
-import { importOptional } from './optional.js';
 import { Progress } from './progress.js';
 import { fixed, percent, TableStream } from './table.js';
+import { packageVersion } from './version.js';
+
+export { packageVersion };
 
 export const TRAIN_SPEC = {
   name: 'train',
@@ -36,7 +35,7 @@ export const TRAIN_SPEC = {
     { name: 'step-size', type: 'int', min: 1, default: 30, help: 'epochs between lr divisions of the step schedule' },
     { name: 'momentum', type: 'number', min: 0, default: 0, help: 'SGD momentum (PyTorch\'s form, no dampening)' },
     { name: 'weight-decay', type: 'number', min: 0, default: 0, help: 'L2 weight decay added to the gradient' },
-    { name: 'rule', type: 'string', default: 'sgd', metavar: 'sgd|ra3|rm3|m3|winsorize', help: 'gradient rule applied between backward and update (see below)' },
+    { name: 'rule', type: 'choice', choices: RULE_NAMES, default: 'sgd', help: 'gradient rule applied between backward and update (see below)' },
     { name: 'groups', type: 'int', min: 1, default: 3, metavar: 'K', help: 'groups K of --rule m3: the median of K group-mean gradients (K must divide the batch)' },
     { name: 'winsor', type: 'int', min: 0, metavar: 'S', help: 'examples clipped on each side of every coordinate by --rule winsorize (required with it)' },
     { name: 'm3-mode', type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass', help: 'how --rule m3 computes its micro-batch gradients' },
@@ -54,37 +53,13 @@ every epoch). A killed run continues with the same flags plus --resume, bit-iden
 
 export type TrainArgs = Parsed<typeof TRAIN_SPEC>;
 
-/** What experiments/rules/index.ts provides (loaded when present). */
-interface RulesModule {
-  validateRuleOptions(o: RuleOptions): void;
-  createRule(o: RuleOptions): GradientTransform;
-  ruleWarnings(o: RuleOptions): string[];
-  trainerBatchSize(o: RuleOptions): number;
-  stepsPerUpdate(o: RuleOptions): number;
-  createCoherenceProbe(trainer: Trainer): CoherenceProbe;
-  RULE_HELP: string;
-  RuleError: new (...a: any[]) => Error;
-}
-interface RuleOptions { rule: string; groups: number; winsor: number; m3Mode: string; batchSize: number; momentum: number }
-
-/** What models/registry.ts provides (loaded when present). */
-interface RegistryModule {
-  createModel(name: string, o: { inputShape?: number[]; numClasses?: number; width?: number; hidden?: number[]; init?: string; rng: Rng }): Model;
-}
-
-export function packageVersion(): string {
-  return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
-}
-
-export async function trainHelp(): Promise<string> {
-  const rules = await importOptional<RulesModule>('../experiments/rules/index.js');
-  const ruleText = rules ? rules.RULE_HELP : 'gradient rules: this build has sgd only (the ra3/rm3/m3/winsorize rules are not available yet).';
-  return `${helpText(TRAIN_SPEC)}\n\n${ruleText.trimEnd()}`;
+export function trainHelp(): string {
+  return `${helpText(TRAIN_SPEC)}\n\n${RULE_HELP.trimEnd()}`;
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
   const a = parseArgs(TRAIN_SPEC, argv);
-  if (a.help) { console.log(await trainHelp()); return; }
+  if (a.help) { console.log(trainHelp()); return; }
   await runTraining(a);
 }
 
@@ -102,7 +77,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const say = hooks.quiet ? () => {} : (line: string) => console.log(line);
   if (a.resume && a.out === undefined) throw new UsageError('--resume needs --out DIR, the run folder to continue (see cgh train --help)');
   validateSchedule({ schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize });
-  const rule = await buildRule(a, say);
+  const rule = checkRule(a);
 
   // Everything that can fail on bad input is checked before the run folder is touched.
   const ds = await loadDataset({ dataset: a.dataset, dataDir: a.dataDir });
@@ -112,21 +87,11 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   if (a.testSubset !== undefined && a.testSubset > ds.test.n) {
     throw new DataError(`--test-subset ${a.testSubset} is larger than the ${ds.test.n} test examples; use ${ds.test.n} or less`);
   }
-  const train = a.trainSubset !== undefined ? subset(ds.train, a.trainSubset) : ds.train;
-  const test = a.testSubset !== undefined ? subset(ds.test, a.testSubset) : ds.test;
-  const master = new Rng(a.seed);
-  const modelRng = master.fork();
-  const batchRng = master.fork();
-  if (a.batchSize > train.n) throw new DataError(`batch size ${a.batchSize} is larger than the ${train.n} training examples; use --batch-size ${train.n} or less`);
-  const batches = new BatchIterator(train, rule.trainerBatch, batchRng);
-  const model = await buildModel(a, ds.shape, ds.numClasses, modelRng);
+  const trainN = a.trainSubset ?? ds.train.n;
+  if (a.batchSize > trainN) throw new DataError(`batch size ${a.batchSize} is larger than the ${trainN} training examples; use --batch-size ${trainN} or less`);
   const gpu = await getGpu({ adapterName: a.adapter });
-  const trainer = new Trainer(gpu, model, {
-    batchSize: rule.trainerBatch,
-    evalBatchSize: a.evalBatchSize,
-    sgd: { lr: a.lr, momentum: a.momentum, weightDecay: a.weightDecay },
-    transform: rule.transform,
-  });
+  const { train, test, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, ds, { ...a, winsor: rule.winsor });
+  for (const w of ruleWarnings(rule)) console.error(`cgh: warning: ${w}`);
 
   const { help: _h, out: _o, resume: _r, ...settings } = a;
   const config = {
@@ -164,8 +129,8 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     epochs: a.epochs,
     schedule: { schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize },
     logEvery: a.logEvery,
-    stepsPerUpdate: rule.stepsPerUpdate,
-    probe: rule.probe?.(trainer),
+    stepsPerUpdate,
+    probe: a.logCoherence ? createCoherenceProbe(trainer) : undefined,
     onStart: (epoch) => {
       if (epoch > 0) {
         say(`resuming ${out} after epoch ${epoch}`);
@@ -185,42 +150,15 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   return { run, rows: result.rows, completed: result.completed };
 }
 
-interface RuleSetup {
-  transform?: GradientTransform;
-  /** The trainer's batch: the micro-batch of serial M3, else the batch. */
-  trainerBatch: number;
-  stepsPerUpdate: number;
-  probe?: (trainer: Trainer) => CoherenceProbe;
-}
-
-async function buildRule(a: TrainArgs, say: (line: string) => void): Promise<RuleSetup> {
-  const rules = await importOptional<RulesModule>('../experiments/rules/index.js');
-  if (!rules) {
-    if (a.rule !== 'sgd') throw new UsageError(`--rule ${a.rule} is not available in this build yet; use --rule sgd`);
-    if (a.logCoherence) throw new UsageError('--log-coherence is not available in this build yet; leave it out');
-    return { trainerBatch: a.batchSize, stepsPerUpdate: 1 };
-  }
+/** The rule's options, checked as usage (a bad combination of flags is exit code 2). */
+function checkRule(a: TrainArgs): RuleOptions {
   if (a.rule === 'winsorize' && a.winsor === undefined) throw new UsageError('--rule winsorize needs --winsor S, the examples clipped on each side (see cgh train --help)');
   const o: RuleOptions = { rule: a.rule, groups: a.groups, winsor: a.winsor ?? 0, m3Mode: a.m3Mode, batchSize: a.batchSize, momentum: a.momentum };
   try {
-    rules.validateRuleOptions(o);
+    validateRuleOptions(o);
   } catch (e) {
-    if (e instanceof rules.RuleError) throw new UsageError(`${e.message} (see cgh train --help)`);
+    if (e instanceof RuleError) throw new UsageError(`${e.message} (see cgh train --help)`);
     throw e;
   }
-  for (const w of rules.ruleWarnings(o)) say(`cgh: warning: ${w}`);
-  return {
-    transform: rules.createRule(o),
-    trainerBatch: rules.trainerBatchSize(o),
-    stepsPerUpdate: rules.stepsPerUpdate(o),
-    probe: a.logCoherence ? (t) => rules.createCoherenceProbe(t) : undefined,
-  };
-}
-
-async function buildModel(a: TrainArgs, inputShape: number[], numClasses: number, rng: Rng): Promise<Model> {
-  const registry = await importOptional<RegistryModule>('../models/registry.js');
-  if (registry) return registry.createModel(a.model, { inputShape, numClasses, hidden: a.hidden, width: a.width, init: a.init, rng });
-  if (a.model !== 'mlp') throw new UsageError(`--model ${a.model} is not available in this build yet; use --model mlp`);
-  const hidden = a.hidden.map((h) => Math.max(1, Math.round(h * a.width)));
-  return new Mlp(inputShape, numClasses, hidden, rng, a.init);
+  return o;
 }
