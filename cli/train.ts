@@ -113,7 +113,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   say(`adapter: ${gpu.report.name} (${gpu.report.backend}); ${model.name} with ${parameterCount(model)} parameters; ${train.n} training and ${test.n} test examples; run folder ${out}`);
   const table = new TableStream([
     { key: 'epoch', title: 'epoch', width: 5 },
-    { key: 'lr', title: 'lr', width: 8 },
+    { key: 'lr', title: 'lr', width: 8, format: (v) => String(Number((v as number).toPrecision(4))) },
     { key: 'train_loss', title: 'train loss', format: fixed(4) },
     { key: 'train_acc', title: 'train acc', format: percent },
     { key: 'test_loss', title: 'test loss', format: fixed(4) },

@@ -213,7 +213,7 @@ test('cgh train: a run folder, then refusals that leave it intact', () => {
   const lines = ok.stdout.trim().split('\n');
   assert.match(lines[0], /^adapter: .*; mlp with 6370 parameters; 200 training and 100 test examples; run folder /);
   assert.match(lines[1], /^epoch\s+lr\s+train loss\s+train acc\s+test loss\s+test acc\s+ex\/s\s+elapsed$/);
-  assert.match(lines[3], /^1\s+0\.1000\s+\d\.\d{4}\s+\d+\.\d\d%/);
+  assert.match(lines[3], /^1\s+0\.1\s+\d\.\d{4}\s+\d+\.\d\d%/);
   assert.match(lines[4], /^done: test accuracy \d+\.\d\d% after 1 epochs; metrics in /);
   assert.is(lines.length, 5);
   assert.is(ok.errLines.length, 0, 'nothing on stderr');
