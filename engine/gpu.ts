@@ -132,13 +132,18 @@ export class Gpu {
     let expected = 0;
     for (const [key, count] of this.pending) expected += count * (this.msPerRun.get(key) ?? 0);
     expected -= now() - this.pendingSince;
-    if (expected > 2) await sleep(expected * 0.9);
+    const slept = expected > 2;
+    if (slept) await sleep(expected * 0.9);
+    const woke = now();
     await this.device.queue.onSubmittedWorkDone();
     this.raise();
     if (this.pending.size === 1) {
       // Learn only from waits on one kind of work; lean low, since oversleeping costs more than spinning.
       const [[key, count]] = [...this.pending];
-      const per = (now() - this.pendingSince) / count;
+      let per = (now() - this.pendingSince) / count;
+      // Work already done on waking means the sleep was too long and `per` only bounds the time from
+      // above (a first run that compiled pipelines can inflate the estimate many times): halve it.
+      if (slept && now() - woke < 1) per /= 2;
       const old = this.msPerRun.get(key);
       this.msPerRun.set(key, old === undefined || per < old ? per : 0.8 * old + 0.2 * per);
     }
