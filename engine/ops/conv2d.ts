@@ -1,0 +1,194 @@
+import { Node, OpDef } from '../graph.js';
+import { words } from '../gpu.js';
+import { grid1d } from './grid.js';
+import { sumMiddle } from './reduce.js';
+
+export type Pair = number | [number, number];
+
+export interface Conv2dOptions { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number }
+
+/** Geometry of one convolution, carried as node attributes by the forward and both gradient ops. */
+interface ConvGeometry {
+  N: number; C: number; H: number; W: number;
+  O: number; Ho: number; Wo: number; groups: number;
+  KH: number; KW: number; SH: number; SW: number;
+  PH: number; PW: number; DH: number; DW: number;
+}
+
+/**
+ * 2D convolution of x [N, C, H, W] with weights w [O, C/groups, kh, kw] (PyTorch's layout) and an optional bias
+ * b [O]: output [N, O, Ho, Wo] with Ho = floor((H + 2*padding - dilation*(kh - 1) - 1) / stride) + 1, as in PyTorch.
+ * Forward, input gradient and weight gradient are implicit GEMMs on register tiles (shaders/conv2d_*.wgsl).
+ * With graph.gradGroups = K and w (or b) a parameter, its gradient is [K, ...shape]: each run of N/K consecutive
+ * examples reduced separately. Convolutions record no per-example factors in graph.perExample.
+ */
+export function conv2d(x: Node, w: Node, b: Node | null, opts: Conv2dOptions = {}): Node {
+  if (x.shape.length !== 4) throw new Error(`conv2d: input must be [N, C, H, W], got [${x.shape}]`);
+  if (w.shape.length !== 4) throw new Error(`conv2d: weight must be [O, C/groups, kh, kw], got [${w.shape}]`);
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new Error(`conv2d: groups must be a positive integer, got ${groups}`);
+  const [SH, SW] = pair('stride', opts.stride ?? 1, 1);
+  const [PH, PW] = pair('padding', opts.padding ?? 0, 0);
+  const [DH, DW] = pair('dilation', opts.dilation ?? 1, 1);
+  const [N, C, H, W] = x.shape;
+  const [O, Cg, KH, KW] = w.shape;
+  if (C % groups !== 0 || O % groups !== 0) {
+    throw new Error(`conv2d: input channels ${C} and output channels ${O} must both be divisible by groups ${groups} (input [${x.shape}], weight [${w.shape}])`);
+  }
+  if (Cg * groups !== C) {
+    throw new Error(`conv2d: weight [${w.shape}] expects ${Cg * groups} input channels${groups > 1 ? ` (${Cg} per group x ${groups} groups)` : ''} but input [${x.shape}] has ${C}`);
+  }
+  if (b && (b.shape.length !== 1 || b.shape[0] !== O)) throw new Error(`conv2d: bias must be [${O}] for weight [${w.shape}], got [${b.shape}]`);
+  const Ho = outputSize(H, KH, SH, PH, DH);
+  const Wo = outputSize(W, KW, SW, PW, DW);
+  if (Ho < 1 || Wo < 1) {
+    const [size, k, s, pd, d] = Ho < 1 ? [Ho, KH, SH, PH, DH] : [Wo, KW, SW, PW, DW];
+    const extra = (s !== 1 ? `, stride ${s}` : '') + (d !== 1 ? `, dilation ${d}` : '');
+    throw new Error(`conv2d: input ${H}x${W} with kernel ${k}, padding ${pd}${extra} gives an output of size ${size}; use a larger input or more padding`);
+  }
+  const geo: ConvGeometry = { N, C, H, W, O, Ho, Wo, groups, KH, KW, SH, SW, PH, PW, DH, DW };
+  return x.graph.op(Conv2dOp, b ? [x, w, b] : [x, w], [N, O, Ho, Wo], { geo });
+}
+
+/** PyTorch's output size of a convolution along one axis (may be < 1 for inputs that are too small). */
+export function outputSize(size: number, kernel: number, stride: number, padding: number, dilation: number): number {
+  return Math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+function pair(name: string, v: Pair, min: number): [number, number] {
+  const [a, b] = typeof v === 'number' ? [v, v] : v;
+  if (!Number.isInteger(a) || !Number.isInteger(b) || a < min || b < min) {
+    throw new Error(`conv2d: ${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return [a, b];
+}
+
+/** The Params words shared by the conv2d shaders: geometry, then up to 8 kernel-specific words. */
+function geometryWords(g: ConvGeometry, extra: number[] = []): ArrayBuffer {
+  const tail = [...extra, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, 8);
+  return words([g.N, g.C, g.H, g.W, g.O, g.Ho, g.Wo, g.groups, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, ...tail]);
+}
+
+const WORKGROUP = 64;
+/** Register tiles (see the shaders): 8 positions, pixels or taps on the lanes x 16 channels per invocation. */
+const TILE = 8;
+const CHANNELS = 16;
+const tiles = (n: number) => Math.ceil(n / (TILE * WORKGROUP));
+
+export const Conv2dOp: OpDef = {
+  type: 'conv2d',
+  compile(n, c) {
+    const geo: ConvGeometry = n.attrs.geo;
+    const [x, w, b] = n.inputs;
+    const u = c.uniform(geometryWords(geo, [b ? 1 : 0]), 'conv2d');
+    const grid = [tiles(geo.N * geo.Ho * geo.Wo), Math.ceil(geo.O / geo.groups / CHANNELS), geo.groups];
+    const k = c.gpu.kernel('conv2d_forward');
+    return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(w), c.buf(b ?? w), c.buf(n)], grid, `conv2d ${describe(geo)}`)];
+  },
+  backward(n, dy) {
+    const geo: ConvGeometry = n.attrs.geo;
+    const [x, w, b] = n.inputs;
+    const g = n.graph;
+    const dx = g.op(Conv2dInputGradOp, [dy, w], x.shape, { geo });
+    const dw = weightGrad(x, dy, geo, w.kind === 'param' ? g.gradGroups : 1, w);
+    const db = b ? biasGrad(dy, geo, b.kind === 'param' ? g.gradGroups : 1, b) : null;
+    return b ? [dx, dw, db] : [dx, dw];
+  },
+};
+
+export const Conv2dInputGradOp: OpDef = {
+  type: 'conv2d_input_grad',
+  compile(n, c) {
+    const geo: ConvGeometry = n.attrs.geo;
+    const [dy, w] = n.inputs;
+    const u = c.uniform(geometryWords(geo), 'conv2d_input_grad');
+    // Phase 0 has the most pixels; invocations past the end of a smaller phase return at once.
+    const pixels = geo.N * Math.ceil(geo.H / geo.SH) * Math.ceil(geo.W / geo.SW);
+    const grid = [tiles(pixels), Math.ceil(geo.C / geo.groups / CHANNELS), geo.groups * geo.SH * geo.SW];
+    const k = c.gpu.kernel('conv2d_input_grad');
+    return [c.gpu.dispatch(k, [u, c.buf(dy), c.buf(w), c.buf(n)], grid, `conv2d dx ${describe(geo)}`)];
+  },
+};
+
+/**
+ * Partial weight gradients [parts, O, C/groups, kh, kw] (see shaders/conv2d_weight_grad.wgsl): each gradient group's
+ * examples are split into chunks x slices parts, so that the reduction has enough independent tiles to fill the lanes
+ * and cores; parts are consecutive within a gradient group.
+ */
+export const Conv2dWeightGradOp: OpDef = {
+  type: 'conv2d_weight_grad',
+  compile(n, c) {
+    const geo: ConvGeometry = n.attrs.geo;
+    const { perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks } = n.attrs;
+    const [x, dy] = n.inputs;
+    const u = c.uniform(geometryWords(geo, [perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles]), 'conv2d_weight_grad');
+    const grid = [Math.ceil((tapTiles * slices) / WORKGROUP), Math.ceil(geo.O / geo.groups / CHANNELS), chunks * geo.groups];
+    const k = c.gpu.kernel('conv2d_weight_grad', 'weight_grad');
+    return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(dy), c.buf(n)], grid, `conv2d dw ${describe(geo)}`)];
+  },
+};
+
+/** Per-example bias gradients [N, O]: dy summed over positions. */
+export const Conv2dBiasGradOp: OpDef = {
+  type: 'conv2d_bias_grad',
+  compile(n, c) {
+    const geo: ConvGeometry = n.attrs.geo;
+    const [dy] = n.inputs;
+    const u = c.uniform(geometryWords(geo), 'conv2d_bias_grad');
+    const k = c.gpu.kernel('conv2d_weight_grad', 'bias_grad');
+    return [c.gpu.dispatch(k, [u, c.buf(dy), c.buf(dy), c.buf(n)], grid1d(geo.N * geo.O, WORKGROUP).grid, `conv2d db ${describe(geo)}`)];
+  },
+};
+
+/** Enough chunks that the weight-gradient grid has this many workgroups (when the batch allows). */
+const TARGET_WORKGROUPS = 64;
+const MAX_GRID = 65535;
+
+function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w: Node): Node {
+  const g = x.graph;
+  const perGradGroup = splitBatch(geo.N, gradGroups, w);
+  if (geo.groups * gradGroups > MAX_GRID) throw new Error(`${w.name}: ${geo.groups} groups x ${gradGroups} gradient groups exceed ${MAX_GRID} workgroups; use fewer gradient groups`);
+  const K = (geo.C / geo.groups) * geo.KH * geo.KW;
+  const tapTiles = Math.ceil(K / TILE);
+  // Example slices interleaved on the lanes: as many as fill whole workgroups best (few taps need many slices).
+  const slices = bestSlices(tapTiles, perGradGroup);
+  const base = Math.ceil((tapTiles * slices) / WORKGROUP) * Math.ceil(geo.O / geo.groups / CHANNELS) * geo.groups;
+  const maxChunks = Math.max(1, Math.floor(MAX_GRID / (geo.groups * gradGroups)));
+  const wanted = Math.min(Math.floor(perGradGroup / slices), maxChunks, Math.max(1, Math.ceil(TARGET_WORKGROUPS / (base * gradGroups))));
+  const perChunk = Math.ceil(perGradGroup / wanted);
+  const chunksPerGradGroup = Math.ceil(perGradGroup / perChunk);
+  const chunks = gradGroups * chunksPerGradGroup;
+  const parts = chunksPerGradGroup * slices;
+  const size = geo.O * K;
+  const partial = g.op(Conv2dWeightGradOp, [x, dy], [chunks * slices, ...w.shape], { geo, perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks });
+  const shape = gradGroups > 1 ? [gradGroups, ...w.shape] : w.shape;
+  if (parts === 1) return g.view(partial, shape);
+  return g.view(sumMiddle(g.view(partial, [gradGroups, parts, size]), gradGroups, parts, size), shape);
+}
+
+/** The number of slices (at most 16 and the examples available) that leaves the fewest idle lanes, the smallest on ties. */
+function bestSlices(tapTiles: number, examples: number): number {
+  let best = 1, bestIdle = Infinity;
+  for (let s = 1; s <= Math.min(16, examples); s++) {
+    const lanes = tapTiles * s;
+    const idle = (Math.ceil(lanes / WORKGROUP) * WORKGROUP - lanes) / lanes;
+    if (idle < bestIdle - 1e-9) { best = s; bestIdle = idle; }
+  }
+  return best;
+}
+
+function biasGrad(dy: Node, geo: ConvGeometry, gradGroups: number, b: Node): Node {
+  const g = dy.graph;
+  const perGradGroup = splitBatch(geo.N, gradGroups, b);
+  const perExample = g.op(Conv2dBiasGradOp, [dy], [geo.N, geo.O], { geo });
+  return sumMiddle(perExample, gradGroups, perGradGroup, geo.O);
+}
+
+function splitBatch(N: number, gradGroups: number, p: Node): number {
+  if (N % gradGroups !== 0) throw new Error(`${p.name}: batch of ${N} examples does not split into ${gradGroups} equal gradient groups; use a batch size divisible by ${gradGroups}`);
+  return N / gradGroups;
+}
+
+function describe(g: ConvGeometry): string {
+  return `[${g.N},${g.C},${g.H},${g.W}] k${g.KH}x${g.KW} o${g.O} s${g.SH},${g.SW} p${g.PH},${g.PW} d${g.DH},${g.DW} g${g.groups}`;
+}

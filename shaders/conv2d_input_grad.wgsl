@@ -1,0 +1,128 @@
+// Convolution input gradient as an implicit GEMM (a transposed convolution without col2im):
+//   dX[n, g*Cg + c, h, w] = sum_{o, i, j} Wt[g*Og + o, c, i, j] * dY[n, g*Og + o, ho, wo]
+// over taps with h = ho*SH - PH + i*DH and w = wo*SW - PW + j*DW. Which taps (i, j) reach a pixel depends only on
+// the pixel's stride phase (h mod SH, w mod SW), so each phase is its own GEMM (grid z = group * SH*SW + phase):
+// every tap it visits is a real one, and a stride-2 layer does no work on the taps that do not exist.
+// Each invocation accumulates an 8 x 16 register tile (8 pixels of one phase x 16 input channels) without shared
+// memory; the channel tile comes from the workgroup id, so weight loads have the same address in every lane.
+// Nothing returns early (out-of-range pixels and channels are clamped on load and skipped on store), which keeps
+// every lane active so that those loads stay scalar on a CPU adapter. Every pixel of dX is written.
+// Grid: x = pixel tiles (64 invocations x 8 pixels, sized for phase 0), y = channel tiles in a group, z as above.
+
+struct Params {
+  N: u32, C: u32, H: u32, W: u32,
+  O: u32, Ho: u32, Wo: u32, groups: u32,
+  KH: u32, KW: u32, SH: u32, SW: u32,
+  PH: u32, PW: u32, DH: u32, DW: u32,
+  _a: u32, _b: u32, _c: u32, _d: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dY: array<f32>;
+@group(0) @binding(2) var<storage, read> Wt: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dX: array<f32>;
+
+const TP = 8u; // pixels per invocation, as two vec4
+const TC = 16u; // input channels per invocation
+
+// Number of indices t >= 0 with phase + t*stride < size.
+fn phaseCount(size: u32, phase: u32, stride: u32) -> u32 {
+  if (phase >= size) { return 0u; }
+  return (size - phase + stride - 1u) / stride;
+}
+
+// For a pixel phase + t*stride, tap `tap` reads output row t + shift, where shift = (phase + pad - tap*dilation) / stride;
+// `hits` is false when that division is not exact (the tap never lands on this phase).
+struct TapShift { shift: i32, hits: bool }
+
+fn tapShift(phase: u32, pad: u32, tap: u32, dilation: u32, stride: u32) -> TapShift {
+  let num = i32(phase + pad) - i32(tap * dilation);
+  let s = i32(stride);
+  return TapShift(num / s, ((num % s) + s) % s == 0);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let phases = p.SH * p.SW;
+  let g = wg.z / phases;
+  let phase = wg.z % phases;
+  let ph = phase / p.SW;
+  let pw = phase % p.SW;
+  let Hp = phaseCount(p.H, ph, p.SH);
+  let Wp = phaseCount(p.W, pw, p.SW);
+  let HpWp = Hp * Wp;
+  let P = p.N * HpWp;
+  let Cg = p.C / p.groups;
+  let Og = p.O / p.groups;
+  let HoWo = p.Ho * p.Wo;
+  let KK = p.KH * p.KW;
+  let K = Cg * KK;
+
+  // Pixels q0 .. q0+7 of this phase as two vec4 (clamped at the end; an empty phase clamps to pixel 0 and stores nothing).
+  let q0 = gid.x * TP;
+  let last = max(P, 1u) - 1u;
+  let qa = min(vec4<u32>(q0, q0 + 1u, q0 + 2u, q0 + 3u), vec4<u32>(last));
+  let qb = min(vec4<u32>(q0 + 4u, q0 + 5u, q0 + 6u, q0 + 7u), vec4<u32>(last));
+  let Wp1 = max(Wp, 1u);
+  let HpWp1 = max(HpWp, 1u);
+  let thA = vec4<i32>((qa % HpWp1) / Wp1);
+  let thB = vec4<i32>((qb % HpWp1) / Wp1);
+  let twA = vec4<i32>((qa % HpWp1) % Wp1);
+  let twB = vec4<i32>((qb % HpWp1) % Wp1);
+  let yBaseA = vec4<i32>((qa / HpWp1) * (p.O * HoWo) + g * Og * HoWo);
+  let yBaseB = vec4<i32>((qb / HpWp1) * (p.O * HoWo) + g * Og * HoWo);
+
+  // Weight offsets of input channels cFirst .. cFirst+15 within group g (clamped at the end of the group).
+  let cFirst = wg.y * TC;
+  var wCol: array<u32, TC>;
+  for (var t = 0u; t < TC; t++) { wCol[t] = (g * Og) * K + min(cFirst + t, Cg - 1u) * KK; }
+
+  // acc[2t] and acc[2t + 1]: channel cFirst + t at pixels q0..q0+3 and q0+4..q0+7.
+  var acc: array<vec4<f32>, 2u * TC>;
+  let Ho = i32(p.Ho);
+  let Wo = i32(p.Wo);
+  for (var i = 0u; i < p.KH; i++) {
+    let sh = tapShift(ph, p.PH, i, p.DH, p.SH);
+    if (!sh.hits) { continue; }
+    let ohA = thA + sh.shift;
+    let ohB = thB + sh.shift;
+    for (var j = 0u; j < p.KW; j++) {
+      let sw = tapShift(pw, p.PW, j, p.DW, p.SW);
+      if (!sw.hits) { continue; }
+      let owA = twA + sw.shift;
+      let owB = twB + sw.shift;
+      let okA = (ohA >= vec4<i32>(0)) & (ohA < vec4<i32>(Ho)) & (owA >= vec4<i32>(0)) & (owA < vec4<i32>(Wo));
+      let okB = (ohB >= vec4<i32>(0)) & (ohB < vec4<i32>(Ho)) & (owB >= vec4<i32>(0)) & (owB < vec4<i32>(Wo));
+      var ya = vec4<u32>(yBaseA + select(vec4<i32>(0), ohA * Wo + owA, okA));
+      var yb = vec4<u32>(yBaseB + select(vec4<i32>(0), ohB * Wo + owB, okB));
+      var wi = i * p.KW + j;
+      for (var o = 0u; o < Og; o++) {
+        let va = select(vec4<f32>(0.0), vec4<f32>(dY[ya.x], dY[ya.y], dY[ya.z], dY[ya.w]), okA);
+        let vb = select(vec4<f32>(0.0), vec4<f32>(dY[yb.x], dY[yb.y], dY[yb.z], dY[yb.w]), okB);
+        for (var t = 0u; t < TC; t++) {
+          let w = Wt[wCol[t] + wi];
+          acc[2u * t] = fma(vec4<f32>(w), va, acc[2u * t]);
+          acc[2u * t + 1u] = fma(vec4<f32>(w), vb, acc[2u * t + 1u]);
+        }
+        ya += HoWo;
+        yb += HoWo;
+        wi += K;
+      }
+    }
+  }
+
+  let HW = p.H * p.W;
+  for (var s = 0u; s < TP; s++) {
+    let q = q0 + s;
+    if (q >= P) { break; }
+    let n = q / HpWp;
+    let h = ph + ((q % HpWp) / Wp) * p.SH;
+    let w = pw + ((q % HpWp) % Wp) * p.SW;
+    let xBase = n * (p.C * HW) + h * p.W + w;
+    for (var t = 0u; t < TC; t++) {
+      let c = cFirst + t;
+      if (c >= Cg) { break; }
+      dX[xBase + (g * Cg + c) * HW] = acc[2u * t + s / 4u][s % 4u];
+    }
+  }
+}
