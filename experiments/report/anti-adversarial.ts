@@ -1,0 +1,47 @@
+import { curve, epochsTo, epochsTrained, pct, type LoadedExperiment } from './data.js';
+import { configsOf, describeData } from './common.js';
+import type { Check, Section } from './html.js';
+import { lineChart } from './svg.js';
+
+/** Section 2's anti-adversarial initialisation experiment from its folder. */
+export function antiAdversarialSection(e: LoadedExperiment): Section {
+  const goal = Number(e.spec.options.goal);
+  const target = Number(e.spec.options.target);
+  const pre = e.runs.get('pretrain'), fromPre = e.runs.get('noisy-from-pretrained'), fromScratch = e.runs.get('noisy-from-scratch');
+  const a = epochsTo(fromPre, 'train', goal), b = epochsTo(fromScratch, 'train', goal);
+  const budget = Math.max(epochsTrained(fromPre), epochsTrained(fromScratch));
+  const show = (x: number | null) => (x === null ? `not within ${budget} epochs` : `${+x.toFixed(2)} epochs`);
+  const checks: Check[] = [{
+    prediction: 'Features learned from the real labels help memorise random ones: starting from weights trained on clean labels, 100%-noise labels reach 90% training accuracy in fewer epochs than from a random initialisation (paper, ResNet-18 on ImageNet: 62 vs 81 epochs).',
+    agrees: a === null && b === null ? null : a !== null && (b === null || a < b),
+    evidence: `epochs to ${pct(goal, 0)} training accuracy on 100%-noise labels: from clean-trained weights ${show(a)}, from random initialisation ${show(b)}`,
+  }];
+  const stop = pre?.summary?.stop;
+  return {
+    id: 'anti-adversarial',
+    title: 'Anti-adversarial initialisation',
+    paper: 'Paper: Section 2 ("Anti-adversarial initialization").',
+    setup: `${describeData(pre)}: pre-trained on the clean labels until ${pct(target, 0)} training accuracy${stop ? ` (reached ${pct(stop.acc)} at epoch ${stop.epoch.toFixed(2)})` : ''}, then trained on 100%-noise labels from those weights and, with the same labels and batch order, from a random initialisation, each until ${pct(goal, 0)} training accuracy.`,
+    figures: [{
+      title: 'Memorising random labels',
+      caption: 'Training accuracy on the 100%-noise labels (the whole training set).',
+      svg: lineChart({
+        title: 'Training accuracy on 100%-noise labels', xLabel: 'epoch', yLabel: 'training accuracy (%)', yRange: [0, 100], hline: { y: goal * 100, label: `${pct(goal, 0)} goal` },
+        series: [
+          { label: 'from clean-trained weights', color: '#1f77b4', points: curve(fromPre, 'train', 'acc') },
+          { label: 'from random initialisation', color: '#d62728', points: curve(fromScratch, 'train', 'acc') },
+          { label: 'clean pre-training (clean labels)', color: '#7f7f7f', dash: true, points: curve(pre, 'train', 'acc') },
+        ],
+      }),
+      checks,
+    }],
+    tables: [{
+      id: 'epochs',
+      title: `Epochs to ${pct(goal, 0)} training accuracy on 100%-noise labels`,
+      columns: ['initialisation', 'epochs', 'paper (ResNet-18, ImageNet)'],
+      rows: [['clean-trained weights', show(a), '62'], ['random', show(b), '81']],
+    }],
+    command: e.spec.command,
+    configs: configsOf(e),
+  };
+}

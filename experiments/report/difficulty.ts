@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyRow } from '../difficulty.js';
+import { readExamples } from '../experiment-run.js';
+import { pct, type LoadedExperiment, type LoadedRun } from './data.js';
+import { configsOf, describeData } from './common.js';
+import type { Check, Section } from './html.js';
+import { barChart } from './svg.js';
+import { RULE_COLORS } from './suppression.js';
+
+const PAPER_RM3 = [99.15, 97.82, 96.73, 95.69, 94.46, 92.85, 90.56, 86.61, 61.01];
+
+function rowsFor(run: LoadedRun | undefined, difficulty: Int32Array | null, repeats: number): DifficultyRow[] | null {
+  if (!run || !run.summary || !difficulty) return null;
+  const file = path.join(run.dir, 'examples.safetensors');
+  if (!fs.existsSync(file)) return null;
+  return accuracyByDifficulty(difficulty, readExamples(file).correctAtLatest(), repeats);
+}
+
+/** Pearson correlation of difficulty and being learned, over examples (from the per-level counts). */
+export function difficultyCorrelation(rows: DifficultyRow[]): number {
+  let n = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+  for (const r of rows) {
+    n += r.count; sx += r.difficulty * r.count; sy += r.correct;
+    sxx += r.difficulty * r.difficulty * r.count; syy += r.correct; sxy += r.difficulty * r.correct;
+  }
+  const cov = sxy / n - (sx / n) * (sy / n);
+  const vx = sxx / n - (sx / n) ** 2, vy = syy / n - (sy / n) ** 2;
+  return vx > 0 && vy > 0 ? cov / Math.sqrt(vx * vy) : NaN;
+}
+
+/** Figure 5(a) of the paper from a difficulty experiment folder. */
+export function difficultySection(e: LoadedExperiment): Section {
+  const repeats = Number(e.spec.options.repeats);
+  const file = path.join(e.root, DIFFICULTY_FILE);
+  const difficulty = fs.existsSync(file) ? readDifficulty(file) : null;
+  const rm3 = rowsFor(e.runs.get('rm3'), difficulty, repeats);
+  const sgd = rowsFor(e.runs.get('sgd'), difficulty, repeats);
+  const levels = Array.from({ length: repeats + 1 }, (_, d) => d);
+  const populated = (rows: DifficultyRow[] | null) => (rows ?? []).filter((r) => r.count > 0);
+  const checks: Check[] = [];
+  if (rm3) {
+    const pop = populated(rm3);
+    const lo = pop[0], hi = pop[pop.length - 1];
+    const corr = difficultyCorrelation(rm3);
+    checks.push({
+      prediction: 'Suppressing weak directions (RM3) impairs the learning of difficult examples: RM3\'s training accuracy falls as difficulty rises (paper: 99% at difficulty 0, 61% at 8).',
+      agrees: pop.length >= 2 ? hi.accuracy < lo.accuracy && corr < 0 : null,
+      evidence: `RM3 training accuracy ${pct(lo?.accuracy)} at difficulty ${lo?.difficulty} vs ${pct(hi?.accuracy)} at ${hi?.difficulty}; correlation of difficulty with being learned ${corr.toFixed(3)}`,
+    });
+  }
+  if (rm3 && sgd) {
+    const pop = populated(rm3).map((r) => r.difficulty);
+    const lo = pop[0], hi = pop[pop.length - 1];
+    const loss = (d: number) => sgd[d].accuracy - rm3[d].accuracy;
+    checks.push({
+      prediction: 'The harder the examples, the more RM3 falls behind SGD (SGD learns all examples).',
+      agrees: pop.length >= 2 ? loss(hi) > loss(lo) : null,
+      evidence: `SGD − RM3 training accuracy: ${(loss(lo) * 100).toFixed(1)} pts at difficulty ${lo}, ${(loss(hi) * 100).toFixed(1)} pts at ${hi}`,
+    });
+  }
+  const table = levels.map((d) => [d, rm3 ? rm3[d].count : 'n/a', rm3 ? pct(rm3[d].accuracy, 2) : 'n/a', sgd ? pct(sgd[d].accuracy, 2) : 'n/a', repeats === 8 ? `${PAPER_RM3[d].toFixed(2)}%` : '']);
+  return {
+    id: 'difficulty',
+    title: 'Difficulty and suppression of weak directions',
+    paper: 'Paper: Section 4.3 and Figure 5(a).',
+    setup: `The easy/hard classification (SGD until ${pct(Number(e.spec.options.threshold), 0)} training accuracy) was repeated ${repeats} times with different seeds; an example's difficulty is the number of times it was hard. RM3 (momentum 0) then trained on the whole training set${sgd ? ', and SGD with the same settings beside it' : ''}: ${describeData(e.runs.get('rm3'))}.`,
+    figures: [{
+      title: 'Training accuracy by difficulty',
+      caption: 'Final training accuracy of the examples at each difficulty level (0: always easy, R: always hard).',
+      svg: barChart({
+        title: 'Final training accuracy per difficulty level', xLabel: 'difficulty (times classified hard)', yLabel: 'training accuracy (%)', yRange: [0, 100],
+        groups: levels.map((d) => ({ label: String(d), values: [
+          ...(rm3 ? [{ series: 'RM3', value: rm3[d].accuracy * 100, color: RULE_COLORS.rm3 }] : []),
+          ...(sgd ? [{ series: 'SGD', value: sgd[d].accuracy * 100, color: RULE_COLORS.sgd }] : []),
+        ] })),
+      }),
+      checks,
+    }],
+    tables: [{
+      id: 'levels',
+      title: 'Difficulty, RM3 accuracy and count',
+      columns: ['difficulty', 'count', 'RM3 accuracy', 'SGD accuracy', 'paper RM3 accuracy (ImageNet)'],
+      rows: table,
+    }],
+    command: e.spec.command,
+    configs: configsOf(e),
+  };
+}
