@@ -1,0 +1,61 @@
+// cgh experiment / report through the built command: one-line errors, and a SIGKILL mid-run that the same
+// command resumes with no metric row lost or doubled.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cgh, cghKilledWhen, snapshot } from './helpers/cli.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-exp-cli-'));
+const TINY = ['--preset', 'tiny', '--hidden', '16', '--train-size', '300', '--test-size', '200', '--quiet'];
+
+function oneLineError(args: string[], pattern: RegExp, code = 2): void {
+  const r = cgh(args);
+  assert.is(r.code, code, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`);
+  assert.is(r.errLines.length, 1, `${args.join(' ')}: ${r.errLines.join(' | ')}`);
+  assert.match(r.errLines[0], pattern);
+}
+
+test('bad input is one line naming the problem and the fix', () => {
+  oneLineError(['experiment', 'label-noise', '--preset', 'imagenet', '--out', path.join(tmp, 'x')], /^cgh: unknown preset "imagenet"; use --preset paper\|mnist\|mnist-small\|cifar10\|tiny$/);
+  oneLineError(['experiment', 'label-noise', ...TINY, '--noise', '0,120%', '--out', path.join(tmp, 'x')], /--noise 120% is outside 0-100%/);
+  oneLineError(['experiment', 'suppression', ...TINY, '--noise', '1.5', '--out', path.join(tmp, 'x')], /--noise 1.5 is outside \[0, 1\]/);
+  oneLineError(['experiment', 'suppression', ...TINY, '--rules', 'sgd,adam', '--out', path.join(tmp, 'x')], /unknown rule "adam"/);
+  oneLineError(['experiment', 'labelnoise'], /unknown experiment "labelnoise" \(did you mean label-noise\?\)/);
+  oneLineError(['experiment', 'label-noise', '--preset', 'paper', '--out', path.join(tmp, 'x')], /--preset paper needs --data-dir/);
+  oneLineError(['experiment', 'label-noise', '--preset', 'tiny', '--train-size', '70000', '--out', path.join(tmp, 'x')], /--train-size 70000 is larger than the 60000 training examples/, 1);
+  oneLineError(['report', path.join(tmp, 'nothing-here')], /is not a folder/, 1);
+  assert.not.ok(fs.existsSync(path.join(tmp, 'x')), 'a refused command wrote nothing');
+  const help = cgh(['experiment', 'easy-hard', '--help']);
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /--easy-train N/);
+  assert.match(help.stdout, /--preset paper\|mnist/);
+});
+
+test('a killed experiment resumes with the same command: no row lost or doubled, finished runs not repeated', async () => {
+  const args = (out: string) => ['experiment', 'label-noise', ...TINY, '--noise', '0,50%', '--epochs', '3', '--out', out];
+  const base = path.join(tmp, 'base');
+  const straight = cgh(args(base));
+  assert.is(straight.code, 0, straight.stderr);
+  const out = path.join(tmp, 'killed');
+  // Kill once the second run has written rows (the first is finished), i.e. mid-grid and mid-run.
+  const rows = path.join(out, 'noise-50', 'metrics.jsonl');
+  const killed = await cghKilledWhen(args(out), () => fs.existsSync(rows) && fs.readFileSync(rows, 'utf8').split('\n').length > 45);
+  assert.ok(killed.killed, 'the run finished before it could be killed');
+  assert.not.ok(fs.existsSync(path.join(out, 'noise-50', 'summary.json')));
+  const first = snapshot(path.join(out, 'noise-0'));
+  const resumed = cgh(args(out));
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /label-noise\/noise-0: .*already done/);
+  assert.equal(snapshot(path.join(out, 'noise-0')), first, 'the finished run was not touched');
+  const clean = (dir: string) => fs.readFileSync(path.join(dir, 'noise-50', 'metrics.jsonl'), 'utf8').trim().split('\n')
+    .map((l) => JSON.stringify({ ...JSON.parse(l), elapsed_s: undefined, examples_per_s: undefined }));
+  assert.equal(clean(out), clean(base));
+  assert.ok(fs.existsSync(path.join(out, 'report.html')));
+  const report = cgh(['report', out]);
+  assert.is(report.code, 0);
+  assert.is(report.stdout.trim(), path.join(out, 'report.html'));
+});
+
+test.run();
