@@ -63,10 +63,10 @@ function assertExact(name: string, got: ArrayLike<number>, want: ArrayLike<numbe
 // ---------------------------------------------------------------------------------------------------------
 // Median kernels
 
-test('one-pass M3 median of K slices matches a sorting reference with ties, K = 1..7, 10, 16 (exact)', async () => {
+test('one-pass M3 median of K slices matches a sorting reference with ties, K = 1..7, 10, 16, sizes 1000 and 1001 (exact)', async () => {
   const rng = new Rng(11);
-  const n = 1001;
-  for (const K of [1, 2, 3, 4, 5, 6, 7, 10, 16]) {
+  for (const n of [1001, 1000]) for (const K of [1, 2, 3, 4, 5, 6, 7, 10, 16]) {
+    // n = 1000 takes the kernel's four-at-a-time path, 1001 the one-at-a-time path.
     const rig = await transformRig(new OnePassM3(K), [n], true);
     const raw = tied(rng, K * n);
     const [out] = await rig.step(0, [raw]);
@@ -78,14 +78,13 @@ test('one-pass M3 median of K slices matches a sorting reference with ties, K = 
       want[i] = fr(K * m);
       if (fr(K * sortedMedian(v)) !== want[i] && K % 2 === 1) throw new Error('reference disagreement');
     }
-    assertExact(`K=${K}`, out, want);
+    assertExact(`n=${n} K=${K}`, out, want);
   }
 });
 
 test('serial M3: zero updates inside a cycle, the median of the K micro-batch gradients at its end (K = 3, 4)', async () => {
   const rng = new Rng(12);
-  const n = 333;
-  for (const K of [3, 4]) {
+  for (const n of [333, 332]) for (const K of [3, 4]) {
     const rig = await transformRig(new SerialM3(K), [n], false);
     for (let cycle = 0; cycle < 2; cycle++) {
       const seen: Float32Array[] = [];

@@ -26,11 +26,16 @@ export class OnePassM3 implements GradientTransform {
   }
 
   compile(gpu: Gpu, slots: GradSlot[]): Dispatch[] {
-    const kernel = gpu.kernel('median', 'groups', { K: this.groups });
+    const unused = [gpu.buffer(4, 'unused'), gpu.buffer(4, 'unused')];
     return slots.map((s) => {
-      const { grid, rowStride } = grid1d(s.size);
-      const u = gpu.uniform(words([s.size, rowStride, f32(this.groups), 0]));
-      return gpu.dispatch(kernel, [u, u, s.raw, s.out], grid, `m3 ${s.param.name}`);
+      // Four values per invocation when every slice starts on a vec4 boundary.
+      const four = s.size % 4 === 0;
+      const n = four ? s.size / 4 : s.size;
+      const { grid, rowStride } = grid1d(n);
+      const u = gpu.uniform(words([n, rowStride, f32(this.groups), 0]));
+      const kernel = gpu.kernel('median', four ? 'groups4' : 'groups', { K: this.groups });
+      const buffers = four ? [s.raw, s.out, ...unused] : [...unused, s.raw, s.out];
+      return gpu.dispatch(kernel, [u, u, ...buffers], grid, `m3 ${s.param.name}`);
     });
   }
 }

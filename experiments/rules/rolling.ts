@@ -31,10 +31,13 @@ export class Rolling3 implements GradientTransform {
     const kernel = gpu.kernel('rolling', 'main', { MEDIAN: this.combine === 'median' });
     return slots.map((s) => {
       if (s.out !== s.raw) throw new Error(`${this.name}: expects to combine ${s.param.name}'s gradient in place (one group, no separate output)`);
-      const ring = gpu.buffer(3 * s.size, `${s.param.name}.${this.name}_ring`);
-      this.rings.push({ name: `${s.param.name}.${this.name}_ring`, buffer: ring, size: 3 * s.size });
-      const { grid, rowStride } = grid1d(s.size);
-      const u = gpu.uniform(words([s.size, rowStride, 0, 0]));
+      // The kernel moves vec4s: the ring's slots are n4 vec4s apart, and the gradient buffer (allocated in
+      // multiples of 16 bytes) is read and written up to its padding.
+      const n4 = Math.ceil(s.size / 4);
+      const ring = gpu.buffer(3 * 4 * n4, `${s.param.name}.${this.name}_ring`);
+      this.rings.push({ name: `${s.param.name}.${this.name}_ring`, buffer: ring, size: 3 * 4 * n4 });
+      const { grid, rowStride } = grid1d(n4);
+      const u = gpu.uniform(words([n4, rowStride, 0, 0]));
       return gpu.dispatch(kernel, [u, this.stepUniform!, s.out, ring], grid, `${this.name} ${s.param.name}`);
     });
   }

@@ -29,13 +29,17 @@ export class SerialM3 implements GradientTransform {
     this.gpu = gpu;
     this.stepUniform = gpu.uniform(words([0, 0, 0, 0]), 'serial m3 step');
     const kernel = gpu.kernel('median', 'serial', { K: this.micro });
+    const unused = [gpu.buffer(4, 'unused'), gpu.buffer(4, 'unused')];
     return slots.map((s) => {
       if (s.out !== s.raw) throw new Error(`serial m3: expects to combine ${s.param.name}'s gradient in place (one group, no separate output)`);
-      const ring = gpu.buffer(Math.max(1, this.micro - 1) * s.size, `${s.param.name}.m3_ring`);
-      this.rings.push({ name: `${s.param.name}.m3_ring`, buffer: ring, size: (this.micro - 1) * s.size });
-      const { grid, rowStride } = grid1d(s.size);
-      const u = gpu.uniform(words([s.size, rowStride, f32(1), 0]));
-      return gpu.dispatch(kernel, [u, this.stepUniform!, ring, s.out], grid, `serial m3 ${s.param.name}`);
+      // The kernel moves vec4s: ring slots are n4 vec4s apart; the gradient buffer is used up to its padding.
+      const n4 = Math.ceil(s.size / 4);
+      const size = (this.micro - 1) * 4 * n4;
+      const ring = gpu.buffer(Math.max(1, size), `${s.param.name}.m3_ring`);
+      this.rings.push({ name: `${s.param.name}.m3_ring`, buffer: ring, size });
+      const { grid, rowStride } = grid1d(n4);
+      const u = gpu.uniform(words([n4, rowStride, f32(1), 0]));
+      return gpu.dispatch(kernel, [u, this.stepUniform!, ring, s.out, ...unused], grid, `serial m3 ${s.param.name}`);
     });
   }
 
