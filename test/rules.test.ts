@@ -12,6 +12,7 @@ import { batchNorm2d } from '../engine/ops/batchnorm.js';
 import { GradientTransform, GradSlot, SumGroups } from '../engine/optim.js';
 import { Trainer, Network } from '../engine/trainer.js';
 import { Mlp } from '../models/mlp.js';
+import { CifarResNet } from '../models/resnet-cifar.js';
 import { Rng } from '../engine/random.js';
 import { loadDataset } from '../engine/data/node-data.js';
 import { subset, BatchIterator } from '../engine/data/dataset.js';
@@ -324,6 +325,29 @@ test('batch norm: winsorized gamma and beta from materialised per-example gradie
   }
   const c = await createCoherenceProbe(trainer).measure();
   assertClose('batch-norm net coherence', [c.coherence, c.normOfSum, c.sumOfNorms], [num / den, num, den], 0, 5e-5);
+});
+
+test('a CIFAR ResNet-8 (convolutions, batch norm, option-A shortcuts): materialised per-example gradients sum to the batch gradient (winsorize s = 0 vs SGD)', async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(24);
+  const B = 6;
+  const make = () => new CifarResNet(8, [3, 8, 8], 10, new Rng(5), { width: 0.25 });
+  const [m1, m2] = [make(), make()];
+  const sgd = { lr: 0, momentum: 0, weightDecay: 0 };
+  const t1 = new Trainer(gpu, m1, { batchSize: B, sgd });
+  const t2 = new Trainer(gpu, m2, { batchSize: B, sgd, transform: new Winsorize(0, B) });
+  const x = randn(rng, B * 3 * 8 * 8);
+  const y = new Int32Array(B).map(() => rng.int(10));
+  t1.step(x, y, 0, 0);
+  t2.step(x, y, 0, 0);
+  for (let i = 0; i < t1.sgd.slots.length; i++) {
+    const [a, b] = [t1.sgd.slots[i], t2.sgd.slots[i]];
+    const want = (await gpu.read(a.out, a.size)) as Float32Array;
+    const got = (await gpu.read(b.out, b.size)) as Float32Array;
+    const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    // Sums of B per-example terms against the conv kernels' chunked reductions: float32 reassociation.
+    assertClose(a.param.name, got, want, 1e-5 * scale + 1e-12, 1e-4);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -38,12 +38,11 @@ export class CoherenceProbe {
     const B = this.batchSize;
     const sources: PerExample[] = this.params.map((p) => perExampleOf(program.graph, p.node, B));
     const biggest = Math.max(0, ...sources.map((s) => (s.kind === 'materialized' ? s.n : 0)));
-    const scratch = biggest > 0 ? gpu.buffer(B * biggest, 'coherence per-example scratch') : null;
     const blocks = Math.ceil(B / 4); // the pairs kernel's 4 x 4 blocks of example pairs per side
     const partialPairs = Math.max(blocks * blocks, biggest > 0 ? grid1d(biggest).grid[0] * grid1d(biggest).grid[1] : 0);
     const partial = gpu.buffer(2 * partialPairs, 'coherence partial sums');
     this.result = gpu.buffer(2 * this.params.length, 'coherence');
-    const late = new LateCompiler(gpu, program);
+    const late = new LateCompiler(gpu, program, sources.flatMap((s) => (s.kind === 'materialized' ? [s.grad] : [])));
     const unused = gpu.buffer(4, 'unused');
     const out: Dispatch[] = [];
     sources.forEach((src, slot) => {
@@ -60,7 +59,7 @@ export class CoherenceProbe {
       if (src.kind === 'outer') out.push(...pairs(program.buf(src.x), program.buf(src.dy), src.rows, src.cols));
       else if (src.kind === 'rows') out.push(...pairs(unused, program.buf(src.dy), src.n, 0));
       else if (src.kind === 'materialized') {
-        const { dispatches, buffer } = late.compile(src.grad, scratch!);
+        const { dispatches, buffer } = late.compile(src.grad);
         const { grid, rowStride } = grid1d(src.n);
         const u = gpu.uniform(words([B, 0, src.n, rowStride, 0, slot, 0, 0]));
         out.push(...dispatches, gpu.dispatch(gpu.kernel('coherence', 'columns'), [u, buffer, unused, partial, this.result!], grid, name), reduce(grid[0] * grid[1]));

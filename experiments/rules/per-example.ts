@@ -75,36 +75,48 @@ function regroup(g: Graph, param: Node, sites: { node: Node; dy: Node; input: nu
 }
 
 /**
- * Compiles nodes built after a Program (the regrouped gradients above) into dispatches that read the
- * program's buffers. Each call puts its root's value in the given target buffer, so one scratch buffer of
- * B x (largest parameter) serves every materialised parameter in turn: memory stays bounded by that.
+ * Compiles the materialised per-example gradients (nodes built after the Program) into dispatches that read
+ * the program's buffers. Parameters are done one after another in the recorded order, so they share their
+ * buffers: the j-th intermediate node of every parameter's regrouped backward uses pool buffer j, and every
+ * result goes to one scratch buffer. Memory is bounded by B x (largest materialised parameter) for the
+ * results plus the largest intermediates, not by the sum over parameters.
  */
 export class LateCompiler {
   private readonly known: Set<Node>;
-  private readonly own = new Map<Node, GPUBuffer>();
+  private readonly plans = new Map<Node, { base: Node; steps: Node[] }>();
+  private readonly pool: GPUBuffer[] = [];
+  readonly scratch: GPUBuffer | null = null;
 
-  constructor(readonly gpu: Gpu, readonly program: Program) {
+  constructor(readonly gpu: Gpu, readonly program: Program, roots: Node[]) {
     this.known = new Set(program.order);
+    const poolSizes: number[] = [];
+    let biggest = 0;
+    for (const root of roots) {
+      let base = root;
+      while (base.kind === 'view' && !this.known.has(base)) base = base.inputs[0];
+      const steps = this.known.has(base) ? [] : topoOrder([root]).filter((n) => n.kind === 'op' && !this.known.has(n));
+      this.plans.set(root, { base, steps });
+      if (steps.length) biggest = Math.max(biggest, base.size);
+      steps.filter((n) => n !== base).forEach((n, j) => (poolSizes[j] = Math.max(poolSizes[j] ?? 0, n.size)));
+    }
+    this.pool = poolSizes.map((n, j) => gpu.buffer(n, `per-example intermediate ${j}`));
+    if (biggest > 0) this.scratch = gpu.buffer(biggest, 'per-example gradients');
   }
 
-  /** Dispatches computing `root`, and the buffer that will hold it (`target` unless the program already has it). */
-  compile(root: Node, target: GPUBuffer): { dispatches: Dispatch[]; buffer: GPUBuffer } {
-    let base = root;
-    while (base.kind === 'view' && !this.known.has(base)) base = base.inputs[0];
+  /** Dispatches computing `root` (one of the constructor's), and the buffer that will hold it. */
+  compile(root: Node): { dispatches: Dispatch[]; buffer: GPUBuffer } {
+    const plan = this.plans.get(root);
+    if (!plan) throw new Error(`${root.name}: not planned by this compiler`);
+    const { base, steps } = plan;
     if (this.known.has(base)) return { dispatches: [], buffer: this.program.buf(base) };
+    const slot = new Map(steps.filter((n) => n !== base).map((n, j) => [n, this.pool[j]]));
     const buf = (n: Node): GPUBuffer => {
       while (n.kind === 'view' && !this.known.has(n)) n = n.inputs[0];
-      if (n === base) return target;
-      if (this.known.has(n) || n.kind !== 'op') return this.program.buf(n);
-      let b = this.own.get(n);
-      if (!b) this.own.set(n, (b = this.gpu.buffer(n.size, n.name)));
-      return b;
+      if (n === base) return this.scratch!;
+      return slot.get(n) ?? this.program.buf(n);
     };
     const ctx: CompileContext = { gpu: this.gpu, buf, uniform: (w: ArrayBuffer, label?: string) => this.gpu.uniform(w, label) };
-    const dispatches: Dispatch[] = [];
-    for (const n of topoOrder([root])) {
-      if (n.kind === 'op' && !this.known.has(n)) dispatches.push(...n.op!.compile(n, ctx));
-    }
-    return { dispatches, buffer: target };
+    const dispatches = steps.flatMap((n) => n.op!.compile(n, ctx));
+    return { dispatches, buffer: this.scratch! };
   }
 }

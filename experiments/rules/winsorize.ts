@@ -14,9 +14,10 @@ export const MAX_WINSOR = 32;
  * winsorized mean of the examples' own gradients, and s = 0 is SGD's gradient up to rounding.
  *
  * Dense layers are done from their factors in a fused kernel (never the B x P tensor); other parameters
- * get per-example gradients materialised one parameter at a time into a shared scratch of
- * B x (largest such parameter) values. Weight decay is added after winsorization, to the combined
- * gradient, as PyTorch's SGD adds it to whatever gradient it is given.
+ * get per-example gradients materialised one parameter at a time into shared buffers (per-example.ts
+ * LateCompiler: B x the largest such parameter, plus the largest intermediates).
+ * Weight decay is added after winsorization, to the combined gradient, as PyTorch's SGD adds it to
+ * whatever gradient it is given.
  */
 export class Winsorize implements GradientTransform {
   readonly name = 'winsorize';
@@ -32,25 +33,23 @@ export class Winsorize implements GradientTransform {
   compile(gpu: Gpu, slots: GradSlot[], program: Program): Dispatch[] {
     const B = this.batchSize;
     const sources = slots.map((s) => perExampleOf(program.graph, s.node, B));
-    const late = new LateCompiler(gpu, program);
-    const biggest = Math.max(0, ...sources.map((p) => (p.kind === 'materialized' ? p.n : 0)));
-    const scratch = biggest > 0 ? gpu.buffer(B * biggest, 'winsorize per-example scratch') : null;
+    const late = new LateCompiler(gpu, program, sources.flatMap((p) => (p.kind === 'materialized' ? [p.grad] : [])));
     const out: Dispatch[] = [];
-    slots.forEach((slot, i) => out.push(...winsorizeDispatches(gpu, sources[i], slot.out, this.s, B, program, late, scratch, slot.param.name)));
+    slots.forEach((slot, i) => out.push(...winsorizeDispatches(gpu, sources[i], slot.out, this.s, B, program, late, slot.param.name)));
     return out;
   }
 }
 
 /** The dispatches writing the winsorized sum of one parameter's per-example gradients into `target`. */
-export function winsorizeDispatches(gpu: Gpu, src: PerExample, target: GPUBuffer, s: number, B: number, program: Program, late: LateCompiler | null, scratch: GPUBuffer | null, name: string): Dispatch[] {
+export function winsorizeDispatches(gpu: Gpu, src: PerExample, target: GPUBuffer, s: number, B: number, program: Program, late: LateCompiler | null, name: string): Dispatch[] {
   switch (src.kind) {
     case 'outer':
       return [winsorizeOuter(gpu, program.buf(src.x), program.buf(src.dy), target, src.rows, src.cols, B, s, name)];
     case 'rows':
       return [winsorizeColumns(gpu, program.buf(src.dy), target, src.n, B, s, name)];
     case 'materialized': {
-      if (!late || !scratch) throw new Error(`winsorize ${name}: no scratch for per-example gradients`);
-      const { dispatches, buffer } = late.compile(src.grad, scratch);
+      if (!late) throw new Error(`winsorize ${name}: materialised per-example gradients need a LateCompiler`);
+      const { dispatches, buffer } = late.compile(src.grad);
       return [...dispatches, winsorizeColumns(gpu, buffer, target, src.n, B, s, name)];
     }
     case 'zero':
