@@ -8,7 +8,7 @@
 // Nothing returns early (out-of-range positions and channels are clamped on load and skipped on store), which
 // keeps every lane active so that loads with a lane-independent address stay scalar.
 // Bounds are resolved once per kernel tap (i, j): the inner loop over input channels is loads and multiply-adds.
-// Grid: x = position tiles (64 invocations x 8 positions), y = channel tiles within a group, z = group.
+// Grid: x = position tiles (WG invocations x 8 positions), y = channel tiles within a group, z = group.
 
 struct Params {
   N: u32, C: u32, H: u32, W: u32,
@@ -24,11 +24,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> Bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
 
+// Invocations per workgroup, chosen by the engine to leave the fewest idle lanes at the end of the grid.
+override WG: u32 = 64u;
 const TP = 8u; // output positions per invocation, as two vec4
 const TO = 16u; // output channels per invocation
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let HoWo = p.Ho * p.Wo;
   let P = p.N * HoWo;
   let g = wg.z;
@@ -40,7 +42,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
   let W = i32(p.W);
 
   // Positions q0 .. q0+7 as two vec4 (clamped at the end of the batch).
-  let q0 = gid.x * TP;
+  let q0 = (wg.y * WG + lid) * TP;
   let qa = min(vec4<u32>(q0, q0 + 1u, q0 + 2u, q0 + 3u), vec4<u32>(P - 1u));
   let qb = min(vec4<u32>(q0 + 4u, q0 + 5u, q0 + 6u, q0 + 7u), vec4<u32>(P - 1u));
   let na = qa / HoWo;
@@ -55,7 +57,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
   let iw0B = vec4<i32>((rb % p.Wo) * p.SW) - i32(p.PW);
 
   // Weight rows of channels oFirst .. oFirst+15 of group g (clamped at the end of the group).
-  let oFirst = g * Og + wg.y * TO;
+  let oFirst = g * Og + wg.x * TO;
   let oLast = g * Og + Og - 1u;
   var wRow: array<u32, TO>;
   for (var t = 0u; t < TO; t++) { wRow[t] = min(oFirst + t, oLast) * (Cg * KK); }

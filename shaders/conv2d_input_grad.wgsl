@@ -2,12 +2,13 @@
 //   dX[n, g*Cg + c, h, w] = sum_{o, i, j} Wt[g*Og + o, c, i, j] * dY[n, g*Og + o, ho, wo]
 // over taps with h = ho*SH - PH + i*DH and w = wo*SW - PW + j*DW. Which taps (i, j) reach a pixel depends only on
 // the pixel's stride phase (h mod SH, w mod SW), so each phase is its own GEMM (grid z = group * SH*SW + phase):
-// every tap it visits is a real one, and a stride-2 layer does no work on the taps that do not exist.
+// every tap it visits is a real one, and a stride-2 layer does no work on the taps that do not exist. Every pixel of a
+// phase that some tap reaches is written; the rest are zeroed first by `zero`.
 // Each invocation accumulates an 8 x 16 register tile (8 pixels of one phase x 16 input channels) without shared
 // memory; the channel tile comes from the workgroup id, so weight loads have the same address in every lane.
 // Nothing returns early (out-of-range pixels and channels are clamped on load and skipped on store), which keeps
-// every lane active so that those loads stay scalar on a CPU adapter. Every pixel of dX is written.
-// Grid: x = pixel tiles (64 invocations x 8 pixels, sized for phase 0), y = channel tiles in a group, z as above.
+// every lane active so that those loads stay scalar on a CPU adapter.
+// Grid: x = pixel tiles (WG invocations x 8 pixels, sized for phase 0), y = channel tiles in a group, z as above.
 
 struct Params {
   N: u32, C: u32, H: u32, W: u32,
@@ -22,6 +23,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> Wt: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dX: array<f32>;
 
+// Invocations per workgroup, chosen by the engine to leave the fewest idle lanes at the end of the grid.
+override WG: u32 = 64u;
 const TP = 8u; // pixels per invocation, as two vec4
 const TC = 16u; // input channels per invocation
 
@@ -41,8 +44,24 @@ fn tapShift(phase: u32, pad: u32, tap: u32, dilation: u32, stride: u32) -> TapSh
   return TapShift(num / s, ((num % s) + s) % s == 0);
 }
 
+fn anyTap(phase: u32, pad: u32, taps: u32, dilation: u32, stride: u32) -> bool {
+  for (var t = 0u; t < taps; t++) {
+    if (tapShift(phase, pad, t, dilation, stride).hits) { return true; }
+  }
+  return false;
+}
+
+// dX = 0 everywhere, for layers with phases that no tap reaches. 16 elements per invocation (workgroups are costly
+// on a CPU adapter); index = x + y * 64 * num_workgroups.x.
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+fn zero(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (gid.x + gid.y * nwg.x * 64u) * 16u;
+  let end = min(first + 16u, p.N * p.C * p.H * p.W);
+  for (var i = first; i < end; i++) { dX[i] = 0.0; }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let phases = p.SH * p.SW;
   let g = wg.z / phases;
   let phase = wg.z % phases;
@@ -52,6 +71,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
   let Wp = phaseCount(p.W, pw, p.SW);
   let HpWp = Hp * Wp;
   let P = p.N * HpWp;
+  // A phase that no tap reaches (a 1x1 stride-2 kernel has three of four) is left to the zero fill, which the
+  // engine runs first in that case; the whole workgroup leaves, so no lane is left behind.
+  if (!(anyTap(ph, p.PH, p.KH, p.DH, p.SH) && anyTap(pw, p.PW, p.KW, p.DW, p.SW))) { return; }
   let Cg = p.C / p.groups;
   let Og = p.O / p.groups;
   let HoWo = p.Ho * p.Wo;
@@ -59,7 +81,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
   let K = Cg * KK;
 
   // Pixels q0 .. q0+7 of this phase as two vec4 (clamped at the end; an empty phase clamps to pixel 0 and stores nothing).
-  let q0 = gid.x * TP;
+  let q0 = (wg.y * WG + lid) * TP;
   let last = max(P, 1u) - 1u;
   let qa = min(vec4<u32>(q0, q0 + 1u, q0 + 2u, q0 + 3u), vec4<u32>(last));
   let qb = min(vec4<u32>(q0 + 4u, q0 + 5u, q0 + 6u, q0 + 7u), vec4<u32>(last));
@@ -73,7 +95,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
   let yBaseB = vec4<i32>((qb / HpWp1) * (p.O * HoWo) + g * Og * HoWo);
 
   // Weight offsets of input channels cFirst .. cFirst+15 within group g (clamped at the end of the group).
-  let cFirst = wg.y * TC;
+  let cFirst = wg.x * TC;
   var wCol: array<u32, TC>;
   for (var t = 0u; t < TC; t++) { wCol[t] = (g * Og) * K + min(cFirst + t, Cg - 1u) * KK; }
 

@@ -9,7 +9,7 @@
 // few taps still fill the workgroup's lanes; each (chunk, slice) writes its own part and the engine sums the parts.
 // A chunk never straddles two gradient groups, so grouped gradients (graph.gradGroups) are sums of parts too.
 // Nothing returns early (surplus invocations are clamped and store nothing), so every lane stays active.
-// Grid: x = (tap tile, slice) pairs, 64 per workgroup; y = channel tiles within a group; z as above.
+// Grid: x = (tap tile, slice) pairs, WG per workgroup; y = channel tiles within a group; z as above.
 
 struct Params {
   N: u32, C: u32, H: u32, W: u32,
@@ -25,6 +25,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dY: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Out: array<f32>;
 
+// Invocations per workgroup, chosen by the engine to leave the fewest idle lanes at the end of the grid.
+override WG: u32 = 64u;
 const TK = 8u; // filter taps per invocation, as two vec4
 const TO = 16u; // output channels per invocation
 
@@ -36,8 +38,9 @@ fn validColumns(dw: vec4<i32>) -> array<vec4<i32>, 2> {
   return array<vec4<i32>, 2>(first, end);
 }
 
-@compute @workgroup_size(64)
-fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+@compute @workgroup_size(WG)
+fn weight_grad(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let lane = wg.y * WG + lid;
   let Cg = p.C / p.groups;
   let Og = p.O / p.groups;
   let KK = p.KH * p.KW;
@@ -45,8 +48,8 @@ fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup
   let g = wg.z % p.groups;
   let chunk = wg.z / p.groups;
   let gradGroup = chunk / p.chunksPerGradGroup;
-  let tapTile = gid.x % p.tapTiles;
-  let slice = min(gid.x / p.tapTiles, p.slices - 1u);
+  let tapTile = lane % p.tapTiles;
+  let slice = min(lane / p.tapTiles, p.slices - 1u);
   let nStart = gradGroup * p.perGradGroup + (chunk % p.chunksPerGradGroup) * p.perChunk + slice;
   let nEnd = min(nStart - slice + p.perChunk, (gradGroup + 1u) * p.perGradGroup);
   let HW = p.H * p.W;
@@ -66,7 +69,7 @@ fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup
   let colsB = validColumns(dwB);
 
   // dY rows of channels oFirst .. oFirst+15 (clamped at the end of the group).
-  let oFirst = g * Og + wg.y * TO;
+  let oFirst = g * Og + wg.x * TO;
   let oLast = g * Og + Og - 1u;
   var yRow: array<u32, TO>;
   for (var t = 0u; t < TO; t++) { yRow[t] = min(oFirst + t, oLast) * HoWo; }
@@ -104,7 +107,7 @@ fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup
     }
   }
 
-  if (gid.x >= p.tapTiles * p.slices) { return; }
+  if (lane >= p.tapTiles * p.slices) { return; }
   let outBase = (chunk * p.slices + slice) * (p.O * K);
   for (var t = 0u; t < TO; t++) {
     let o = oFirst + t;

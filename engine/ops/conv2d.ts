@@ -69,11 +69,18 @@ function geometryWords(g: ConvGeometry, extra: number[] = []): ArrayBuffer {
   return words([g.N, g.C, g.H, g.W, g.O, g.Ho, g.Wo, g.groups, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, ...tail]);
 }
 
-const WORKGROUP = 64;
 /** Register tiles (see the shaders): 8 positions, pixels or taps on the lanes x 16 channels per invocation. */
 const TILE = 8;
 const CHANNELS = 16;
-const tiles = (n: number) => Math.ceil(n / (TILE * WORKGROUP));
+const WORKGROUPS = [64, 32, 16, 8];
+
+/** The workgroup size for `lanes` invocations that leaves the fewest idle lanes (the largest on ties). */
+function workgroupFor(lanes: number): number {
+  let best = WORKGROUPS[0];
+  for (const wg of WORKGROUPS) if (idleLanes(lanes, wg) < idleLanes(lanes, best)) best = wg;
+  return best;
+}
+const idleLanes = (lanes: number, wg: number) => Math.ceil(lanes / wg) * wg - lanes;
 
 export const Conv2dOp: OpDef = {
   type: 'conv2d',
@@ -81,8 +88,9 @@ export const Conv2dOp: OpDef = {
     const geo: ConvGeometry = n.attrs.geo;
     const [x, w, b] = n.inputs;
     const u = c.uniform(geometryWords(geo, [b ? 1 : 0]), 'conv2d');
-    const grid = [tiles(geo.N * geo.Ho * geo.Wo), Math.ceil(geo.O / geo.groups / CHANNELS), geo.groups];
-    const k = c.gpu.kernel('conv2d_forward');
+    const lanes = Math.ceil((geo.N * geo.Ho * geo.Wo) / TILE), WG = workgroupFor(lanes);
+    const grid = [Math.ceil(geo.O / geo.groups / CHANNELS), Math.ceil(lanes / WG), geo.groups];
+    const k = c.gpu.kernel('conv2d_forward', 'main', { WG });
     return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(w), c.buf(b ?? w), c.buf(n)], grid, `conv2d ${describe(geo)}`)];
   },
   backward(n, dy) {
@@ -104,9 +112,14 @@ export const Conv2dInputGradOp: OpDef = {
     const u = c.uniform(geometryWords(geo), 'conv2d_input_grad');
     // Phase 0 has the most pixels; invocations past the end of a smaller phase return at once.
     const pixels = geo.N * Math.ceil(geo.H / geo.SH) * Math.ceil(geo.W / geo.SW);
-    const grid = [tiles(pixels), Math.ceil(geo.C / geo.groups / CHANNELS), geo.groups * geo.SH * geo.SW];
-    const k = c.gpu.kernel('conv2d_input_grad');
-    return [c.gpu.dispatch(k, [u, c.buf(dy), c.buf(w), c.buf(n)], grid, `conv2d dx ${describe(geo)}`)];
+    const lanes = Math.ceil(pixels / TILE), WG = workgroupFor(lanes);
+    const grid = [Math.ceil(geo.C / geo.groups / CHANNELS), Math.ceil(lanes / WG), geo.groups * geo.SH * geo.SW];
+    const k = c.gpu.kernel('conv2d_input_grad', 'main', { WG });
+    const buffers = [u, c.buf(dy), c.buf(w), c.buf(n)];
+    const main = c.gpu.dispatch(k, buffers, grid, `conv2d dx ${describe(geo)}`);
+    if (allPhasesHaveTaps(geo)) return [main];
+    const zero = c.gpu.dispatch(c.gpu.kernel('conv2d_input_grad', 'zero'), buffers, grid1d(Math.ceil(n.size / 16), 64).grid, `conv2d dx zero ${describe(geo)}`);
+    return [zero, main];
   },
 };
 
@@ -119,11 +132,11 @@ export const Conv2dWeightGradOp: OpDef = {
   type: 'conv2d_weight_grad',
   compile(n, c) {
     const geo: ConvGeometry = n.attrs.geo;
-    const { perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks } = n.attrs;
+    const { perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks, WG } = n.attrs;
     const [x, dy] = n.inputs;
     const u = c.uniform(geometryWords(geo, [perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles]), 'conv2d_weight_grad');
-    const grid = [Math.ceil((tapTiles * slices) / WORKGROUP), Math.ceil(geo.O / geo.groups / CHANNELS), chunks * geo.groups];
-    const k = c.gpu.kernel('conv2d_weight_grad', 'weight_grad');
+    const grid = [Math.ceil(geo.O / geo.groups / CHANNELS), Math.ceil((tapTiles * slices) / WG), chunks * geo.groups];
+    const k = c.gpu.kernel('conv2d_weight_grad', 'weight_grad', { WG });
     return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(dy), c.buf(n)], grid, `conv2d dw ${describe(geo)}`)];
   },
 };
@@ -136,9 +149,19 @@ export const Conv2dBiasGradOp: OpDef = {
     const [dy] = n.inputs;
     const u = c.uniform(geometryWords(geo), 'conv2d_bias_grad');
     const k = c.gpu.kernel('conv2d_weight_grad', 'bias_grad');
-    return [c.gpu.dispatch(k, [u, c.buf(dy), c.buf(dy), c.buf(n)], grid1d(geo.N * geo.O, WORKGROUP).grid, `conv2d db ${describe(geo)}`)];
+    return [c.gpu.dispatch(k, [u, c.buf(dy), c.buf(dy), c.buf(n)], grid1d(geo.N * geo.O, 64).grid, `conv2d db ${describe(geo)}`)];
   },
 };
+
+/** Whether every stride phase of the input is reached by some kernel tap (else its pixels get no gradient). */
+function allPhasesHaveTaps(g: ConvGeometry): boolean {
+  const reached = (stride: number, pad: number, taps: number, dilation: number) => {
+    const hit = new Set<number>();
+    for (let t = 0; t < taps; t++) hit.add((((t * dilation - pad) % stride) + stride) % stride);
+    return hit.size === stride;
+  };
+  return reached(g.SH, g.PH, g.KH, g.DH) && reached(g.SW, g.PW, g.KW, g.DW);
+}
 
 /** Enough chunks that the weight-gradient grid has this many workgroups (when the batch allows). */
 const TARGET_WORKGROUPS = 64;
@@ -151,8 +174,8 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   const K = (geo.C / geo.groups) * geo.KH * geo.KW;
   const tapTiles = Math.ceil(K / TILE);
   // Example slices interleaved on the lanes: as many as fill whole workgroups best (few taps need many slices).
-  const slices = bestSlices(tapTiles, perGradGroup);
-  const base = Math.ceil((tapTiles * slices) / WORKGROUP) * Math.ceil(geo.O / geo.groups / CHANNELS) * geo.groups;
+  const { slices, WG } = slicesAndWorkgroup(tapTiles, perGradGroup);
+  const base = Math.ceil((tapTiles * slices) / WG) * Math.ceil(geo.O / geo.groups / CHANNELS) * geo.groups;
   const maxChunks = Math.max(1, Math.floor(MAX_GRID / (geo.groups * gradGroups)));
   const wanted = Math.min(Math.floor(perGradGroup / slices), maxChunks, Math.max(1, Math.ceil(TARGET_WORKGROUPS / (base * gradGroups))));
   const perChunk = Math.ceil(perGradGroup / wanted);
@@ -160,19 +183,23 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   const chunks = gradGroups * chunksPerGradGroup;
   const parts = chunksPerGradGroup * slices;
   const size = geo.O * K;
-  const partial = g.op(Conv2dWeightGradOp, [x, dy], [chunks * slices, ...w.shape], { geo, perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks });
+  const partial = g.op(Conv2dWeightGradOp, [x, dy], [chunks * slices, ...w.shape], { geo, perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks, WG });
   const shape = gradGroups > 1 ? [gradGroups, ...w.shape] : w.shape;
   if (parts === 1) return g.view(partial, shape);
   return g.view(sumMiddle(g.view(partial, [gradGroups, parts, size]), gradGroups, parts, size), shape);
 }
 
-/** The number of slices (at most 16 and the examples available) that leaves the fewest idle lanes, the smallest on ties. */
-function bestSlices(tapTiles: number, examples: number): number {
-  let best = 1, bestIdle = Infinity;
-  for (let s = 1; s <= Math.min(16, examples); s++) {
-    const lanes = tapTiles * s;
-    const idle = (Math.ceil(lanes / WORKGROUP) * WORKGROUP - lanes) / lanes;
-    if (idle < bestIdle - 1e-9) { best = s; bestIdle = idle; }
+/**
+ * Example slices (at most 16 and the examples available) and workgroup size that leave the fewest idle lanes
+ * (relative to the work), preferring fewer slices and then larger workgroups.
+ */
+function slicesAndWorkgroup(tapTiles: number, examples: number): { slices: number; WG: number } {
+  let best = { slices: 1, WG: workgroupFor(tapTiles) };
+  let bestIdle = idleLanes(tapTiles, best.WG) / tapTiles;
+  for (let s = 2; s <= Math.min(16, examples); s++) {
+    const WG = workgroupFor(tapTiles * s);
+    const idle = idleLanes(tapTiles * s, WG) / (tapTiles * s);
+    if (idle < bestIdle - 1e-9) { best = { slices: s, WG }; bestIdle = idle; }
   }
   return best;
 }
