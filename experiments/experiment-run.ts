@@ -224,16 +224,13 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   hooks.onStart?.(epoch);
   const started = performance.now();
   const elapsed = () => elapsedBefore + (performance.now() - started) / 1000;
-  const rows: MetricRow[] = [];
   const append = (row: MetricRow) => {
     run.appendMetrics({ ...row });
-    rows.push(row);
     hooks.onRow?.(row);
   };
-  const latest: RunSummary['final'] = {};
   let stop: RunSummary['stop'];
 
-  // Evaluates every set at `step`, appends the rows, updates the records; true when the stop criterion is met.
+  // Evaluates every set at `at`, appends their rows, updates the records and notes whether the stop criterion is met.
   const evaluateAt = async (at: number): Promise<EvalRow[]> => {
     const out: EvalRow[] = [];
     const push = (set: string, m: { loss: number; acc: number; n: number }) => {
@@ -241,7 +238,6 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
       const row: EvalRow = { kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, n: m.n };
       append(row);
       out.push(row);
-      latest[set] = { loss: m.loss, acc: m.acc, n: m.n };
     };
     const full = records && (config.records === 'all' || at % spe === 0);
     if (full) {
@@ -252,12 +248,8 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
       push('pristine', subsetMetrics(ev.losses!, ev.correct!, sets.pristine));
       push('corrupt', subsetMetrics(ev.losses!, ev.correct!, sets.corrupt));
     } else {
-      const splits = sampleSplits ?? {
-        'train-sample': gatherExamples(data.train, sets.trainSample, noisy.labels),
-        pristine: gatherExamples(data.train, sets.pristine, noisy.labels),
-        corrupt: gatherExamples(data.train, sets.corrupt, noisy.labels),
-      };
-      for (const [name, split] of Object.entries(splits)) {
+      // Without records at this point (records off, or only at epoch ends): the gathered samples.
+      for (const [name, split] of Object.entries(sampleSplits!)) {
         if (split.n === 0) continue;
         const ev = await trainer.evaluate(split);
         push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });

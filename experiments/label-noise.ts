@@ -85,8 +85,3 @@ export function countCorrupt(noisy: NoisyLabels): number {
 export function expectedCorruptFraction(p: number, numClasses: number): number {
   return p * (1 - 1 / numClasses);
 }
-
-/** "25%" for 0.25; used in run names and reports. */
-export function formatNoise(p: number): string {
-  return `${+(p * 100).toFixed(2)}%`;
-}

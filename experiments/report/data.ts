@@ -77,8 +77,3 @@ export function epochsTrained(run: LoadedRun | undefined): number {
 export function pct(x: number, digits = 1): string {
   return Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a';
 }
-
-/** "12 epochs", or "not within 30 epochs". */
-export function epochText(e: number | null, budget: number): string {
-  return e === null ? `not within ${+budget.toFixed(2)} epochs` : `${+e.toFixed(2)} epochs`;
-}

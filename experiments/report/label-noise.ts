@@ -78,12 +78,17 @@ export function labelNoiseSection(e: LoadedExperiment): Section {
       title: 'Per noise level',
       columns: ['noise', 'corrupt fraction', 'final train acc', 'peak test acc', 'final test acc', `epochs to ${pct(GOAL, 0)} train`, `epochs to ${pct(GOAL, 0)} pristine`, `epochs to ${pct(GOAL, 0)} corrupt`, 'final pristine acc', 'final corrupt acc'],
       rows: levels.map((p, i) => [names[i], corruptFraction(runs[i]), pct(finalOf(runs[i], 'train-sample')), pct(peakOf(runs[i], 'test')), pct(finalOf(runs[i], 'test')),
-        speedText(trainSpeeds[i], budget), speedText(pr[i], budget), speedText(co[i], budget), pct(finalOf(runs[i], 'pristine')), pct(finalOf(runs[i], 'corrupt'))]),
+        speedText(trainSpeeds[i], budget), has(runs[i], 'pristine') ? speedText(pr[i], budget) : 'n/a', has(runs[i], 'corrupt') ? speedText(co[i], budget) : 'n/a',
+        pct(finalOf(runs[i], 'pristine')), pct(finalOf(runs[i], 'corrupt'))]),
       note: 'Corrupt fraction: of the evaluated pristine + corrupt samples as drawn (the expected fraction of the training set is p(1 - 1/K)).',
     }],
     command: e.spec.command,
     configs: configsOf(e),
   };
+}
+
+function has(run: LoadedRun | undefined, set: string): boolean {
+  return evals(run, set).length > 0;
 }
 
 function corruptFraction(run: LoadedRun | undefined): string {
