@@ -1,5 +1,5 @@
 import { Graph, Node, sameShape } from './graph.js';
-import { add } from './ops/elementwise.js';
+import { add, scale } from './ops/elementwise.js';
 
 /**
  * Reverse-mode differentiation on the static graph: returns d(loss)/d(node) for each node in `wrt`,
@@ -31,7 +31,8 @@ export function gradients(loss: Node, wrt: Node[]): Map<Node, Node> {
   }
   const out = new Map<Node, Node>();
   for (const w of wrt) {
-    const dw = grads.get(w) ?? g.constant(gradShape(g, w), 0, `d${w.name}`);
+    // An op, not a constant: optimizers may update gradient buffers in place (weight decay), and an op is recomputed each step.
+    const dw = grads.get(w) ?? scale(g.constant(gradShape(g, w), 0, `d${w.name}`), 0);
     const want = gradShape(g, w);
     if (!sameShape(dw.shape, want)) throw new Error(`gradient of ${w.name} has shape [${dw.shape}], expected [${want}]`);
     out.set(w, dw);

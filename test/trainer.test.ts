@@ -3,6 +3,7 @@ import { getGpu } from '../engine/context.js';
 import { Trainer } from '../engine/trainer.js';
 import { Mlp } from '../models/mlp.js';
 import { Rng } from '../engine/random.js';
+import { Parameter } from '../engine/graph.js';
 import { randn, assertClose } from './helpers/check.js';
 import { refGradients, RefLayer } from './helpers/ref-mlp.js';
 
@@ -38,6 +39,19 @@ test('three recorded SGD steps with momentum and weight decay match a float64 re
     assertClose(`${l.weight.name}`, await gpu.read(l.weight.buffer!, l.weight.size), layers[li].W, 1e-5, 1e-4);
     assertClose(`${l.bias!.name}`, await gpu.read(l.bias!.buffer!, l.bias!.size), layers[li].b, 1e-5, 1e-4);
   }
+});
+
+test('weight decay on a parameter the loss does not use shrinks it geometrically (its zero gradient is not accumulated)', async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(6);
+  const model = new Mlp([4], 3, [], rng);
+  const unused = new Parameter('unused', [5], new Float32Array([1, -2, 3, -4, 0.5]));
+  const net = { inputShape: model.inputShape, numClasses: 3, parameters: () => [...model.parameters(), unused], buffers: () => [], forward: model.forward.bind(model) };
+  const sgd = { lr: 0.5, momentum: 0, weightDecay: 0.1 };
+  const trainer = new Trainer(gpu, net, { batchSize: 2, sgd });
+  for (let step = 0; step < 4; step++) trainer.step(randn(rng, 8), new Int32Array([0, 2]), step, sgd.lr);
+  const want = Array.from(unused.init, (v) => v * (1 - sgd.lr * sgd.weightDecay) ** 4);
+  assertClose('unused parameter', await gpu.read(unused.buffer!, 5), want, 1e-6, 1e-5);
 });
 
 test.run();
