@@ -73,11 +73,14 @@ function geometryWords(g: ConvGeometry, extra: number[] = []): ArrayBuffer {
 const TILE = 8;
 const CHANNELS = 16;
 const WORKGROUPS = [64, 32, 16, 8];
+const MAX_GRID = 65535;
 
 /** The workgroup size for `lanes` invocations that leaves the fewest idle lanes (the largest on ties). */
 function workgroupFor(lanes: number): number {
   let best = WORKGROUPS[0];
-  for (const wg of WORKGROUPS) if (idleLanes(lanes, wg) < idleLanes(lanes, best)) best = wg;
+  for (const wg of WORKGROUPS) {
+    if (Math.ceil(lanes / wg) <= MAX_GRID && idleLanes(lanes, wg) < idleLanes(lanes, best)) best = wg;
+  }
   return best;
 }
 const idleLanes = (lanes: number, wg: number) => Math.ceil(lanes / wg) * wg - lanes;
@@ -110,7 +113,7 @@ export const Conv2dInputGradOp: OpDef = {
     const geo: ConvGeometry = n.attrs.geo;
     const [dy, w] = n.inputs;
     const u = c.uniform(geometryWords(geo), 'conv2d_input_grad');
-    // Phase 0 has the most pixels; invocations past the end of a smaller phase return at once.
+    // Phase 0 has the most pixels; in a smaller phase the surplus invocations store nothing.
     const pixels = geo.N * Math.ceil(geo.H / geo.SH) * Math.ceil(geo.W / geo.SW);
     const lanes = Math.ceil(pixels / TILE), WG = workgroupFor(lanes);
     const grid = [Math.ceil(geo.C / geo.groups / CHANNELS), Math.ceil(lanes / WG), geo.groups * geo.SH * geo.SW];
@@ -165,7 +168,6 @@ function allPhasesHaveTaps(g: ConvGeometry): boolean {
 
 /** Enough chunks that the weight-gradient grid has this many workgroups (when the batch allows). */
 const TARGET_WORKGROUPS = 64;
-const MAX_GRID = 65535;
 
 function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w: Node): Node {
   const g = x.graph;
