@@ -21,7 +21,10 @@ export interface ConvLayer {
   first?: boolean;
 }
 
-/** The conv layers of the small CNN and of a 20-layer CIFAR-style ResNet adapted to 28x28x1 (one of each shape). */
+/**
+ * The conv layers of the small CNN and of a 20-layer CIFAR-style ResNet adapted to 28x28x1 (one of each shape), and
+ * two 1x1 shapes of the ImageNet models (a resnet18-style downsampling shortcut, an inception-style 1x1).
+ */
 export const benchLayers: ConvLayer[] = [
   { name: 'cnn conv1 5x5 1->32', input: [1, 28, 28], out: 32, kernel: 5, padding: 2, first: true },
   { name: 'cnn conv2 5x5 32->64', input: [32, 14, 14], out: 64, kernel: 5, padding: 2 },
@@ -29,10 +32,10 @@ export const benchLayers: ConvLayer[] = [
   { name: 'resnet 3x3 16->16', input: [16, 28, 28], out: 16, kernel: 3, padding: 1 },
   { name: 'resnet 3x3 16->32 s2', input: [16, 28, 28], out: 32, kernel: 3, stride: 2, padding: 1 },
   { name: 'resnet 3x3 32->32', input: [32, 14, 14], out: 32, kernel: 3, padding: 1 },
-  { name: 'resnet 1x1 16->32 s2', input: [16, 28, 28], out: 32, kernel: 1, stride: 2 },
   { name: 'resnet 3x3 32->64 s2', input: [32, 14, 14], out: 64, kernel: 3, stride: 2, padding: 1 },
   { name: 'resnet 3x3 64->64', input: [64, 7, 7], out: 64, kernel: 3, padding: 1 },
-  { name: '1x1 64->32 (stride 1)', input: [64, 14, 14], out: 32, kernel: 1 },
+  { name: 'shortcut 1x1 16->32 s2', input: [16, 28, 28], out: 32, kernel: 1, stride: 2 },
+  { name: 'inception-style 1x1 64->32', input: [64, 14, 14], out: 32, kernel: 1 },
 ];
 
 export interface ConvBenchRow {
