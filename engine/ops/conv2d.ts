@@ -18,7 +18,10 @@ interface ConvGeometry {
 /**
  * 2D convolution of x [N, C, H, W] with weights w [O, C/groups, kh, kw] (PyTorch's layout) and an optional bias
  * b [O]: output [N, O, Ho, Wo] with Ho = floor((H + 2*padding - dilation*(kh - 1) - 1) / stride) + 1, as in PyTorch.
- * Forward, input gradient and weight gradient are implicit GEMMs on register tiles (shaders/conv2d_*.wgsl).
+ * Forward, input gradient and weight gradient are implicit GEMMs on register tiles (shaders/conv2d_*.wgsl) of 16
+ * channels per group, so layers with fewer channels per group (a 1-channel input's input gradient, depthwise
+ * convolutions) are correct but waste most of each tile. 1x1 convolutions run the same kernels: the matmul op cannot
+ * broadcast the weight over the batch of an NCHW tensor.
  * With graph.gradGroups = K and w (or b) a parameter, its gradient is [K, ...shape]: each run of N/K consecutive
  * examples reduced separately. Convolutions record no per-example factors in graph.perExample.
  */
