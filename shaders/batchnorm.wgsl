@@ -123,17 +123,25 @@ fn running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Out = (X - mean) / sqrt(var + eps) * gamma + beta, with the statistics of the example's group. The grid is
-// (position, channel, example), so no index needs an integer division (slow on CPU adapters).
+// (positions / PER, channel, example), so no index needs an integer division (slow on CPU adapters), and
+// each invocation does PER consecutive positions to share the per-channel loads.
+const PER = 4u;
+
 @compute @workgroup_size(64)
 fn normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let hw = gid.x;
+  let hw0 = gid.x * PER;
   let c = gid.y;
   let n = gid.z;
-  if (hw >= p.HW) { return; }
+  if (hw0 >= p.HW) { return; }
   let s = n / (p.N / p.statsGroups);
-  let i = (n * p.C + c) * p.HW + hw;
-  // x - mean first: folding the mean into a shift would cancel catastrophically when |mean| >> std.
-  Out[i] = (X[i] - Stats[statIndex(s, 0u, c)]) * (rstd(s, c) * Gamma[c]) + Shift[c];
+  let mean = Stats[statIndex(s, 0u, c)];
+  let scale = rstd(s, c) * Gamma[c];
+  let beta = Shift[c];
+  let base = (n * p.C + c) * p.HW;
+  for (var hw = hw0; hw < min(hw0 + PER, p.HW); hw++) {
+    // x - mean first: folding the mean into a shift would cancel catastrophically when |mean| >> std.
+    Out[base + hw] = (X[base + hw] - mean) * scale + beta;
+  }
 }
 
 // Lane partials of the gradient sums of group k, channel c: sum of dy and sum of dy * xhat.
@@ -205,19 +213,25 @@ fn param_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
 // (Shift holds the group sums); eval: dx = gamma * rstd * dy with the running statistics. Grid as normalize's.
 @compute @workgroup_size(64)
 fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let hw = gid.x;
+  let hw0 = gid.x * PER;
   let c = gid.y;
   let n = gid.z;
-  if (hw >= p.HW) { return; }
+  if (hw0 >= p.HW) { return; }
   let s = n / (p.N / p.statsGroups);
   let r = rstd(s, c);
   let scale = Gamma[c] * r;
-  let i = (n * p.C + c) * p.HW + hw;
+  let base = (n * p.C + c) * p.HW;
+  let end = min(hw0 + PER, p.HW);
   if (TRAIN) {
     let m = f32((p.N / p.statsGroups) * p.HW);
-    let xhat = (X[i] - Stats[statIndex(s, 0u, c)]) * r;
-    Out[i] = scale * (Dy[i] - Shift[statIndex(s, 0u, c)] / m - xhat * Shift[statIndex(s, 1u, c)] / m);
+    let mean = Stats[statIndex(s, 0u, c)];
+    let meanDy = Shift[statIndex(s, 0u, c)] / m;
+    let meanDyXhat = Shift[statIndex(s, 1u, c)] / m;
+    for (var hw = hw0; hw < end; hw++) {
+      let xhat = (X[base + hw] - mean) * r;
+      Out[base + hw] = scale * (Dy[base + hw] - meanDy - xhat * meanDyXhat);
+    }
   } else {
-    Out[i] = scale * Dy[i];
+    for (var hw = hw0; hw < end; hw++) { Out[base + hw] = scale * Dy[base + hw]; }
   }
 }

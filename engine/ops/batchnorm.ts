@@ -76,9 +76,9 @@ function params(a: ParamsIn): ArrayBuffer {
   ]);
 }
 
-/** One invocation per element over (position, channel, example). */
+/** One invocation per 4 positions (PER in the shader) of each channel and example. */
 function elementGrid(N: number, C: number, HW: number): number[] {
-  return [Math.ceil(HW / 64), C, N];
+  return [Math.ceil(HW / (4 * 64)), C, N];
 }
 
 /** Small buffers bound where an entry point of shaders/batchnorm.wgsl does not use a binding. */
