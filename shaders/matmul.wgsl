@@ -1,63 +1,102 @@
-// C[b] = op(A[b]) * op(B[b]) where op transposes when TRANS_A / TRANS_B; row-major, batched over grid z.
-// Each invocation computes a 4x4 block of C in four vec4 accumulators; a workgroup of 8x8 covers 32x32.
-// No shared memory: on CPU adapters (lavapipe) barriers cost more than the loads they save.
+// C[b] = op(A[b]) · op(B[b]), row-major, batched over workgroup z; op transposes when TRANS_A / TRANS_B.
+//
+// Tuned for CPU adapters (lavapipe: 8 invocations per SIMD instruction). There every storage load is a loop
+// over the 8 lanes with a bounds check per element, even when all lanes read the same address, and costs far
+// more than a multiply-add; a vec4 load shares the per-lane part over 4 elements. So the kernel maximises
+// multiply-adds per loaded element with a big register tile, vec4 loads where the data allows, and no shared
+// memory (barriers are far dearer than the loads they save):
+//   - an invocation owns TM rows × TN groups of 4 adjacent columns of C and, per k, loads TM values of A and TN
+//     vec4s of B (four scalar loads each when B's rows are not whole vec4s) for 4·TM·TN multiply-adds;
+//   - the TM rows are the same for the whole workgroup and the columns of its lanes are adjacent;
+//   - the workgroup's row block comes from workgroup_id.x, so consecutive workgroups (which run together on
+//     the worker threads) share one panel of B while it is in cache.
+// The host may swap the operands to put the better-shaped side on the lanes: it then binds B as A and A as
+// B, passes Cᵀ's sizes and sets TRANS_C, and the kernel computes Cᵀ = op(B)ᵀ·op(A)ᵀ and stores it transposed.
 // Out-of-range rows and columns are clamped for loading and masked on store, so the inner loop has no branches.
 
 struct Params { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, accumulate: u32, _pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+override TRANS_C: bool = false;
+// B's rows are whole, aligned vec4s: !TRANS_B, N % 4 == 0 and strideB % 4 == 0.
+override VEC_B: bool = false;
+// Row blocks along workgroup_id.x (column blocks along y); false swaps them, for more than 65535 row blocks.
+override ROWS_X: bool = true;
+override WG: u32 = 32u;
+// Register tile: TM rows × TN column groups of 4, at most TM_MAX × TN_MAX.
+override TM: u32 = 8u;
+override TN: u32 = 4u;
+const TM_MAX = 8u;
+const TN_MAX = 4u;
 
-fn loadA(base: u32, m: u32, k: u32) -> f32 {
-  if (TRANS_A) { return A[base + k * p.M + m]; }
-  return A[base + m * p.K + k];
-}
+fn bAt(i: u32) -> f32 { return B[i >> 2u][i & 3u]; }
 
-fn loadB4(base: u32, k: u32, n: vec4<u32>) -> vec4<f32> {
-  if (TRANS_B) {
-    return vec4<f32>(B[base + n.x * p.K + k], B[base + n.y * p.K + k], B[base + n.z * p.K + k], B[base + n.w * p.K + k]);
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let M = p.M;
+  let N = p.N;
+  let K = p.K;
+  let rowBlock = select(wid.y, wid.x, ROWS_X);
+  let colBlock = select(wid.x, wid.y, ROWS_X);
+  let m0 = rowBlock * TM;
+  let c0 = (colBlock * WG * TN + li) * 4u; // first column of group 0; group j starts 4·WG·j columns later
+  let baseA = wid.z * p.strideA;
+  let baseB = wid.z * p.strideB;
+
+  // A(m, k) = A[a[i] + k·sa]
+  let sa = select(1u, M, TRANS_A);
+  var a: array<u32, TM_MAX>;
+  for (var i = 0u; i < TM; i++) {
+    let m = min(m0 + i, M - 1u);
+    a[i] = baseA + select(m * K, m, TRANS_A);
   }
-  let row = base + k * p.N;
-  return vec4<f32>(B[row + n.x], B[row + n.y], B[row + n.z], B[row + n.w]);
-}
-
-@compute @workgroup_size(8, 8, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let m0 = gid.y * 4u;
-  let n0 = gid.x * 4u;
-  if (m0 >= p.M || n0 >= p.N) { return; }
-  let baseA = gid.z * p.strideA;
-  let baseB = gid.z * p.strideB;
-  let lastM = p.M - 1u;
-  let lastN = p.N - 1u;
-  let m = vec4<u32>(m0, min(m0 + 1u, lastM), min(m0 + 2u, lastM), min(m0 + 3u, lastM));
-  let n = vec4<u32>(n0, min(n0 + 1u, lastN), min(n0 + 2u, lastN), min(n0 + 3u, lastN));
-  var c0 = vec4<f32>(0.0);
-  var c1 = vec4<f32>(0.0);
-  var c2 = vec4<f32>(0.0);
-  var c3 = vec4<f32>(0.0);
-  for (var k = 0u; k < p.K; k++) {
-    let b = loadB4(baseB, k, n);
-    c0 += loadA(baseA, m.x, k) * b;
-    c1 += loadA(baseA, m.y, k) * b;
-    c2 += loadA(baseA, m.z, k) * b;
-    c3 += loadA(baseA, m.w, k) * b;
+  // B(k, n) = B[b + k·sb] for each of the 4 columns of group j (clamped); with VEC_B, b[j].x / 4 is the vec4 index.
+  let sb = select(N, 1u, TRANS_B);
+  var b: array<vec4<u32>, TN_MAX>;
+  for (var j = 0u; j < TN; j++) {
+    let c = c0 + j * WG * 4u;
+    let n = min(vec4<u32>(c, c + 1u, c + 2u, c + 3u), vec4<u32>(N - 1u));
+    b[j] = baseB + select(n, n * K, TRANS_B);
+    if (VEC_B) { b[j].x = (baseB + min(c, N - 4u)) >> 2u; }
   }
-  let baseC = gid.z * p.strideC;
-  var rows = array<vec4<f32>, 4>(c0, c1, c2, c3);
-  for (var i = 0u; i < 4u; i++) {
-    let r = m0 + i;
-    if (r >= p.M) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let col = n0 + j;
-      if (col >= p.N) { break; }
-      let idx = baseC + r * p.N + col;
-      if (p.accumulate != 0u) { C[idx] += rows[i][j]; } else { C[idx] = rows[i][j]; }
+
+  var acc: array<vec4<f32>, TM_MAX * TN_MAX>;
+  let sb4 = N >> 2u;
+  for (var k = 0u; k < K; k++) {
+    var bv: array<vec4<f32>, TN_MAX>;
+    for (var j = 0u; j < TN; j++) {
+      if (VEC_B) {
+        bv[j] = B[b[j].x + k * sb4];
+      } else {
+        let o = b[j] + k * sb;
+        bv[j] = vec4<f32>(bAt(o.x), bAt(o.y), bAt(o.z), bAt(o.w));
+      }
+    }
+    for (var i = 0u; i < TM; i++) {
+      let av = vec4<f32>(A[a[i] + k * sa]);
+      for (var j = 0u; j < TN; j++) { acc[i * TN_MAX + j] = fma(av, bv[j], acc[i * TN_MAX + j]); }
+    }
+  }
+
+  // The stores go through a loop that is not unrolled (its trip count is not a constant): unrolled, the masked
+  // per-lane stores would be most of the shader's code and of its compile time, for a small part of its run time.
+  let baseC = wid.z * p.strideC;
+  let count = min(TM, M - min(m0, M)) * TN * 4u;
+  for (var t = 0u; t < count; t++) {
+    let i = t / (TN * 4u);
+    let j = (t / 4u) % TN;
+    let m = m0 + i;
+    let n = c0 + j * WG * 4u + t % 4u;
+    if (n < N) {
+      let idx = baseC + select(m * N + n, n * M + m, TRANS_C);
+      let v = acc[i * TN_MAX + j][t % 4u];
+      if (p.accumulate != 0u) { C[idx] += v; } else { C[idx] = v; }
     }
   }
 }

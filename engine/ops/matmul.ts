@@ -35,9 +35,15 @@ export const MatmulOp: OpDef = {
   compile(node, c) {
     const { transA, transB, M, N, K, batch } = node.attrs;
     const [a, b] = node.inputs;
-    const kernel = c.gpu.kernel('matmul', 'main', { TRANS_A: transA, TRANS_B: transB });
-    const u = c.uniform(words([M, N, K, M * K, K * N, M * N, 0, 0]), 'matmul');
-    return [c.gpu.dispatch(kernel, [u, c.buf(a), c.buf(b), c.buf(node)], [Math.ceil(N / 32), Math.ceil(M / 32), batch], `matmul ${M}x${N}x${K}`)];
+    const pl = planMatmul(M, N, K, transA, transB, batch);
+    const kernel = c.gpu.kernel('matmul', 'main', {
+      TRANS_A: pl.transA, TRANS_B: pl.transB, TRANS_C: pl.swap, VEC_B: pl.vec, ROWS_X: pl.rowsX, WG: pl.WG, TM: pl.TM, TN: pl.TN,
+    });
+    const u = c.uniform(words([pl.M, pl.N, K, pl.swap ? K * N : M * K, pl.swap ? M * K : K * N, M * N, node.attrs.accumulate ? 1 : 0, 0]), 'matmul');
+    const [first, second] = pl.swap ? [b, a] : [a, b];
+    const rows = Math.ceil(pl.M / pl.TM), cols = Math.ceil(pl.N / (4 * pl.TN * pl.WG));
+    const grid = pl.rowsX ? [rows, cols, batch] : [cols, rows, batch];
+    return [c.gpu.dispatch(kernel, [u, c.buf(first), c.buf(second), c.buf(node)], grid, `matmul ${M}x${N}x${K}`)];
   },
   backward(node, dy) {
     const [a, b] = node.inputs;
@@ -45,6 +51,7 @@ export const MatmulOp: OpDef = {
     const groups = node.graph.gradGroups;
     const da = groups > 1 && a.kind === 'param' ? groupedGradError(a) : gradA(a, b, dy, transA, transB);
     const db = groups > 1 && b.kind === 'param' ? groupedGradB(a, b, dy, transA, transB, groups) : gradB(a, b, dy, transA, transB);
+    if (b.kind === 'param' && transB && !transA && a.shape.length === 2) node.graph.perExample.set(b, { x: a, dy });
     return [da, db];
   },
 };
@@ -73,4 +80,59 @@ function groupedGradB(a: Node, b: Node, dy: Node, transA: boolean, transB: boole
 
 function groupedGradError(p: Node): never {
   throw new Error(`${p.name}: grouped gradients need the batch on the rows of the other operand`);
+}
+
+/**
+ * How shaders/matmul.wgsl runs one product. The kernel puts N on the lanes; `swap` runs it on the transposed
+ * problem Cᵀ = op(B)ᵀ·op(A)ᵀ (M and N exchanged, A and B bound the other way round, the result stored
+ * transposed), which is better when M is the wider side or when only A's rows are whole vec4s.
+ */
+export interface MatmulPlan {
+  swap: boolean;
+  /** The kernel's view: C is M×N, op(A) M×K, op(B) K×N. */
+  M: number; N: number; transA: boolean; transB: boolean;
+  /** B's rows are read as aligned vec4s. */
+  vec: boolean;
+  rowsX: boolean;
+  WG: number; TM: number; TN: number;
+  /** Modelled cost, in instructions on the slower of two worker threads. */
+  cost: number;
+}
+
+// Cost model for lavapipe, in x86 instructions per 8-lane SIMD group (counted in the compiled loop): every storage
+// load is a loop over the lanes with a bounds check per element, uniform or not, so a row of A costs a load per k,
+// a vec4 of B a little more, four scalar loads of B much more; each multiply-add costs a mul, an add, an exec-mask
+// blend and a spill; each output is a masked per-lane store; each workgroup has a fixed cost.
+const COST_A = 150, COST_B_VEC4 = 350, COST_B_SCALAR4 = 590, COST_FMA = 6.7, COST_STORE = 120, COST_WORKGROUP = 500;
+// Products up to this many multiply-adds all use one small tile and scalar loads, so that small and odd shapes
+// (tests, toy models) share a few pipelines: each pipeline costs lavapipe about half a second to compile.
+const SMALL = 1 << 20;
+
+export function planMatmul(M: number, N: number, K: number, transA: boolean, transB: boolean, batch = 1): MatmulPlan {
+  const make = (swap: boolean, vecOk: boolean, TM: number, TN: number, WG: number): MatmulPlan => {
+    const m = swap ? N : M, n = swap ? M : N;
+    const tA = swap ? !transB : transA, tB = swap ? !transA : transB;
+    const vec = vecOk && !tB && n % 4 === 0;
+    const rowBlocks = Math.ceil(m / TM), colBlocks = Math.ceil(n / (4 * TN * WG));
+    const perK = TM * COST_A + TN * (vec ? COST_B_VEC4 : COST_B_SCALAR4) + 4 * TM * TN * COST_FMA;
+    const perGroup = K * perK + 4 * TM * TN * COST_STORE;
+    // Two worker threads take the workgroups one at a time: the slower one runs ceil(w/2) of them.
+    const cost = Math.ceil((rowBlocks * colBlocks * batch) / 2) * ((WG / 8) * perGroup + COST_WORKGROUP);
+    const rowsX = rowBlocks <= 65535;
+    return { swap, M: m, N: n, transA: tA, transB: tB, vec, rowsX, WG, TM, TN, cost };
+  };
+  const small = M * N * K <= SMALL;
+  let best: MatmulPlan | null = null;
+  for (const swap of [false, true]) {
+    for (const TN of small ? [1] : [1, 4]) {
+      for (const WG of small ? [8] : [8, 32]) {
+        const p = make(swap, !small, 8, TN, WG);
+        const blocks = Math.ceil(p.N / (4 * TN * WG));
+        if (blocks > 65535 || (!p.rowsX && Math.ceil(p.M / p.TM) > 65535)) continue;
+        if (!best || p.cost < best.cost) best = p;
+      }
+    }
+  }
+  if (!best) throw new Error(`matmul: ${M}x${N}x${K} is too large for one dispatch`);
+  return best;
 }
