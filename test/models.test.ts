@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import { Graph } from '../engine/graph.js';
 import { getGpu } from '../engine/context.js';
 import { Trainer } from '../engine/trainer.js';
+import { SumGroups } from '../engine/optim.js';
 import { Rng } from '../engine/random.js';
 import { parameterCount, Model } from '../models/model.js';
 import { createModel, listModels, modelNames } from '../models/registry.js';
@@ -136,12 +137,16 @@ test('bad input gives one-line errors naming the layer and shapes', () => {
   throwsOneLine(() => conv.apply(g, g.input('y', [2, 1, 32, 32])), 'conv1: expects input [N, 3, H, W], got [2,1,32,32]');
 });
 
-/** One SGD step in train mode and an evaluation in eval mode on random data; everything stays finite. */
-async function trainAndEvaluate(name: string, inputShape: number[], width: number, batch: number) {
+/**
+ * One SGD step in train mode and an evaluation in eval mode on random data; everything stays finite. With
+ * `groups` > 1 the step reduces gradients (and batch-norm statistics) in that many groups of the batch.
+ */
+async function trainAndEvaluate(name: string, inputShape: number[], width: number, batch: number, groups = 1) {
   const gpu = await getGpu();
   const r = new Rng(11);
   const model = createModel(name, { inputShape, numClasses: 5, width, rng: r });
-  const trainer = new Trainer(gpu, model, { batchSize: batch, sgd: { lr: 0.01, momentum: 0.9, weightDecay: 0 }, evalBatchSize: batch });
+  const transform = new SumGroups(groups);
+  const trainer = new Trainer(gpu, model, { batchSize: batch, sgd: { lr: 0.01, momentum: 0.9, weightDecay: 0 }, evalBatchSize: batch, transform });
   const n = batch * inputShape.reduce((a, b) => a * b, 1);
   const images = Float32Array.from({ length: n }, () => r.normal());
   const labels = Int32Array.from({ length: batch }, () => r.int(5));
@@ -160,10 +165,14 @@ async function trainAndEvaluate(name: string, inputShape: number[], width: numbe
   for (const b of model.buffers()) {
     const v = await gpu.read(b.ensure(gpu), b.size);
     if (v.some((x) => !Number.isFinite(x))) throw new Error(`${name}: ${b.name} is not finite`);
-    if (b.name.endsWith('num_batches_tracked') && v[0] !== 1) throw new Error(`${name}: ${b.name} is ${v[0]} after one step`);
+    // Once per step, or once per group: each group is a micro-batch.
+    if (b.name.endsWith('num_batches_tracked') && v[0] !== groups) throw new Error(`${name}: ${b.name} is ${v[0]} after one step of ${groups} groups`);
   }
   const ev = await trainer.evaluate({ images, labels, n: batch });
   if (!Number.isFinite(ev.loss)) throw new Error(`${name}: eval loss ${ev.loss}`);
+  // Evaluation (eval mode) leaves the running statistics alone.
+  const counter = model.buffers().find((b) => b.name.endsWith('num_batches_tracked'));
+  if (counter && (await gpu.read(counter.buffer!, 1))[0] !== groups) throw new Error(`${name}: evaluation changed ${counter.name}`);
 }
 
 // Small inputs and widths keep each model to a few seconds on a CPU adapter.
@@ -180,5 +189,10 @@ const SMALL: [string, number[], number, number][] = [
 for (const [name, inputShape, width, batch] of SMALL) {
   test(`${name}: a training step and an evaluation on a small input are finite`, () => trainAndEvaluate(name, inputShape, width, batch));
 }
+
+test('resnet20 and vgg13_bn train with gradient groups (per-group batch statistics)', async () => {
+  await trainAndEvaluate('resnet20', [1, 12, 12], 0.25, 6, 3);
+  await trainAndEvaluate('vgg13_bn', [3, 32, 32], 1 / 32, 4, 2);
+});
 
 test.run();
