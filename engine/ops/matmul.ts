@@ -103,10 +103,10 @@ export interface MatmulPlan {
 // load is a loop over the lanes with a bounds check per element, uniform or not, so a row of A costs a load per k,
 // a vec4 of B a little more, four scalar loads of B much more; each multiply-add costs a mul, an add, an exec-mask
 // blend and a spill; each output is a masked per-lane store; each workgroup has a fixed cost.
-const COST_A = 150, COST_B_VEC4 = 350, COST_B_SCALAR4 = 590, COST_FMA = 6.7, COST_STORE = 120, COST_WORKGROUP = 500;
+const COST_A = 150, COST_B_VEC4 = 350, COST_B_SCALAR4 = 590, COST_FMA = 6.7, COST_STORE = 120, COST_WORKGROUP = 1500;
 // Products up to this many multiply-adds all use one small tile and scalar loads, so that small and odd shapes
 // (tests, toy models) share a few pipelines: each pipeline costs lavapipe about half a second to compile.
-const SMALL = 1 << 20;
+const SMALL = 1 << 18;
 
 export function planMatmul(M: number, N: number, K: number, transA: boolean, transB: boolean, batch = 1): MatmulPlan {
   const make = (swap: boolean, vecOk: boolean, TM: number, TN: number, WG: number): MatmulPlan => {
