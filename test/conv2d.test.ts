@@ -8,7 +8,7 @@ import { mul } from '../engine/ops/elementwise.js';
 import { sum } from '../engine/ops/reduce.js';
 import { getGpu } from '../engine/context.js';
 import { Rng } from '../engine/random.js';
-import { runGraph, randn, assertClose, assertGradClose, finiteDiff, f64 } from './helpers/check.js';
+import { runGraph, randn, assertClose, assertGradClose, finiteDiff, f64, assertThrowsLine } from './helpers/check.js';
 
 interface Case {
   name: string;
@@ -177,28 +177,20 @@ test('conv2d grouped gradients (graph.gradGroups): per-group references, and sli
 
 test('conv2d bad input: one-line errors naming the shapes', () => {
   const g = new Graph();
-  const throwsLine = (f: () => unknown, pattern: RegExp) => {
-    try { f(); } catch (e: any) {
-      assert.ok(!String(e.message).includes('\n'), 'one line');
-      assert.match(e.message, pattern);
-      return;
-    }
-    assert.unreachable(`expected an error matching ${pattern}`);
-  };
   const x = g.input('x', [2, 3, 3, 3]);
-  throwsLine(() => conv2d(x, g.input('w', [4, 3, 5, 5]), null), /^conv2d: input 3x3 with kernel 5, padding 0 gives an output of size -1; use a larger input or more padding$/);
-  throwsLine(() => conv2d(x, g.input('w', [4, 2, 3, 3]), null), /weight \[4,2,3,3\] expects 2 input channels but input \[2,3,3,3\] has 3/);
-  throwsLine(() => conv2d(g.input('x', [2, 4, 5, 5]), g.input('w', [4, 1, 3, 3]), null, { groups: 2 }), /weight \[4,1,3,3\] expects 2 input channels \(1 per group x 2 groups\) but input \[2,4,5,5\] has 4/);
-  throwsLine(() => conv2d(x, g.input('w', [4, 1, 3, 3]), null, { groups: 2 }), /divisible by groups 2/);
-  throwsLine(() => conv2d(x, g.input('w', [4, 3, 3, 3]), g.input('b', [3]), { padding: 1 }), /bias must be \[4\]/);
-  throwsLine(() => conv2d(x, g.input('w', [4, 3, 3, 3]), null, { stride: 0 }), /stride must be an integer >= 1/);
-  throwsLine(() => conv2d(g.input('x', [3, 3, 3]), g.input('w', [4, 3, 3, 3]), null), /input must be \[N, C, H, W\], got \[3,3,3\]/);
-  throwsLine(() => conv2d(x, g.input('w', [4, 3, 3, 3]), null, { stride: 2, dilation: 2 }), /input 3x3 with kernel 3, padding 0, stride 2, dilation 2 gives an output of size 0/);
+  assertThrowsLine(() => conv2d(x, g.input('w', [4, 3, 5, 5]), null), /^conv2d: input 3x3 with kernel 5, padding 0 gives an output of size -1; use a larger input or more padding$/);
+  assertThrowsLine(() => conv2d(x, g.input('w', [4, 2, 3, 3]), null), /weight \[4,2,3,3\] expects 2 input channels but input \[2,3,3,3\] has 3/);
+  assertThrowsLine(() => conv2d(g.input('x', [2, 4, 5, 5]), g.input('w', [4, 1, 3, 3]), null, { groups: 2 }), /weight \[4,1,3,3\] expects 2 input channels \(1 per group x 2 groups\) but input \[2,4,5,5\] has 4/);
+  assertThrowsLine(() => conv2d(x, g.input('w', [4, 1, 3, 3]), null, { groups: 2 }), /divisible by groups 2/);
+  assertThrowsLine(() => conv2d(x, g.input('w', [4, 3, 3, 3]), g.input('b', [3]), { padding: 1 }), /bias must be \[4\]/);
+  assertThrowsLine(() => conv2d(x, g.input('w', [4, 3, 3, 3]), null, { stride: 0 }), /stride must be an integer >= 1/);
+  assertThrowsLine(() => conv2d(g.input('x', [3, 3, 3]), g.input('w', [4, 3, 3, 3]), null), /input must be \[N, C, H, W\], got \[3,3,3\]/);
+  assertThrowsLine(() => conv2d(x, g.input('w', [4, 3, 3, 3]), null, { stride: 2, dilation: 2 }), /input 3x3 with kernel 3, padding 0, stride 2, dilation 2 gives an output of size 0/);
   const gg = new Graph();
   gg.gradGroups = 4;
   const w = gg.param(new Parameter('conv.weight', [2, 3, 3, 3], new Float32Array(54)));
   const y = conv2d(gg.input('x', [6, 3, 5, 5]), w, null);
-  throwsLine(() => gradients(sum(y), [w]), /conv.weight: batch of 6 examples does not split into 4 equal gradient groups/);
+  assertThrowsLine(() => gradients(sum(y), [w]), /conv.weight: batch of 6 examples does not split into 4 equal gradient groups/);
 });
 
 test.run();

@@ -95,4 +95,14 @@ export function assertGradClose(name: string, got: ArrayLike<number>, fd: { at: 
   assertClose(name, fd.at.map((i) => got[i]), fd.d, atol, rtol);
 }
 
+/** Asserts that `f` throws an error whose message is one line matching `pattern`. */
+export function assertThrowsLine(f: () => unknown, pattern: RegExp): void {
+  try { f(); } catch (e: any) {
+    if (String(e.message).includes('\n')) throw new Error(`error message is not one line: ${e.message}`);
+    if (!pattern.test(e.message)) throw new Error(`error "${e.message}" does not match ${pattern}`);
+    return;
+  }
+  throw new Error(`expected an error matching ${pattern}`);
+}
+
 export const f64 = (a: ArrayLike<number>) => Float64Array.from(a as ArrayLike<number>);
