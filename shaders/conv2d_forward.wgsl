@@ -29,6 +29,16 @@ override WG: u32 = 64u;
 const TP = 8u; // output positions per invocation, as two vec4
 const TO = 16u; // output channels per invocation
 
+// Y[n, o, ho, wo] = Bias[o], for a 1x1 convolution whose product then accumulates into Y (engine/ops/conv2d.ts).
+// 16 elements per invocation; index = x + y * 64 * num_workgroups.x.
+@compute @workgroup_size(64)
+fn fill_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let HoWo = p.Ho * p.Wo;
+  let first = (gid.x + gid.y * nwg.x * 64u) * 16u;
+  let end = min(first + 16u, p.N * p.O * HoWo);
+  for (var i = first; i < end; i++) { Y[i] = Bias[(i / HoWo) % p.O]; }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let HoWo = p.Ho * p.Wo;

@@ -61,6 +61,8 @@ const cases: Case[] = [
   { name: 'depthwise stride 2', x: [2, 5, 9, 7], w: [5, 1, 3, 3], bias: true, opts: { groups: 5, stride: 2, padding: 1 } },
   { name: 'depthwise with channel multiplier 2', x: [2, 3, 6, 5], w: [6, 1, 3, 3], bias: false, opts: { groups: 3, padding: 1 } },
   { name: '1x1', x: [3, 7, 5, 3], w: [9, 7, 1, 1], bias: true, opts: {} },
+  { name: '1x1 without bias, wide enough for vec4 tiles', x: [3, 64, 9, 12], w: [70, 64, 1, 1], bias: false, opts: {} },
+  { name: '1x1 with bias on odd sizes and dilation', x: [5, 33, 7, 5], w: [37, 33, 1, 1], bias: true, opts: { dilation: 2 } },
   { name: '1x1 stride 2 (downsampling shortcut)', x: [2, 6, 7, 9], w: [10, 6, 1, 1], bias: false, opts: { stride: 2 } },
   { name: 'non-square kernel, stride, padding and dilation', x: [2, 3, 9, 13], w: [4, 3, 2, 5], bias: true, opts: { stride: [2, 1], padding: [1, 2], dilation: [1, 2] } },
   { name: '5x5 on one channel, no padding', x: [3, 1, 11, 9], w: [7, 1, 5, 5], bias: true, opts: {} },
@@ -118,26 +120,34 @@ async function paramGrads(c: Case, X: Float32Array, Wt: Float32Array, B: Float32
   return { dw, db };
 }
 
-/** Exact float64 weight and bias gradients of sum(conv(x) * r) over examples [from, to). */
+/**
+ * Exact float64 weight and bias gradients of sum(conv(x) * r) over examples [from, to), from the definition:
+ * dW[o, c, i, j] = sum over n, ho, wo of r[n, o, ho, wo] * x[n, g*Cg + c, ih, iw]; dB[o] = sum of r[n, o, ., .].
+ */
 function refParamGrads(c: Case, X: Float32Array, Wt: Float32Array, R: Float32Array, from: number, to: number) {
-  const [N, C, H, W] = c.x;
-  const sub: Case = { ...c, x: [to - from, C, H, W] };
-  const per = X.length / N, perOut = R.length / N;
-  const xs = f64(X.subarray(from * per, to * per));
-  const r = R.subarray(from * perOut, to * perOut);
-  const dw = new Float64Array(Wt.length), db = new Float64Array(c.w[0]);
-  // The output is linear in w and b: the gradient is read off by differentiating one coordinate at a time (exact).
-  const y0 = refConv(xs, new Float64Array(Wt.length), new Float64Array(c.w[0]), sub);
-  const dot = (y: Float64Array) => y.reduce((s, v, i) => s + v * r[i], 0);
-  const base = dot(y0);
-  for (let i = 0; i < Wt.length; i++) {
-    const e = new Float64Array(Wt.length); e[i] = 1;
-    dw[i] = dot(refConv(xs, e, new Float64Array(c.w[0]), sub)) - base;
-  }
-  for (let o = 0; o < c.w[0]; o++) {
-    const e = new Float64Array(c.w[0]); e[o] = 1;
-    db[o] = dot(refConv(xs, new Float64Array(Wt.length), e, sub)) - base;
-  }
+  const [, C, H, W] = c.x;
+  const [O, Cg, KH, KW] = c.w;
+  const G = c.opts.groups ?? 1;
+  const [SH, SW] = pair(c.opts.stride, 1), [PH, PW] = pair(c.opts.padding, 0), [DH, DW] = pair(c.opts.dilation, 1);
+  const Ho = Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1;
+  const Wo = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
+  const dw = new Float64Array(Wt.length), db = new Float64Array(O);
+  for (let n = from; n < to; n++)
+    for (let o = 0; o < O; o++) {
+      const g = Math.floor(o / (O / G));
+      for (let ho = 0; ho < Ho; ho++)
+        for (let wo = 0; wo < Wo; wo++) {
+          const r = R[((n * O + o) * Ho + ho) * Wo + wo];
+          db[o] += r;
+          for (let cl = 0; cl < Cg; cl++)
+            for (let i = 0; i < KH; i++)
+              for (let j = 0; j < KW; j++) {
+                const ih = ho * SH - PH + i * DH, iw = wo * SW - PW + j * DW;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                dw[((o * Cg + cl) * KH + i) * KW + j] += r * X[((n * C + g * Cg + cl) * H + ih) * W + iw];
+              }
+        }
+    }
   return { dw, db };
 }
 
@@ -146,6 +156,7 @@ test('conv2d grouped gradients (graph.gradGroups): per-group references, and sli
   const groupedCases: [Case, number[]][] = [
     [{ name: 'grouped', x: [6, 4, 7, 5], w: [6, 2, 3, 3], bias: true, opts: { groups: 2, stride: 2, padding: 1 } }, [2, 3, 6]],
     [{ name: '1x1', x: [4, 3, 3, 3], w: [5, 3, 1, 1], bias: true, opts: {} }, [4]],
+    [{ name: '1x1 with 12 examples', x: [12, 33, 2, 3], w: [32, 33, 1, 1], bias: true, opts: {} }, [2, 3, 12]],
   ];
   for (const [c, groupCounts] of groupedCases) {
     const N = c.x[0];

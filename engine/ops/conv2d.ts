@@ -1,5 +1,6 @@
 import { Node, OpDef } from '../graph.js';
 import { words } from '../gpu.js';
+import { dispatchMatmul } from './matmul.js';
 import { grid1d } from './grid.js';
 import { sumMiddle } from './reduce.js';
 
@@ -20,8 +21,11 @@ interface ConvGeometry {
  * b [O]: output [N, O, Ho, Wo] with Ho = floor((H + 2*padding - dilation*(kh - 1) - 1) / stride) + 1, as in PyTorch.
  * Forward, input gradient and weight gradient are implicit GEMMs on register tiles (shaders/conv2d_*.wgsl) of 16
  * channels per group, so layers with fewer channels per group (a 1-channel input's input gradient, depthwise
- * convolutions) are correct but waste most of each tile. 1x1 convolutions run the same kernels: the matmul op cannot
- * broadcast the weight over the batch of an NCHW tensor.
+ * convolutions) are correct but waste most of each tile. Pointwise convolutions (1x1, stride 1, no padding, one group)
+ * run their forward pass and input gradient as plain products on the matmul kernel instead: Y = W·[X[0] X[1] ...]
+ * with each X[n] a [C, H*W] matrix and the examples side by side in the columns, and dX likewise from Wᵀ and dY.
+ * Their weight gradient, Σ_n dY[n]·X[n]ᵀ, stays on the tiled weight-gradient kernel, which measured about 1.5x faster
+ * than the matmul kernel on it (both operands are read across their contiguous axis).
  * With graph.gradGroups = K and w (or b) a parameter, its gradient is [K, ...shape]: each run of N/K consecutive
  * examples reduced separately. Convolutions record no per-example factors in graph.perExample.
  */
@@ -94,6 +98,14 @@ export const Conv2dOp: OpDef = {
     const geo: ConvGeometry = n.attrs.geo;
     const [x, w, b] = n.inputs;
     const u = c.uniform(geometryWords(geo, [b ? 1 : 0]), 'conv2d');
+    if (isPointwise(geo)) {
+      const P = geo.H * geo.W;
+      const product = { M: geo.O, N: geo.N * P, K: geo.C, cols: P, transA: false, transB: false, batch: 1, strideA: 0, strideB: geo.C * P, strideC: geo.O * P, accumulate: !!b };
+      const main = dispatchMatmul(c, product, c.buf(w), c.buf(x), c.buf(n), `conv2d 1x1 ${describe(geo)}`);
+      if (!b) return [main];
+      const fill = c.gpu.dispatch(c.gpu.kernel('conv2d_forward', 'fill_bias'), [u, c.buf(x), c.buf(w), c.buf(b), c.buf(n)], grid1d(Math.ceil(n.size / 16), 64).grid, `conv2d bias ${describe(geo)}`);
+      return [fill, main];
+    }
     const lanes = Math.ceil((geo.N * geo.Ho * geo.Wo) / TILE), WG = workgroupFor(lanes);
     const grid = [Math.ceil(geo.O / geo.groups / CHANNELS), Math.ceil(lanes / WG), geo.groups];
     const k = c.gpu.kernel('conv2d_forward', 'main', { WG });
@@ -115,6 +127,11 @@ export const Conv2dInputGradOp: OpDef = {
   compile(n, c) {
     const geo: ConvGeometry = n.attrs.geo;
     const [dy, w] = n.inputs;
+    if (isPointwise(geo)) {
+      const P = geo.H * geo.W;
+      const product = { M: geo.C, N: geo.N * P, K: geo.O, cols: P, transA: true, transB: false, batch: 1, strideA: 0, strideB: geo.O * P, strideC: geo.C * P };
+      return [dispatchMatmul(c, product, c.buf(w), c.buf(dy), c.buf(n), `conv2d dx 1x1 ${describe(geo)}`)];
+    }
     const u = c.uniform(geometryWords(geo), 'conv2d_input_grad');
     // Phase 0 has the most pixels; in a smaller phase the surplus invocations store nothing.
     const pixels = geo.N * Math.ceil(geo.H / geo.SH) * Math.ceil(geo.W / geo.SW);
@@ -192,6 +209,11 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   const shape = gradGroups > 1 ? [gradGroups, ...w.shape] : w.shape;
   if (parts === 1) return g.view(partial, shape);
   return g.view(sumMiddle(g.view(partial, [gradGroups, parts, size]), gradGroups, parts, size), shape);
+}
+
+/** A 1x1 convolution with stride 1, no padding and one group: a product per example (dilation does not matter). */
+function isPointwise(g: ConvGeometry): boolean {
+  return g.KH === 1 && g.KW === 1 && g.SH === 1 && g.SW === 1 && g.PH === 0 && g.PW === 0 && g.groups === 1;
 }
 
 /**

@@ -1,5 +1,5 @@
-import { Node, OpDef } from '../graph.js';
-import { words } from '../gpu.js';
+import { CompileContext, Node, OpDef } from '../graph.js';
+import { Dispatch, words } from '../gpu.js';
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean }
 
@@ -35,15 +35,9 @@ export const MatmulOp: OpDef = {
   compile(node, c) {
     const { transA, transB, M, N, K, batch } = node.attrs;
     const [a, b] = node.inputs;
-    const pl = planMatmul(M, N, K, transA, transB, batch);
-    const kernel = c.gpu.kernel('matmul', 'main', {
-      TRANS_A: pl.transA, TRANS_B: pl.transB, TRANS_C: pl.swap, VEC_B: pl.vec, ROWS_X: pl.rowsX, WG: pl.WG, TM: pl.TM, TN: pl.TN,
-    });
-    const u = c.uniform(words([pl.M, pl.N, K, pl.swap ? K * N : M * K, pl.swap ? M * K : K * N, M * N, node.attrs.accumulate ? 1 : 0, 0]), 'matmul');
-    const [first, second] = pl.swap ? [b, a] : [a, b];
-    const rows = Math.ceil(pl.M / pl.TM), cols = Math.ceil(pl.N / (4 * pl.TN * pl.WG));
-    const grid = pl.rowsX ? [rows, cols, batch] : [cols, rows, batch];
-    return [c.gpu.dispatch(kernel, [u, c.buf(first), c.buf(second), c.buf(node)], grid, `matmul ${M}x${N}x${K}`)];
+    const strides = batch > 1 ? [M * K, K * N] : [0, 0];
+    const product = { M, N, K, transA, transB, batch, strideA: strides[0], strideB: strides[1], accumulate: !!node.attrs.accumulate };
+    return [dispatchMatmul(c, product, c.buf(a), c.buf(b), c.buf(node), `matmul ${M}x${N}x${K}`)];
   },
   backward(node, dy) {
     const [a, b] = node.inputs;
@@ -83,6 +77,42 @@ function groupedGradError(p: Node): never {
 }
 
 /**
+ * C[z] = op(A[z]) · op(B[z]) for z < batch on shaders/matmul.wgsl, with C[z] M×N. strideA / strideB / strideC are the
+ * operands' batch strides in elements (strideC defaults to M·N): 0 broadcasts one matrix over the batch. With `cols`,
+ * B's and C's N columns are instead N / cols batch entries of `cols` columns side by side (entry e's at e · strideB
+ * and e · strideC; batch 1). For ops other than matmul that are products underneath (1x1 convolutions).
+ */
+export interface Product {
+  M: number; N: number; K: number; transA: boolean; transB: boolean;
+  batch: number; strideA: number; strideB: number;
+  /** Add to C instead of overwriting it. */
+  accumulate?: boolean;
+  strideC?: number;
+  /** Columns per batch entry when the batch is folded into N. */
+  cols?: number;
+}
+
+export function dispatchMatmul(c: CompileContext, p: Product, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, label: string): Dispatch {
+  const { M, N, K, batch } = p;
+  const cols = p.cols ?? N;
+  const folded = cols !== N;
+  if (folded && (N % cols !== 0 || batch !== 1)) throw new Error(`matmul: ${N} columns do not fold into entries of ${cols} with batch ${batch}`);
+  // The kernel folds columns only on the lanes, so a folded product is never run transposed.
+  const pl = planMatmul(M, N, K, p.transA, p.transB, batch, !folded);
+  const [strideFirst, strideSecond] = pl.swap ? [p.strideB, p.strideA] : [p.strideA, p.strideB];
+  // vec4 loads of B need every batch entry of B, and every row of it, to start on a vec4.
+  if (strideSecond % 4 !== 0 || (folded && cols % 4 !== 0)) pl.vec = false;
+  const kernel = c.gpu.kernel('matmul', 'main', {
+    TRANS_A: pl.transA, TRANS_B: pl.transB, TRANS_C: pl.swap, VEC_B: pl.vec, ROWS_X: pl.rowsX, WG: pl.WG, TM: pl.TM, TN: pl.TN,
+  });
+  const u = c.uniform(words([pl.M, pl.N, K, strideFirst, strideSecond, p.strideC ?? M * N, p.accumulate ? 1 : 0, folded ? cols : pl.N, 0, 0, 0, 0]), 'matmul');
+  const [first, second] = pl.swap ? [b, a] : [a, b];
+  const rowBlocks = Math.ceil(pl.M / pl.TM), colBlocks = Math.ceil(pl.N / (4 * pl.TN * pl.WG));
+  const grid = pl.rowsX ? [rowBlocks, colBlocks, batch] : [colBlocks, rowBlocks, batch];
+  return c.gpu.dispatch(kernel, [u, first, second, out], grid, label);
+}
+
+/**
  * How shaders/matmul.wgsl runs one product. The kernel puts N on the lanes; `swap` runs it on the transposed
  * problem Cᵀ = op(B)ᵀ·op(A)ᵀ (M and N exchanged, A and B bound the other way round, the result stored
  * transposed), which is better when M is the wider side or when only A's rows are whole vec4s.
@@ -108,7 +138,7 @@ const COST_A = 150, COST_B_VEC4 = 350, COST_B_SCALAR4 = 590, COST_FMA = 6.7, COS
 // (tests, toy models) share a few pipelines: each pipeline costs lavapipe about half a second to compile.
 const SMALL = 1 << 18;
 
-export function planMatmul(M: number, N: number, K: number, transA: boolean, transB: boolean, batch = 1): MatmulPlan {
+export function planMatmul(M: number, N: number, K: number, transA: boolean, transB: boolean, batch = 1, canSwap = true): MatmulPlan {
   const make = (swap: boolean, vecOk: boolean, TM: number, TN: number, WG: number): MatmulPlan => {
     const m = swap ? N : M, n = swap ? M : N;
     const tA = swap ? !transB : transA, tB = swap ? !transA : transB;
@@ -123,7 +153,7 @@ export function planMatmul(M: number, N: number, K: number, transA: boolean, tra
   };
   const small = M * N * K <= SMALL;
   let best: MatmulPlan | null = null;
-  for (const swap of [false, true]) {
+  for (const swap of canSwap ? [false, true] : [false]) {
     for (const TN of small ? [1] : [1, 4]) {
       for (const WG of small ? [8] : [8, 32]) {
         const p = make(swap, !small, 8, TN, WG);
