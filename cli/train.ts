@@ -1,8 +1,10 @@
 // `cgh train`: one training run into a run folder (config.json, metrics.jsonl, checkpoint.safetensors).
+import fs from 'node:fs';
 import { getGpu } from '../engine/context.js';
 import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
 import { parameterCount } from '../models/model.js';
+import { loadWeights, WeightsError } from '../models/weights.js';
 import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RULE_NAMES, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run-folder.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/schedule.js';
@@ -40,6 +42,7 @@ export const TRAIN_SPEC = {
     { name: 'winsor', type: 'int', min: 0, metavar: 'S', help: 'examples clipped on each side of every coordinate by --rule winsorize (required with it)' },
     { name: 'm3-mode', type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass', help: 'how --rule m3 computes its micro-batch gradients' },
     { name: 'log-coherence', type: 'boolean', help: 'also record the m-coherence of the batch (||sum g_i||^2 / sum ||g_i||^2 over per-example gradients) at each logged step and at the end of each epoch' },
+    { name: 'weights', type: 'string', metavar: 'FILE', help: 'start from the weights in a safetensors file of a PyTorch state_dict, by name (torchvision\'s, or a cgh checkpoint); --resume from a checkpoint takes precedence' },
     { name: 'seed', type: 'int', min: 0, default: 0, help: 'seed of all randomness (init, batch order)' },
     { name: 'out', type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<date-time>)' },
     { name: 'resume', type: 'boolean', help: 'continue the run in --out from its last checkpoint' },
@@ -92,6 +95,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const gpu = await getGpu({ adapterName: a.adapter });
   const { train, test, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, ds, { ...a, winsor: rule.winsor });
   for (const w of ruleWarnings(rule)) console.error(`cgh: warning: ${w}`);
+  if (a.weights !== undefined) loadWeights(gpu, model, readWeightsFile(a.weights), a.weights);
 
   const { help: _h, out: _o, resume: _r, ...settings } = a;
   const config = {
@@ -148,6 +152,15 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const last = result.rows[result.rows.length - 1];
   if (last && result.completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${last.epoch} epochs; metrics in ${run.metricsFile}`);
   return { run, rows: result.rows, completed: result.completed };
+}
+
+function readWeightsFile(file: string): Uint8Array {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new WeightsError(code === 'ENOENT' ? `--weights ${file}: no such file` : `--weights ${file}: cannot read it (${code ?? (e as Error).message})`);
+  }
 }
 
 /** The rule's options, checked as usage (a bad combination of flags is exit code 2). */

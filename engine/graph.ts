@@ -5,6 +5,8 @@ export type DType = 'f32' | 'i32';
 /** A trainable tensor that outlives any one graph: its buffer is allocated once per model. */
 export class Parameter {
   buffer: GPUBuffer | null = null;
+  /** How checkpoints store it: float32, or int64 for PyTorch's integer counters (held as float32 here). */
+  readonly safetensorsDtype: 'F32' | 'I64' = 'F32';
   constructor(readonly name: string, readonly shape: number[], public init: Float32Array) {
     if (init.length !== sizeOf(shape)) throw new Error(`${name}: init has ${init.length} values for shape [${shape}]`);
   }

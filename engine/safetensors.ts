@@ -128,6 +128,24 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
   return { tensors, metadata };
 }
 
+/**
+ * A loaded tensor's values as float32 (F32 as is; F64, I32 and I64 converted, as for PyTorch's int64 counters), or
+ * null for a dtype that has no exact enough float32 reading here (F16, BF16, 8- and 16-bit integers, BOOL).
+ */
+export function asFloat32(t: LoadedTensor): Float32Array | null {
+  const d = t.data;
+  if (d instanceof Float32Array) return d;
+  if (d instanceof Float64Array || d instanceof Int32Array) return Float32Array.from(d);
+  if (d instanceof BigInt64Array) return Float32Array.from(d, (v) => Number(v));
+  return null;
+}
+
+/** A float32 tensor as a checkpoint stores it: F32, or I64 where asked (PyTorch's integer counters). */
+export function storedTensor(t: { name: string; shape: number[]; data: Float32Array; dtype?: 'F32' | 'I64' }): SafeTensor {
+  if (t.dtype !== 'I64') return { name: t.name, shape: t.shape, data: t.data, dtype: 'F32' };
+  return { name: t.name, shape: t.shape, data: BigInt64Array.from(t.data, (v) => BigInt(Math.round(v))), dtype: 'I64' };
+}
+
 /** A copy of the bytes as a typed array (copied so alignment never matters and the source can be freed). */
 function view_(raw: Uint8Array, dtype: Dtype): TensorData {
   // new Uint8Array(view) always copies; a Node Buffer's slice() would share the whole pooled buffer.

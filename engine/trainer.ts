@@ -28,7 +28,8 @@ export interface Evaluation { loss: number; accuracy: number; losses?: Float32Ar
 
 export class NonFiniteLossError extends Error {}
 
-export interface StateTensor { name: string; shape: number[]; data: Float32Array }
+/** A checkpoint tensor's float32 values; `dtype` I64 asks for int64 storage (PyTorch's counters). */
+export interface StateTensor { name: string; shape: number[]; data: Float32Array; dtype: 'F32' | 'I64' }
 
 interface Forward { program: Program; x: Node; y: Node; losses: Node; correct: Node }
 
@@ -100,7 +101,7 @@ export class Trainer {
   async stateTensors(): Promise<StateTensor[]> {
     const out: StateTensor[] = [];
     for (const e of this.stateEntries()) {
-      out.push({ name: e.name, shape: e.shape, data: (await this.gpu.read(e.buffer, e.size)) as Float32Array });
+      out.push({ name: e.name, shape: e.shape, data: (await this.gpu.read(e.buffer, e.size)) as Float32Array, dtype: e.dtype });
     }
     return out;
   }
@@ -121,12 +122,12 @@ export class Trainer {
     if (extra.length > 0) throw new Error(`the checkpoint holds tensors this trainer does not have (${extra.slice(0, 3).join(', ')}); it was written for another model or optimizer`);
   }
 
-  private stateEntries(): { name: string; shape: number[]; size: number; buffer: GPUBuffer }[] {
-    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu) }));
+  private stateEntries(): { name: string; shape: number[]; size: number; buffer: GPUBuffer; dtype: 'F32' | 'I64' }[] {
+    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu), dtype: p.safetensorsDtype }));
     if (this.opts.sgd.momentum !== 0) {
-      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size, buffer: this.sgd.momentumBuffers[i] }));
+      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size, buffer: this.sgd.momentumBuffers[i], dtype: 'F32' }));
     }
-    for (const t of this.transform.state?.() ?? []) entries.push({ name: t.name, shape: [t.size], size: t.size, buffer: t.buffer });
+    for (const t of this.transform.state?.() ?? []) entries.push({ name: t.name, shape: [t.size], size: t.size, buffer: t.buffer, dtype: 'F32' });
     return entries;
   }
 

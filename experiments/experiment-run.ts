@@ -4,9 +4,10 @@ import { getGpu } from '../engine/context.js';
 import { Rng } from '../engine/random.js';
 import { Trainer } from '../engine/trainer.js';
 import { BatchIterator, DataError, type Split } from '../engine/data/dataset.js';
-import { decodeSafetensors, encodeSafetensors } from '../engine/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type LoadedTensor } from '../engine/safetensors.js';
 import type { Model } from '../models/model.js';
 import { createModel } from '../models/registry.js';
+import { matchWeights } from '../models/weights.js';
 import { createRule, type RuleName } from './rules/index.js';
 import { RunFolder, RunError } from './run-folder.js';
 import { learningRate, type ScheduleName } from './schedule.js';
@@ -89,7 +90,7 @@ export interface RunData {
   /** Evaluated at every point with their own labels (e.g. test). */
   evalSets: { name: string; split: Split }[];
   /** Initial weights by parameter name (anti-adversarial initialisation). */
-  initWeights?: Map<string, { shape: number[]; data: Float32Array }>;
+  initWeights?: Map<string, LoadedTensor>;
 }
 
 export interface EvalRow { kind: 'eval'; step: number; epoch: number; set: string; loss: number; acc: number; n: number }
@@ -219,7 +220,9 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     elapsedBefore = meta.elapsed_s ?? 0;
     stopped = meta.stopped === true;
   } else if (data.initWeights) {
-    loadWeights(trainer, model, data.initWeights, config.initFrom ?? 'the initial weights');
+    const from = config.initFrom ?? 'the initial weights';
+    const weights = matchWeights(model, data.initWeights, from);
+    for (const p of [...model.parameters(), ...model.buffers()]) trainer.gpu.write(p.ensure(trainer.gpu), weights.get(p.name)!);
   }
   hooks.onStart?.(epoch);
   const started = performance.now();
@@ -359,26 +362,11 @@ function checkConfig(config: RunConfig, data: RunData): void {
   }
 }
 
-function loadWeights(trainer: Trainer, model: Model, weights: Map<string, { shape: number[]; data: Float32Array }>, from: string): void {
-  for (const p of [...model.parameters(), ...model.buffers()]) {
-    const w = weights.get(p.name);
-    if (!w) throw new ExperimentError(`${from} has no tensor ${p.name}; it was trained with another model`);
-    if (w.data.length !== p.size) throw new ExperimentError(`${from}: ${p.name} has ${w.data.length} values where the model has ${p.size}; it was trained with another model`);
-    trainer.gpu.write(p.ensure(trainer.gpu), w.data);
-  }
-}
-
-/** The model weights (parameters and buffers) of a finished run, from its last checkpoint. */
-export function readFinalWeights(runDir: string): Map<string, { shape: number[]; data: Float32Array }> {
+/** The tensors of a finished run's last checkpoint, from which matchWeights takes the model's weights. */
+export function readFinalWeights(runDir: string): Map<string, LoadedTensor> {
   const file = path.join(runDir, 'checkpoint.safetensors');
   if (!fs.existsSync(file)) throw new ExperimentError(`${runDir} has no checkpoint to initialise from; run it first`);
-  const { tensors } = decodeSafetensors(fs.readFileSync(file), file);
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, t] of tensors) {
-    if (ExampleRecords.isRecordTensor(name) || name.endsWith('.momentum_buffer') || !(t.data instanceof Float32Array)) continue;
-    out.set(name, { shape: t.shape, data: t.data });
-  }
-  return out;
+  return decodeSafetensors(fs.readFileSync(file), file).tensors;
 }
 
 function finalOf(rows: MetricRow[]): RunSummary['final'] {

@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeSafetensors, encodeSafetensors, SafetensorsError } from '../engine/safetensors.js';
+import { asFloat32, decodeSafetensors, encodeSafetensors, SafetensorsError, storedTensor } from '../engine/safetensors.js';
 
 /** A problem with a run folder; the message is one line naming the problem and the fix. */
 export class RunError extends Error {
   override name = 'RunError';
 }
 
-export interface CheckpointTensor { name: string; shape: number[]; data: Float32Array }
+/** Float32 values; dtype I64 stores them as int64 (PyTorch's integer counters such as num_batches_tracked). */
+export interface CheckpointTensor { name: string; shape: number[]; data: Float32Array; dtype?: 'F32' | 'I64' }
 export interface LoadedCheckpoint { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> }
 
 export interface OpenOptions {
@@ -94,7 +95,7 @@ export class RunFolder {
   /** Replaces checkpoint.safetensors atomically; meta records how many metric rows exist now. */
   saveCheckpoint(tensors: CheckpointTensor[], meta: Record<string, unknown>): void {
     const full = { ...meta, metricsRows: this.completeLines().length };
-    const bytes = encodeSafetensors(tensors.map((t) => ({ name: t.name, shape: t.shape, data: t.data, dtype: 'F32' as const })), { cgh: JSON.stringify(full) });
+    const bytes = encodeSafetensors(tensors.map(storedTensor), { cgh: JSON.stringify(full) });
     writeAtomic(this.checkpointFile, bytes);
   }
 
@@ -120,8 +121,9 @@ export class RunFolder {
       }
       const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
       for (const [name, t] of decoded.tensors) {
-        if (!(t.data instanceof Float32Array)) throw new RunError(`${this.checkpointFile}: tensor ${name} is ${t.dtype}, expected F32; delete the checkpoint or choose another --out`);
-        tensors.set(name, { shape: t.shape, data: t.data });
+        const data = t.dtype === 'F32' || t.dtype === 'I64' ? asFloat32(t) : null;
+        if (!data) throw new RunError(`${this.checkpointFile}: tensor ${name} is ${t.dtype}, expected F32 (or I64 for a counter); delete the checkpoint or choose another --out`);
+        tensors.set(name, { shape: t.shape, data });
       }
       loaded = { tensors, meta };
     }

@@ -56,11 +56,11 @@ function truncatedNormal(rng: Rng, n: number, std: number): Float32Array {
 
 /**
  * num_batches_tracked: an integer in PyTorch (int64, shape []), held here as a one-element float32 buffer,
- * exact up to 2^24 = 16.7M batches. In a torchvision-compatible safetensors file it is stored as I64 with
- * shape [] (`safetensorsDtype`); readers convert it to and from the float32 buffer.
+ * exact up to 2^24 = 16.7M batches. Checkpoints store it as I64 with shape [], as torchvision's state_dict does
+ * (`safetensorsDtype`); readers convert it to and from the float32 buffer.
  */
 export class BatchCounter extends Parameter {
-  readonly safetensorsDtype = 'I64' as const;
+  override readonly safetensorsDtype = 'I64' as const;
   constructor(name: string) { super(name, [], zeros(1)); }
 }
 

@@ -3,7 +3,7 @@
 // and giving the page's event loop a turn between groups of steps.
 import type { Gpu } from '../engine/gpu.js';
 import type { Dataset, Split } from '../engine/data/dataset.js';
-import { encodeSafetensors } from '../engine/safetensors.js';
+import { encodeSafetensors, storedTensor } from '../engine/safetensors.js';
 import { setupRun, type RunSettings, type RunSetup } from '../experiments/setup.js';
 import { learningRate, type ScheduleName } from '../experiments/schedule.js';
 import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/eval-sets.js';
@@ -278,7 +278,7 @@ export class TrainingSession {
         metricsRows: this.rows.length,
         config: this.config,
       };
-      return encodeSafetensors(tensors.map((t) => ({ ...t, dtype: 'F32' as const })), { cgh: JSON.stringify(meta) });
+      return encodeSafetensors(tensors.map(storedTensor), { cgh: JSON.stringify(meta) });
     } finally {
       this.hold = null;
       release();
