@@ -92,6 +92,12 @@ export class Gpu {
     if (buffers.length !== kernel.bindings.length) {
       throw new Error(`${label}: kernel declares ${kernel.bindings.length} bindings but ${buffers.length} buffers were given`);
     }
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    const big = buffers.find((b) => b.size > limit && (b.usage & 0x0080) !== 0); // STORAGE
+    if (big) {
+      const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
+      throw new Error(`${big.label || label} needs ${mib(big.size)} in one storage binding, more than the ${mib(limit)} that this adapter (${this.report.name}) allows; use a smaller model width or input, or an adapter with a larger limit (a GPU)`);
+    }
     const bindGroup = this.device.createBindGroup({
       layout: kernel.layout,
       entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),

@@ -4,6 +4,10 @@ import { addBias } from '../engine/ops/bias.js';
 import { sum, mean, sumMiddle } from '../engine/ops/reduce.js';
 import { crossEntropy, correct } from '../engine/ops/loss.js';
 import { Rng } from '../engine/random.js';
+import { Graph } from '../engine/graph.js';
+import { Program } from '../engine/program.js';
+import { getGpu } from '../engine/context.js';
+import { assertThrowsLine } from './helpers/check.js';
 import { runGraph, randn, assertClose, assertGradClose, finiteDiff, f64 } from './helpers/check.js';
 
 // Elementwise ops are single float32 operations: tolerance 1e-6 relative (a few ulps) plus 1e-7 absolute.
@@ -120,6 +124,17 @@ test('argmax takes the first index on ties', async () => {
   const Y = new Int32Array([1, 2]);
   const acc = await runGraph([{ shape: [2, 4], data: L }, { shape: [2], data: Y, dtype: 'i32' }], (_g, [l, y]) => correct(l, y), { grads: false });
   if (acc.out[0] !== 1 || acc.out[1] !== 0) throw new Error(`got ${Array.from(acc.out)}`);
+});
+
+test('a tensor larger than one storage binding may hold is a one-line error naming it and the limit', async () => {
+  const gpu = await getGpu();
+  const limit = gpu.device.limits.maxStorageBufferBindingSize, maxBuffer = gpu.device.limits.maxBufferSize;
+  // Where a buffer cannot outgrow a binding, the situation cannot arise.
+  if (maxBuffer <= limit) return;
+  const elems = Math.min(limit + 1024, maxBuffer) / 4;
+  const g = new Graph();
+  const y = relu(g.input('huge.activations', [elems]));
+  assertThrowsLine(() => new Program(gpu, g, [y]), /^huge\.activations needs \d+ MiB in one storage binding, more than the \d+ MiB that this adapter \(.+\) allows; use a smaller model width or input/);
 });
 
 test.run();
