@@ -57,6 +57,9 @@ export class SumGroups implements GradientTransform {
  * SGD with PyTorch's momentum, dampening and weight decay, preceded by a gradient transform.
  * All dispatches are recorded once; the learning rate and the first-step flag are uniforms.
  */
+/** vec4s per invocation of shaders/sgd.wgsl (its PER_INVOCATION). */
+const SGD_VEC4_PER_INVOCATION = 4;
+
 export class Sgd {
   readonly dispatches: Dispatch[] = [];
   private uniforms: { buf: GPUBuffer; size: number }[] = [];
@@ -78,13 +81,14 @@ export class Sgd {
       this.momentumBuffers.push(mom);
       const u = gpu.uniform(this.params(s.size));
       this.uniforms.push({ buf: u, size: s.size });
-      this.dispatches.push(gpu.dispatch(gpu.kernel('sgd', 'step'), [u, s.param.ensure(gpu), s.out, mom], grid1d(s.size).grid, `sgd ${s.param.name}`));
+      const grid = grid1d(Math.ceil(s.size / (4 * SGD_VEC4_PER_INVOCATION))).grid;
+      this.dispatches.push(gpu.dispatch(gpu.kernel('sgd', 'step'), [u, s.param.ensure(gpu), s.out, mom], grid, `sgd ${s.param.name}`));
     }
   }
 
   private params(n: number): ArrayBuffer {
     const o = this.opts;
-    return words([n, grid1d(n).rowStride, 1, this.first ? 1 : 0, f32(this.lr), f32(o.momentum), f32(o.dampening ?? 0), f32(0)]);
+    return words([Math.ceil(n / 4), 0, 0, this.first ? 1 : 0, f32(this.lr), f32(o.momentum), f32(o.dampening ?? 0), f32(0)]);
   }
 
   /** Set the learning rate and first-step flag for the next step (rewrites the small uniforms only when they change). */
