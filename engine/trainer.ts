@@ -111,7 +111,7 @@ export class Trainer {
     const expected = this.stateEntries();
     for (const e of expected) {
       const t = tensors.get(e.name);
-      if (!t) throw new Error(`the checkpoint has no tensor ${e.name}; it was written for another model or optimizer`);
+      if (!t) throw new Error(`the checkpoint has no tensor ${e.name} [${e.shape}]; it was written for another model or optimizer`);
       if (t.data.length !== e.size || t.shape.join() !== e.shape.join()) {
         throw new Error(`the checkpoint's ${e.name} has shape [${t.shape}] where the model has [${e.shape}]; it was written for another model`);
       }
@@ -119,7 +119,10 @@ export class Trainer {
     }
     const known = new Set(expected.map((e) => e.name));
     const extra = [...tensors.keys()].filter((n) => !known.has(n));
-    if (extra.length > 0) throw new Error(`the checkpoint holds tensors this trainer does not have (${extra.slice(0, 3).join(', ')}); it was written for another model or optimizer`);
+    if (extra.length > 0) {
+      const named = extra.slice(0, 3).map((n) => `${n} [${tensors.get(n)!.shape}]`).join(', ');
+      throw new Error(`the checkpoint holds tensors this trainer does not have (${named}${extra.length > 3 ? `, and ${extra.length - 3} more` : ''}); it was written for another model or optimizer`);
+    }
   }
 
   private stateEntries(): { name: string; shape: number[]; size: number; buffer: GPUBuffer; dtype: 'F32' | 'I64' }[] {
