@@ -25,7 +25,7 @@ function refMatmul(A: Float64Array, B: Float64Array, M: number, N: number, K: nu
 
 // Tolerance: float32 accumulation over K terms of unit-variance products gives errors ~ sqrt(K) * 6e-8 * |terms|;
 // atol 1e-4 * sqrt(K) with rtol 1e-4 leaves a wide margin and still catches any indexing error (errors of O(1)).
-const sizes: [number, number, number][] = [[1, 1, 1], [7, 33, 5], [33, 7, 257], [64, 48, 31], [257, 9, 33], [5, 257, 7]];
+const sizes: [number, number, number][] = [[1, 1, 1], [7, 33, 5], [33, 7, 257], [64, 48, 31], [257, 9, 33], [5, 257, 7], [72, 84, 68], [37, 130, 64]];
 
 for (const tA of [false, true])
   for (const tB of [false, true])
