@@ -88,7 +88,7 @@ function program(gpu: Gpu, g: Graph, outputs: Node[], inputs: Node[], rng: Rng):
 /** Per-layer timings of the conv kernels and of the matmul op on the same GEMM shapes. */
 export async function benchConv(gpu: Gpu, opts: { batch?: number; rounds?: number; layers?: ConvLayer[] } = {}): Promise<ConvBenchRow[]> {
   const batch = opts.batch ?? 128;
-  const rounds = opts.rounds ?? 4;
+  const rounds = opts.rounds ?? 8;
   const rng = new Rng(3);
   const rows: ConvBenchRow[] = [];
   for (const layer of opts.layers ?? benchLayers) {
