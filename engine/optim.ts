@@ -27,8 +27,11 @@ export interface GradientTransform {
   readonly decay: 'before' | 'after';
   /** True when `out` must be a separate buffer even with one group. */
   readonly needsOut?: boolean;
-  /** Add graph nodes the transform reads (before compilation); the returned nodes are kept computed. */
-  attach?(g: Graph, slots: { param: Parameter; node: Node; grad: Node }[]): Node[];
+  /**
+   * Before compilation: graph nodes the transform reads besides the gradients (kept computed), and the
+   * parameters whose gradient it never reads (not computed; their `raw` buffer is then only a target).
+   */
+  attach?(g: Graph, slots: { param: Parameter; node: Node; grad: Node }[]): { keep: Node[]; unread: Parameter[] };
   /** Record the transform's dispatches, reading `slot.raw` (and attached nodes through `program`) into `slot.out`. */
   compile(gpu: Gpu, slots: GradSlot[], program: Program): Dispatch[];
   /** Called before each step is submitted (uniforms such as a ring position may change). */
@@ -53,13 +56,13 @@ export class SumGroups implements GradientTransform {
   }
 }
 
+/** vec4s per invocation of shaders/sgd.wgsl (its PER_INVOCATION). */
+const SGD_VEC4_PER_INVOCATION = 4;
+
 /**
  * SGD with PyTorch's momentum, dampening and weight decay, preceded by a gradient transform.
  * All dispatches are recorded once; the learning rate and the first-step flag are uniforms.
  */
-/** vec4s per invocation of shaders/sgd.wgsl (its PER_INVOCATION). */
-const SGD_VEC4_PER_INVOCATION = 4;
-
 export class Sgd {
   readonly dispatches: Dispatch[] = [];
   private uniforms: { buf: GPUBuffer; size: number }[] = [];

@@ -62,8 +62,9 @@ export class Trainer {
     const paramNodes = params.map((p) => g.param(p));
     const grads = gradients(loss, paramNodes);
     const gradNodes = paramNodes.map((n) => grads.get(n)!);
-    const attached = this.transform.attach?.(g, params.map((p, i) => ({ param: p, node: paramNodes[i], grad: gradNodes[i] }))) ?? [];
-    const program = new Program(gpu, g, [losses, right, ...gradNodes, ...attached]);
+    const attached = this.transform.attach?.(g, params.map((p, i) => ({ param: p, node: paramNodes[i], grad: gradNodes[i] }))) ?? { keep: [], unread: [] };
+    const unread = new Set(attached.unread);
+    const program = new Program(gpu, g, [losses, right, ...gradNodes.filter((_, i) => !unread.has(params[i])), ...attached.keep]);
     this.train = { program, x, y, losses, correct: right };
     const separate = this.transform.groups > 1 || !!this.transform.needsOut;
     const slots: GradSlot[] = params.map((p, i) => {

@@ -30,6 +30,11 @@ export class PerExampleError extends Error {
 }
 
 export function perExampleOf(g: Graph, param: Node, B: number): PerExample {
+  return factorsOf(g, param, B) ?? { kind: 'materialized', grad: regroup(g, param, g.gradSites.get(param) ?? [], B), n: param.size };
+}
+
+/** The per-example gradients' form when it needs no materialised gradients (outer, rows or zero); else null. */
+export function factorsOf(g: Graph, param: Node, B: number): Exclude<PerExample, { kind: 'materialized' }> | null {
   const n = param.size;
   const sites = g.gradSites.get(param) ?? [];
   if (sites.length === 0) return { kind: 'zero', n };
@@ -39,7 +44,7 @@ export function perExampleOf(g: Graph, param: Node, B: number): PerExample {
     if (f.x === null && rows === n) return { kind: 'rows', dy: f.dy, n };
     if (f.x && f.x.shape.length === 2 && f.x.shape[0] === B && rows * f.x.shape[1] === n) return { kind: 'outer', x: f.x, dy: f.dy, rows, cols: f.x.shape[1] };
   }
-  return { kind: 'materialized', grad: regroup(g, param, sites, B), n };
+  return null;
 }
 
 /** The parameter's gradient with one group per example, [B, ...shape], from its recorded gradient sites. */

@@ -2,7 +2,8 @@ import { Gpu, Dispatch, words } from '../../engine/gpu.js';
 import type { GradientTransform, GradSlot } from '../../engine/optim.js';
 import type { Program } from '../../engine/program.js';
 import { grid1d } from '../../engine/ops/grid.js';
-import { perExampleOf, LateCompiler, PerExample } from './per-example.js';
+import type { Graph, Node, Parameter } from '../../engine/graph.js';
+import { factorsOf, perExampleOf, LateCompiler, PerExample } from './per-example.js';
 
 /** Largest winsorization level the kernel supports (shaders/winsorize.wgsl MAX_L − 1). */
 export const MAX_WINSOR = 32;
@@ -13,7 +14,8 @@ export const MAX_WINSOR = 32;
  * are summed. The per-example gradients are of the mean loss (see per-example.ts), so the sum is the
  * winsorized mean of the examples' own gradients, and s = 0 is SGD's gradient up to rounding.
  *
- * Dense layers are done from their factors in a fused kernel (never the B x P tensor); other parameters
+ * Dense layers are done from their factors in a fused kernel (never the B x P tensor, nor the batch gradient,
+ * which is not computed for them); other parameters
  * get per-example gradients materialised one parameter at a time into shared buffers (per-example.ts
  * LateCompiler: B x the largest such parameter, plus the largest intermediates).
  * Weight decay is added after winsorization, to the combined gradient, as PyTorch's SGD adds it to
@@ -28,6 +30,19 @@ export class Winsorize implements GradientTransform {
     if (!Number.isInteger(s) || s < 0 || s > MAX_WINSOR || 2 * s + 1 >= batchSize) {
       throw new Error(`winsorize: s must be an integer in 0..${Math.min(MAX_WINSOR, Math.floor((batchSize - 2) / 2))} for a batch of ${batchSize}, got ${s}`);
     }
+  }
+
+  /** Dense layers and biases are winsorized from their factors, so their batch gradients are never computed. */
+  attach(g: Graph, slots: { param: Parameter; node: Node }[]): { keep: Node[]; unread: Parameter[] } {
+    const keep: Node[] = [], unread: Parameter[] = [];
+    for (const s of slots) {
+      const f = factorsOf(g, s.node, this.batchSize);
+      if (!f) continue;
+      unread.push(s.param);
+      if (f.kind === 'outer') keep.push(f.x, f.dy);
+      if (f.kind === 'rows') keep.push(f.dy);
+    }
+    return { keep, unread };
   }
 
   compile(gpu: Gpu, slots: GradSlot[], program: Program): Dispatch[] {
