@@ -27,7 +27,9 @@ struct Params {
 // Invocations per workgroup, chosen by the engine to leave the fewest idle lanes at the end of the grid.
 override WG: u32 = 64u;
 const TP = 8u; // output positions per invocation, as two vec4
-const TO = 16u; // output channels per invocation
+// Output channels per invocation: 16, or the power of two that covers a group's fewer channels.
+override TO: u32 = 16u;
+const TO_MAX = 16u;
 
 // Y[n, o, ho, wo] = Bias[o], for a 1x1 convolution whose product then accumulates into Y (engine/ops/conv2d.ts).
 // 16 elements per invocation; index = x + y * 64 * num_workgroups.x.
@@ -69,11 +71,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   // Weight rows of channels oFirst .. oFirst+15 of group g (clamped at the end of the group).
   let oFirst = g * Og + wg.x * TO;
   let oLast = g * Og + Og - 1u;
-  var wRow: array<u32, TO>;
+  var wRow: array<u32, TO_MAX>;
   for (var t = 0u; t < TO; t++) { wRow[t] = min(oFirst + t, oLast) * (Cg * KK); }
 
   // acc[2t] and acc[2t + 1]: channel oFirst + t at positions q0..q0+3 and q0+4..q0+7.
-  var acc: array<vec4<f32>, 2u * TO>;
+  var acc: array<vec4<f32>, 2u * TO_MAX>;
   for (var i = 0u; i < p.KH; i++) {
     let ihA = ih0A + i32(i * p.DH);
     let ihB = ih0B + i32(i * p.DH);

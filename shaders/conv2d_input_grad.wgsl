@@ -26,7 +26,9 @@ struct Params {
 // Invocations per workgroup, chosen by the engine to leave the fewest idle lanes at the end of the grid.
 override WG: u32 = 64u;
 const TP = 8u; // pixels per invocation, as two vec4
-const TC = 16u; // input channels per invocation
+// Input channels per invocation: 16, or the power of two that covers a group's fewer channels.
+override TC: u32 = 16u;
+const TC_MAX = 16u;
 
 // Number of indices t >= 0 with phase + t*stride < size.
 fn phaseCount(size: u32, phase: u32, stride: u32) -> u32 {
@@ -96,11 +98,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 
   // Weight offsets of input channels cFirst .. cFirst+15 within group g (clamped at the end of the group).
   let cFirst = wg.x * TC;
-  var wCol: array<u32, TC>;
+  var wCol: array<u32, TC_MAX>;
   for (var t = 0u; t < TC; t++) { wCol[t] = (g * Og) * K + min(cFirst + t, Cg - 1u) * KK; }
 
   // acc[2t] and acc[2t + 1]: channel cFirst + t at pixels q0..q0+3 and q0+4..q0+7.
-  var acc: array<vec4<f32>, 2u * TC>;
+  var acc: array<vec4<f32>, 2u * TC_MAX>;
   let Ho = i32(p.Ho);
   let Wo = i32(p.Wo);
   for (var i = 0u; i < p.KH; i++) {

@@ -28,7 +28,9 @@ struct Params {
 // Invocations per workgroup, chosen by the engine to leave the fewest idle lanes at the end of the grid.
 override WG: u32 = 64u;
 const TK = 8u; // filter taps per invocation, as two vec4
-const TO = 16u; // output channels per invocation
+// Output channels per invocation: 16, or the power of two that covers a group's fewer channels.
+override TO: u32 = 16u;
+const TO_MAX = 16u;
 
 // The output columns wo at which tap offsets dw (iw = wo*SW + dw) fall inside the image: [first, end).
 fn validColumns(dw: vec4<i32>) -> array<vec4<i32>, 2> {
@@ -71,11 +73,11 @@ fn weight_grad(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
   // dY rows of channels oFirst .. oFirst+15 (clamped at the end of the group).
   let oFirst = g * Og + wg.x * TO;
   let oLast = g * Og + Og - 1u;
-  var yRow: array<u32, TO>;
+  var yRow: array<u32, TO_MAX>;
   for (var t = 0u; t < TO; t++) { yRow[t] = min(oFirst + t, oLast) * HoWo; }
 
   // acc[2t] and acc[2t + 1]: channel oFirst + t with taps k0..k0+3 and k0+4..k0+7.
-  var acc: array<vec4<f32>, 2u * TO>;
+  var acc: array<vec4<f32>, 2u * TO_MAX>;
   let H = i32(p.H);
   let W = i32(p.W);
   for (var n = nStart; n < nEnd; n += p.slices) {

@@ -19,9 +19,8 @@ interface ConvGeometry {
 /**
  * 2D convolution of x [N, C, H, W] with weights w [O, C/groups, kh, kw] (PyTorch's layout) and an optional bias
  * b [O]: output [N, O, Ho, Wo] with Ho = floor((H + 2*padding - dilation*(kh - 1) - 1) / stride) + 1, as in PyTorch.
- * Forward, input gradient and weight gradient are implicit GEMMs on register tiles (shaders/conv2d_*.wgsl) of 16
- * channels per group, so layers with fewer channels per group (a 1-channel input's input gradient, depthwise
- * convolutions) are correct but waste most of each tile. Pointwise convolutions (1x1, stride 1, no padding, one group)
+ * Forward, input gradient and weight gradient are implicit GEMMs on register tiles (shaders/conv2d_*.wgsl) of up
+ * to 16 channels of a group. Pointwise convolutions (1x1, stride 1, no padding, one group)
  * run their forward pass and input gradient as plain products on the matmul kernel instead: Y = W·[X[0] X[1] ...]
  * with each X[n] a [C, H*W] matrix and the examples side by side in the columns, and dX likewise from Wᵀ and dY.
  * Their weight gradient, Σ_n dY[n]·X[n]ᵀ, stays on the tiled weight-gradient kernel, which measured about 1.5x faster
@@ -76,9 +75,13 @@ function geometryWords(g: ConvGeometry, extra: number[] = []): ArrayBuffer {
   return words([g.N, g.C, g.H, g.W, g.O, g.Ho, g.Wo, g.groups, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, ...tail]);
 }
 
-/** Register tiles (see the shaders): 8 positions, pixels or taps on the lanes x 16 channels per invocation. */
+/**
+ * Register tiles (see the shaders): 8 positions, pixels or taps on the lanes x up to 16 channels per invocation;
+ * a group with fewer channels (depthwise layers, a 1-channel input's gradient) gets the power of two covering them,
+ * so that no tile computes channels it then discards.
+ */
 const TILE = 8;
-const CHANNELS = 16;
+const channelTile = (channels: number) => Math.min(16, 2 ** Math.ceil(Math.log2(channels)));
 const WORKGROUPS = [64, 32, 16, 8];
 const MAX_GRID = 65535;
 
@@ -107,8 +110,9 @@ export const Conv2dOp: OpDef = {
       return [fill, main];
     }
     const lanes = Math.ceil((geo.N * geo.Ho * geo.Wo) / TILE), WG = workgroupFor(lanes);
-    const grid = [Math.ceil(geo.O / geo.groups / CHANNELS), Math.ceil(lanes / WG), geo.groups];
-    const k = c.gpu.kernel('conv2d_forward', 'main', { WG });
+    const TO = channelTile(geo.O / geo.groups);
+    const grid = [Math.ceil(geo.O / geo.groups / TO), Math.ceil(lanes / WG), geo.groups];
+    const k = c.gpu.kernel('conv2d_forward', 'main', { WG, TO });
     return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(w), c.buf(b ?? w), c.buf(n)], grid, `conv2d ${describe(geo)}`)];
   },
   backward(n, dy) {
@@ -136,8 +140,9 @@ export const Conv2dInputGradOp: OpDef = {
     // Phase 0 has the most pixels; in a smaller phase the surplus invocations store nothing.
     const pixels = geo.N * Math.ceil(geo.H / geo.SH) * Math.ceil(geo.W / geo.SW);
     const lanes = Math.ceil(pixels / TILE), WG = workgroupFor(lanes);
-    const grid = [Math.ceil(geo.C / geo.groups / CHANNELS), Math.ceil(lanes / WG), geo.groups * geo.SH * geo.SW];
-    const k = c.gpu.kernel('conv2d_input_grad', 'main', { WG });
+    const TC = channelTile(geo.C / geo.groups);
+    const grid = [Math.ceil(geo.C / geo.groups / TC), Math.ceil(lanes / WG), geo.groups * geo.SH * geo.SW];
+    const k = c.gpu.kernel('conv2d_input_grad', 'main', { WG, TC });
     const buffers = [u, c.buf(dy), c.buf(w), c.buf(n)];
     const main = c.gpu.dispatch(k, buffers, grid, `conv2d dx ${describe(geo)}`);
     if (allPhasesHaveTaps(geo)) return [main];
@@ -158,8 +163,9 @@ export const Conv2dWeightGradOp: OpDef = {
     const { perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks, WG } = n.attrs;
     const [x, dy] = n.inputs;
     const u = c.uniform(geometryWords(geo, [perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles]), 'conv2d_weight_grad');
-    const grid = [Math.ceil(geo.O / geo.groups / CHANNELS), Math.ceil((tapTiles * slices) / WG), chunks * geo.groups];
-    const k = c.gpu.kernel('conv2d_weight_grad', 'weight_grad', { WG });
+    const TO = channelTile(geo.O / geo.groups);
+    const grid = [Math.ceil(geo.O / geo.groups / TO), Math.ceil((tapTiles * slices) / WG), chunks * geo.groups];
+    const k = c.gpu.kernel('conv2d_weight_grad', 'weight_grad', { WG, TO });
     return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(dy), c.buf(n)], grid, `conv2d dw ${describe(geo)}`)];
   },
 };
@@ -197,7 +203,7 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   const tapTiles = Math.ceil(K / TILE);
   // Example slices interleaved on the lanes: as many as fill whole workgroups best (few taps need many slices).
   const { slices, WG } = slicesAndWorkgroup(tapTiles, perGradGroup);
-  const base = Math.ceil((tapTiles * slices) / WG) * Math.ceil(geo.O / geo.groups / CHANNELS) * geo.groups;
+  const base = Math.ceil((tapTiles * slices) / WG) * Math.ceil(geo.O / geo.groups / channelTile(geo.O / geo.groups)) * geo.groups;
   const maxChunks = Math.max(1, Math.floor(MAX_GRID / (geo.groups * gradGroups)));
   const wanted = Math.min(Math.floor(perGradGroup / slices), maxChunks, Math.max(1, Math.ceil(TARGET_WORKGROUPS / (base * gradGroups))));
   const perChunk = Math.ceil(perGradGroup / wanted);
