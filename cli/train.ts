@@ -9,7 +9,8 @@ import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RUL
 import { RunFolder } from '../experiments/run-folder.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/schedule.js';
 import { setupRun } from '../experiments/setup.js';
-import { trainLoop, type EpochRow } from '../experiments/train-loop.js';
+import { trainLoop } from '../experiments/train-loop.js';
+import type { EpochRow } from '../experiments/epoch.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
 import { fixed, percent, TableStream } from './table.js';

@@ -14,6 +14,7 @@ import { learningRate, type ScheduleName } from './schedule.js';
 import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
 import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subsetMetrics, type EvalSets } from './eval-sets.js';
 import { ExampleRecords } from './example-records.js';
+import { StepSums } from './epoch.js';
 
 /**
  * One training run of an experiment: label noise, the evaluation sets evaluated on the dense-early
@@ -297,18 +298,17 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   }
 
   const syncEvery = Math.max(1, Math.round(512 / B));
-  const sums = { loss: 0, right: 0, n: 0 };
+  let sums = new StepSums();
+  // A diverged run is a result here (status 'diverged'), not an error.
   const take = async (): Promise<number | null> => {
     const m = await trainer.takeMetrics();
-    sums.loss += m.loss * m.examples;
-    sums.right += m.accuracy * m.examples;
-    sums.n += m.examples;
+    sums.add(m);
     return m.nonFiniteStep;
   };
   while (epoch < config.epochs) {
     const lr = lrAt(config, epoch);
     const batches = new BatchIterator(trainNoisy, B, new Rng(epochSeed(config.seed, epoch)));
-    sums.loss = sums.right = sums.n = 0;
+    sums = new StepSums();
     const t0 = performance.now();
     let evalSeconds = 0;
     for (const b of batches.epoch()) {
@@ -341,8 +341,8 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   }
   return finish(config.stopAt ? 'not-reached' : 'completed');
 
-  function appendEpochRow(e: number, lr: number, s: typeof sums, rate: number, el: number): EpochRow {
-    const row: EpochRow = { kind: 'epoch', epoch: e, step, lr, run_loss: s.loss / Math.max(1, s.n), run_acc: s.right / Math.max(1, s.n), examples_per_s: rate, elapsed_s: el };
+  function appendEpochRow(e: number, lr: number, s: StepSums, rate: number, el: number): EpochRow {
+    const row: EpochRow = { kind: 'epoch', epoch: e, step, lr, run_loss: s.meanLoss, run_acc: s.meanAcc, examples_per_s: rate, elapsed_s: el };
     append(row);
     return row;
   }

@@ -4,35 +4,7 @@ import type { Rng, RngState } from '../engine/random.js';
 import type { BatchIterator, Split } from '../engine/data/dataset.js';
 import { learningRate, type ScheduleOptions } from './schedule.js';
 import { RunError, type RunFolder } from './run-folder.js';
-
-/** Training diverged; the message names the step and the fix. */
-export class TrainingError extends Error {
-  override name = 'TrainingError';
-}
-
-/** One metrics.jsonl row per epoch. Fields ending in _s are timings; every other field is deterministic. */
-export interface EpochRow {
-  kind: 'epoch';
-  /** 1-based: the row after the first epoch has epoch 1. */
-  epoch: number;
-  /** Steps taken so far. */
-  step: number;
-  lr: number;
-  /** Mean loss and accuracy of the epoch's training steps, as they were taken (train mode). */
-  run_loss: number;
-  run_acc: number;
-  /** The whole training split and the test split evaluated after the epoch (eval mode). */
-  train_loss: number;
-  train_acc: number;
-  test_loss: number;
-  test_acc: number;
-  /** Training throughput of the epoch (steps only, evaluation excluded). */
-  examples_per_s: number;
-  /** Wall time of the run so far, across resumptions. */
-  elapsed_s: number;
-  /** With a coherence probe: the m-coherence of the epoch's last batch. */
-  coherence?: number;
-}
+import { epochRow, StepSums, takeStepMetrics, type EpochRow } from './epoch.js';
 
 /** Written every `logEvery` steps: the training loss and accuracy of the steps since the last one. */
 export interface StepRow { kind: 'step'; epoch: number; step: number; lr: number; loss: number; acc: number; coherence?: number }
@@ -117,18 +89,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     const total = stepsPerEpoch * B;
     const t0 = performance.now();
     let done = 0;
-    const sums = { loss: 0, right: 0, n: 0 };
-    // Reads the GPU's running metrics (a wait), checks them, and folds them into the epoch's sums.
-    const take = async () => {
-      const m = await trainer.takeMetrics();
-      if (m.nonFiniteStep !== null) {
-        throw new TrainingError(`the training loss became NaN or infinite at step ${m.nonFiniteStep} (epoch ${epoch + 1}, lr ${lr}); lower the learning rate (e.g. --lr ${+(lr / 10).toPrecision(3)}) and start again with another --out`);
-      }
-      sums.loss += m.loss * m.examples;
-      sums.right += m.accuracy * m.examples;
-      sums.n += m.examples;
-      return m;
-    };
+    const sums = new StepSums();
+    const take = () => takeStepMetrics(trainer, epoch, lr, [sums], (lower) => `lower the learning rate (e.g. --lr ${lower}) and start again with another --out`);
     let sinceLog = 0;
     o.onProgress?.(epoch, 0, total);
     let inEpoch = 0;
@@ -155,23 +117,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     const coherence = o.probe ? (await o.probe.measure()).coherence : undefined;
     o.onProgress?.(epoch, done, total);
     const trainSeconds = (performance.now() - t0) / 1000;
-    const onTrain = await trainer.evaluate(batches.split);
-    const onTest = await trainer.evaluate(o.test);
     epoch++;
-    const row: EpochRow = {
-      kind: 'epoch',
-      epoch,
-      step,
-      lr,
-      run_loss: sums.loss / Math.max(1, sums.n),
-      run_acc: sums.right / Math.max(1, sums.n),
-      train_loss: onTrain.loss,
-      train_acc: onTrain.accuracy,
-      test_loss: onTest.loss,
-      test_acc: onTest.accuracy,
-      examples_per_s: done / trainSeconds,
-      elapsed_s: elapsed(),
-    };
+    const row = await epochRow(trainer, { epoch, step, lr, examplesPerS: done / trainSeconds, elapsedS: elapsed }, sums, { train: batches.split, test: o.test });
     if (coherence !== undefined) row.coherence = coherence;
     run.appendMetrics({ ...row });
     const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: row.elapsed_s };

@@ -7,7 +7,8 @@ import { encodeSafetensors, storedTensor } from '../engine/safetensors.js';
 import { setupRun, type RunSettings, type RunSetup } from '../experiments/setup.js';
 import { learningRate, type ScheduleName } from '../experiments/schedule.js';
 import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/eval-sets.js';
-import type { EpochRow, StepRow } from '../experiments/train-loop.js';
+import type { StepRow } from '../experiments/train-loop.js';
+import { epochRow, StepSums, takeStepMetrics, TrainingError, type EpochRow } from '../experiments/epoch.js';
 import type { EvalRow } from '../experiments/experiment-run.js';
 
 export interface PageConfig extends RunSettings {
@@ -40,10 +41,6 @@ export interface SessionEvents {
   onProgress?(p: Progress): void;
 }
 
-export class TrainingError extends Error {
-  override name = 'TrainingError';
-}
-
 /**
  * Steps between waits for the GPU: about this much work, so that Stop answers quickly and the queue stays
  * short. A hidden tab gets its timers (and so the waits, which sleep first) delayed to whole seconds, so
@@ -65,8 +62,9 @@ export class TrainingSession {
   /** The current epoch's batches, null between epochs; kept across a stop so that resuming continues it. */
   private batches: Generator<{ images: Float32Array; labels: Int32Array; size: number }> | null = null;
   private inEpoch = 0;
-  private epochSums = { loss: 0, right: 0, n: 0, examples: 0, trainMs: 0 };
-  private sincePoint = { loss: 0, right: 0, n: 0 };
+  private epochSums = new StepSums();
+  private epochTraining = { examples: 0, trainMs: 0 };
+  private sincePoint = new StepSums();
   private activeMs = 0;
   private stopRequested = false;
   private running = false;
@@ -139,7 +137,8 @@ export class TrainingSession {
     if (!this.batches) {
       this.batches = this.setup.batches.epoch();
       this.inEpoch = 0;
-      this.epochSums = { loss: 0, right: 0, n: 0, examples: 0, trainMs: 0 };
+      this.epochSums = new StepSums();
+      this.epochTraining = { examples: 0, trainMs: 0 };
     }
     let groupStart = performance.now();
     let groupExamples = 0;
@@ -159,7 +158,7 @@ export class TrainingSession {
       this.inEpoch++;
       sinceSync++;
       groupExamples += b.size;
-      this.epochSums.examples += b.size;
+      this.epochTraining.examples += b.size;
       const point = this.inEpoch < this.stepsPerEpoch && isScheduledStep(this.step, this.stepsPerEpoch);
       if (sinceSync >= this.syncEvery || point) {
         await this.gpu.idle();
@@ -180,25 +179,12 @@ export class TrainingSession {
     this.addTrainTime(groupStart);
     await this.takeMetrics(lr);
     this.progress('evaluating', null);
-    const onTrain = await trainer.evaluate(this.setup.batches.split);
-    const onTest = await trainer.evaluate(this.setup.test);
+    const t = this.epochTraining;
+    const at = { epoch: this.epoch + 1, step: this.step, lr, examplesPerS: t.examples / Math.max(1e-9, t.trainMs / 1000), elapsedS: () => this.activeMs / 1000 };
+    const row = await epochRow(trainer, at, this.epochSums, { train: this.setup.batches.split, test: this.setup.test });
     this.epoch++;
     this.batches = null;
-    const s = this.epochSums;
-    this.push({
-      kind: 'epoch',
-      epoch: this.epoch,
-      step: this.step,
-      lr,
-      run_loss: s.loss / Math.max(1, s.n),
-      run_acc: s.right / Math.max(1, s.n),
-      train_loss: onTrain.loss,
-      train_acc: onTrain.accuracy,
-      test_loss: onTest.loss,
-      test_acc: onTest.accuracy,
-      examples_per_s: s.examples / Math.max(1e-9, s.trainMs / 1000),
-      elapsed_s: this.activeMs / 1000,
-    });
+    this.push(row);
     await this.evaluatePoint();
     return 'epoch';
   }
@@ -212,21 +198,13 @@ export class TrainingSession {
 
   private addTrainTime(since: number): void {
     const ms = performance.now() - since;
-    this.epochSums.trainMs += ms;
+    this.epochTraining.trainMs += ms;
     this.activeMs += ms;
   }
 
   /** Reads the GPU's running training metrics into the epoch's sums and the next step row's; stops on a non-finite loss. */
   private async takeMetrics(lr: number): Promise<void> {
-    const m = await this.setup.trainer.takeMetrics();
-    if (m.nonFiniteStep !== null) {
-      throw new TrainingError(`the training loss became NaN or infinite at step ${m.nonFiniteStep} (epoch ${this.epoch + 1}, learning rate ${lr}); lower the learning rate (e.g. ${+(lr / 10).toPrecision(3)}) and train again`);
-    }
-    for (const sums of [this.epochSums, this.sincePoint]) {
-      sums.loss += m.loss * m.examples;
-      sums.right += m.accuracy * m.examples;
-      sums.n += m.examples;
-    }
+    await takeStepMetrics(this.setup.trainer, this.epoch, lr, [this.epochSums, this.sincePoint], (lower) => `lower the learning rate (e.g. ${lower}) and train again`);
   }
 
   /** A point of the curves: the training steps since the previous point, then every fixed sample. */
@@ -240,9 +218,9 @@ export class TrainingSession {
       // At an epoch end the epoch row is already out, so the step row belongs to the epoch just done.
       const epoch = endOfEpoch ? this.epoch : this.epoch + 1;
       const lr = learningRate({ schedule: this.config.schedule, lr: this.config.lr, epochs: this.config.epochs, stepSize: this.config.stepSize }, epoch - 1);
-      this.push({ kind: 'step', epoch, step: this.step, lr, loss: since.loss / since.n, acc: since.right / since.n });
+      this.push({ kind: 'step', epoch, step: this.step, lr, loss: since.meanLoss, acc: since.meanAcc });
     }
-    this.sincePoint = { loss: 0, right: 0, n: 0 };
+    this.sincePoint = new StepSums();
     for (const { name, split } of this.samples) {
       const ev = await this.setup.trainer.evaluate(split);
       this.push({ kind: 'eval', step: this.step, epoch: this.step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, n: split.n });
