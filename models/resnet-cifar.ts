@@ -3,7 +3,7 @@ import { Rng } from '../engine/random.js';
 import { relu } from '../engine/ops/elementwise.js';
 import { Model } from './model.js';
 import { BatchNorm2d, Conv2d, Dense, Init, Registry, WeightInit, scaled } from './conv-modules.js';
-import { BasicBlock, Shortcut, poolToVector } from './resnet.js';
+import { BasicBlock, Shortcut, basicStages, poolToVector } from './resnet.js';
 import { checkInput } from './shapes.js';
 
 export interface CifarResNetOptions { width?: number; init?: WeightInit; shortcut?: Shortcut }
@@ -34,17 +34,9 @@ export class CifarResNet implements Model {
     const w0 = scaled(16, width);
     this.conv1 = this.modules.add(new Conv2d('conv1', inputShape[0], w0, 3, init, { padding: 1, bias: false, rule: 'kaiming-fan-out' }));
     this.bn1 = this.modules.add(new BatchNorm2d('bn1', w0));
-    let inPlanes = w0;
-    [16, 32, 64].forEach((planes, i) => {
-      const p = scaled(planes, width);
-      const blocks: BasicBlock[] = [];
-      for (let b = 0; b < n; b++) {
-        blocks.push(new BasicBlock(`layer${i + 1}.${b}`, b === 0 ? inPlanes : p, p, b === 0 && i > 0 ? 2 : 1, init, this.modules, opts.shortcut ?? 'pad'));
-      }
-      inPlanes = p;
-      this.stages.push(blocks);
-    });
-    this.fc = this.modules.add(new Dense('fc', inPlanes, numClasses, init));
+    const { stages, outPlanes } = basicStages(this.modules, w0, [16, 32, 64], n, width, init, opts.shortcut ?? 'pad');
+    this.stages.push(...stages);
+    this.fc = this.modules.add(new Dense('fc', outPlanes, numClasses, init));
   }
 
   parameters(): Parameter[] { return this.modules.parameters(); }

@@ -60,6 +60,25 @@ export function poolToVector(g: Graph, x: Node): Node {
   return y.shape.length === 2 ? y : g.view(y, [y.shape[0], y.shape[1]]);
 }
 
+/**
+ * Stages of BasicBlocks named layer1, layer2, ... as torchvision names them: stage i has `blocks` blocks of
+ * planes[i] x width channels, and all but the first stage start with a stride-2 block. Returns the stages and
+ * the channels they end with.
+ */
+export function basicStages(modules: Registry, inPlanes: number, planes: number[], blocks: number, width: number, init: Init, shortcut: Shortcut): { stages: BasicBlock[][]; outPlanes: number } {
+  const stages: BasicBlock[][] = [];
+  planes.forEach((base, i) => {
+    const p = scaled(base, width);
+    const stage: BasicBlock[] = [];
+    for (let b = 0; b < blocks; b++) {
+      stage.push(new BasicBlock(`layer${i + 1}.${b}`, b === 0 ? inPlanes : p, p, b === 0 && i > 0 ? 2 : 1, init, modules, shortcut));
+    }
+    inPlanes = p;
+    stages.push(stage);
+  });
+  return { stages, outPlanes: inPlanes };
+}
+
 export interface ResNetOptions { width?: number; init?: WeightInit; stem?: 'imagenet' | 'cifar' }
 
 /**
@@ -87,17 +106,9 @@ export class ResNet18 implements Model {
       ? new Conv2d('conv1', inputShape[0], w0, 3, init, { ...conv, padding: 1 })
       : new Conv2d('conv1', inputShape[0], w0, 7, init, { ...conv, stride: 2, padding: 3 }));
     this.bn1 = this.modules.add(new BatchNorm2d('bn1', w0));
-    let inPlanes = w0;
-    [64, 128, 256, 512].forEach((planes, i) => {
-      const p = scaled(planes, width);
-      const blocks = [0, 1].map((b) => {
-        const block = new BasicBlock(`layer${i + 1}.${b}`, b === 0 ? inPlanes : p, p, b === 0 && i > 0 ? 2 : 1, init, this.modules, 'projection');
-        return block;
-      });
-      inPlanes = p;
-      this.layers.push(blocks);
-    });
-    this.fc = this.modules.add(new Dense('fc', inPlanes, numClasses, init));
+    const { stages, outPlanes } = basicStages(this.modules, w0, [64, 128, 256, 512], 2, width, init, 'projection');
+    this.layers.push(...stages);
+    this.fc = this.modules.add(new Dense('fc', outPlanes, numClasses, init));
   }
 
   parameters(): Parameter[] { return this.modules.parameters(); }
