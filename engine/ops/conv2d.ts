@@ -217,7 +217,7 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   return g.view(sumMiddle(g.view(partial, [gradGroups, parts, size]), gradGroups, parts, size), shape);
 }
 
-/** A 1x1 convolution with stride 1, no padding and one group: a product per example (dilation does not matter). */
+/** A 1x1 convolution with stride 1, no padding and one group: one plain GEMM over the batch (dilation does not matter). */
 function isPointwise(g: ConvGeometry): boolean {
   return g.KH === 1 && g.KW === 1 && g.SH === 1 && g.SW === 1 && g.PH === 0 && g.PW === 0 && g.groups === 1;
 }
