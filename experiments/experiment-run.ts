@@ -7,7 +7,7 @@ import { BatchIterator, DataError, type Split } from '../engine/data/dataset.js'
 import { decodeSafetensors, encodeSafetensors, type LoadedTensor } from '../engine/safetensors.js';
 import type { Model } from '../models/model.js';
 import { createModel } from '../models/registry.js';
-import { matchWeights } from '../models/weights.js';
+import { writeWeights } from '../models/weights.js';
 import { createRule, type RuleName } from './rules/index.js';
 import { RunFolder, RunError } from './run-folder.js';
 import { learningRate, type ScheduleName } from './schedule.js';
@@ -221,9 +221,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     elapsedBefore = meta.elapsed_s ?? 0;
     stopped = meta.stopped === true;
   } else if (data.initWeights) {
-    const from = config.initFrom ?? 'the initial weights';
-    const weights = matchWeights(model, data.initWeights, from);
-    for (const p of [...model.parameters(), ...model.buffers()]) trainer.gpu.write(p.ensure(trainer.gpu), weights.get(p.name)!);
+    writeWeights(trainer.gpu, model, data.initWeights, config.initFrom ?? 'the initial weights');
   }
   hooks.onStart?.(epoch);
   const started = performance.now();

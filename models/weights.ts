@@ -48,9 +48,13 @@ export function matchWeights(model: Model, tensors: Map<string, LoadedTensor>, s
   return out;
 }
 
-/** Decodes a safetensors file's bytes and writes its weights into the model's buffers (see matchWeights). */
-export function loadWeights(gpu: Gpu, model: Model, bytes: Uint8Array, source: string): void {
-  const { tensors } = decodeSafetensors(bytes, source);
+/** Writes weights matched by matchWeights into the model's parameter and buffer storage on the GPU. */
+export function writeWeights(gpu: Gpu, model: Model, tensors: Map<string, LoadedTensor>, source: string): void {
   const weights = matchWeights(model, tensors, source);
   for (const p of [...model.parameters(), ...model.buffers()]) gpu.write(p.ensure(gpu), weights.get(p.name)!);
+}
+
+/** Decodes a safetensors file's bytes and writes its weights into the model (see matchWeights). */
+export function loadWeights(gpu: Gpu, model: Model, bytes: Uint8Array, source: string): void {
+  writeWeights(gpu, model, decodeSafetensors(bytes, source).tensors, source);
 }
