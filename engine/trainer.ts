@@ -151,7 +151,8 @@ export class Trainer {
   }
 
   /** Mean loss and accuracy over a split in eval mode; per-example values on request. */
-  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array } = {}): Promise<Evaluation> {
+  /** Loss and accuracy over a split in eval mode; `signal` is checked between batches and aborts with its reason. */
+  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; signal?: AbortSignal } = {}): Promise<Evaluation> {
     const features = this.net.inputShape.reduce((a, b) => a * b, 1);
     const E = Math.min(split.n, this.opts.evalBatchSize ?? 1000);
     const labels = opts.labels ?? split.labels;
@@ -159,6 +160,7 @@ export class Trainer {
     const right = new Uint8Array(split.n);
     let lossSum = 0, rightSum = 0;
     for (let start = 0; start < split.n; start += E) {
+      opts.signal?.throwIfAborted();
       const B = Math.min(E, split.n - start);
       const f = this.evalProgram(B);
       f.program.write(f.x, split.images.subarray(start * features, (start + B) * features));

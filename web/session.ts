@@ -4,12 +4,12 @@
 import type { Gpu } from '../engine/gpu.js';
 import type { Dataset, Split } from '../engine/data/dataset.js';
 import { encodeSafetensors, storedTensor } from '../engine/safetensors.js';
-import { setupRun, type RunSettings, type RunSetup } from '../experiments/setup.js';
-import { learningRate, type ScheduleName } from '../experiments/schedule.js';
-import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/eval-sets.js';
-import type { StepRow } from '../experiments/train-loop.js';
-import { epochRow, StepSums, takeStepMetrics, TrainingError, type EpochRow } from '../experiments/epoch.js';
-import type { EvalRow } from '../experiments/experiment-run.js';
+import { setupRun, type RunSettings, type RunSetup } from '../experiments/run/setup.js';
+import { learningRate, type ScheduleName } from '../experiments/run/schedule.js';
+import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/run/eval-sets.js';
+import type { StepRow } from '../experiments/run/train-loop.js';
+import { epochRow, StepSums, takeStepMetrics, TrainingError, type EpochRow } from '../experiments/run/epoch.js';
+import type { EvalRow } from '../experiments/run/experiment-loop.js';
 
 export interface PageConfig extends RunSettings {
   /** 'mnist' (served with the page) or 'idx-files' (picked from disk; names in dataFiles). */

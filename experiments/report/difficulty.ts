@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyRow } from '../difficulty.js';
-import { readExamples } from '../experiment-run.js';
+import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyRow } from '../protocols/difficulty.js';
+import { readExamples } from '../run/experiment-loop.js';
 import { pct, type LoadedExperiment, type LoadedRun } from './data.js';
 import { configsOf, describeData } from './common.js';
 import type { Check, Section } from './html.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readSplits, SPLITS_FILE } from '../easy-hard.js';
+import { readSplits, SPLITS_FILE } from '../protocols/easy-hard.js';
 import { decodeSafetensors } from '../../engine/safetensors.js';
 import { curve, evals, finalOf, pct, epochsTrained, type LoadedExperiment } from './data.js';
 import { compareSpeed, speed, speedText } from './checks.js';

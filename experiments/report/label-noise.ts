@@ -1,4 +1,4 @@
-import { noiseRunName } from '../label-noise-experiment.js';
+import { noiseRunName } from '../protocols/label-noise.js';
 import { curve, epochsTrained, finalOf, peakOf, pct, evals, type LoadedExperiment, type LoadedRun } from './data.js';
 import { compareSpeed, increases, listing, noiseLabel, slowsDown, speed, speedText } from './checks.js';
 import type { Check, Section } from './html.js';

@@ -1,4 +1,4 @@
-import { noiseRunName } from '../label-noise-experiment.js';
+import { noiseRunName } from '../protocols/label-noise.js';
 import { curve, finalOf, pct, type LoadedExperiment } from './data.js';
 import { noiseLabel } from './checks.js';
 import { configsOf, describeData } from './common.js';

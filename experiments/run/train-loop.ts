@@ -1,7 +1,7 @@
-import type { Gpu } from '../engine/gpu.js';
-import type { Trainer } from '../engine/trainer.js';
-import type { Rng, RngState } from '../engine/random.js';
-import type { BatchIterator, Split } from '../engine/data/dataset.js';
+import type { Gpu } from '../../engine/gpu.js';
+import type { Trainer } from '../../engine/trainer.js';
+import type { Rng, RngState } from '../../engine/random.js';
+import type { BatchIterator, Split } from '../../engine/data/dataset.js';
 import { learningRate, type ScheduleOptions } from './schedule.js';
 import { RunError, type RunFolder } from './run-folder.js';
 import { epochRow, StepSums, takeStepMetrics, type EpochRow } from './epoch.js';

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { getGpu } from '../engine/context.js';
-import { Rng } from '../engine/random.js';
-import { Trainer } from '../engine/trainer.js';
-import { BatchIterator, DataError, type Split } from '../engine/data/dataset.js';
-import { decodeSafetensors, encodeSafetensors, type LoadedTensor } from '../engine/safetensors.js';
-import type { Model } from '../models/model.js';
-import { createModel } from '../models/registry.js';
-import { writeWeights } from '../models/weights.js';
-import { createRule, type RuleName } from './rules/index.js';
+import { getGpu } from '../../engine/context.js';
+import { Rng } from '../../engine/random.js';
+import { Trainer } from '../../engine/trainer.js';
+import { BatchIterator, DataError, type Split } from '../../engine/data/dataset.js';
+import { decodeSafetensors, encodeSafetensors, type LoadedTensor } from '../../engine/safetensors.js';
+import type { Model } from '../../models/model.js';
+import { createModel } from '../../models/registry.js';
+import { writeWeights } from '../../models/weights.js';
+import { createRule, type RuleName } from '../rules/index.js';
 import { RunFolder, RunError } from './run-folder.js';
 import { learningRate, type ScheduleName } from './schedule.js';
 import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
@@ -130,6 +130,8 @@ export interface RunHooks {
   onRow?(row: MetricRow): void;
   onEpoch?(row: EpochRow, evals: EvalRow[]): void;
   onStart?(resumedFromEpoch: number): void;
+  /** Checked after every step and between evaluation batches: the run stops with the signal's reason, its last checkpoint kept. */
+  signal?: AbortSignal;
 }
 
 /** A run that cannot go on; the message is one line. */
@@ -243,7 +245,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     };
     const full = records && (config.records === 'all' || at % spe === 0);
     if (full) {
-      const ev = await trainer.evaluate(trainNoisy, { perExample: true });
+      const ev = await trainer.evaluate(trainNoisy, { perExample: true, signal: hooks.signal });
       records!.update(at, ev.correct!);
       push('train', { loss: ev.loss, acc: ev.accuracy, n });
       push('train-sample', subsetMetrics(ev.losses!, ev.correct!, sets.trainSample));
@@ -253,12 +255,12 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
       // Without records at this point (records off, or only at epoch ends): the gathered samples.
       for (const [name, split] of Object.entries(sampleSplits!)) {
         if (split.n === 0) continue;
-        const ev = await trainer.evaluate(split);
+        const ev = await trainer.evaluate(split, { signal: hooks.signal });
         push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
       }
     }
     for (const { name, split } of data.evalSets) {
-      const ev = await trainer.evaluate(split);
+      const ev = await trainer.evaluate(split, { signal: hooks.signal });
       push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
     }
     const s = config.stopAt;
@@ -310,6 +312,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     const t0 = performance.now();
     let evalSeconds = 0;
     for (const b of batches.epoch()) {
+      hooks.signal?.throwIfAborted();
       trainer.step(b.images, b.labels, step, lr);
       step++;
       if (step % spe !== 0 && isScheduledStep(step, spe, config.denseEval)) {

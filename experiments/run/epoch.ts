@@ -1,8 +1,8 @@
 // What the epoch loops share: cgh train's (train-loop.ts) and the browser page's pausable one (web/session.ts)
 // read the running training metrics with a stop on a non-finite loss and write the same epoch row; the
 // experiment runner (experiment-run.ts) sums the metrics the same way. No file system here: the page imports it.
-import type { EpochMetrics, Trainer } from '../engine/trainer.js';
-import type { Split } from '../engine/data/dataset.js';
+import type { EpochMetrics, Trainer } from '../../engine/trainer.js';
+import type { Split } from '../../engine/data/dataset.js';
 
 /** Training diverged; the message names the step and the fix. */
 export class TrainingError extends Error {

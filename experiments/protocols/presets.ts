@@ -1,4 +1,5 @@
-import type { TrainSettings } from './experiment-run.js';
+import type { TrainSettings } from '../run/experiment-loop.js';
+import { findProtocol } from './index.js';
 
 /**
  * Presets: the training settings of each experiment at a given scale. A preset gives every setting;
@@ -18,9 +19,6 @@ import type { TrainSettings } from './experiment-run.js';
  * - cifar10: small-cnn on CIFAR-10 (needs --data-dir), batch 128, lr 0.05, step schedule.
  * - tiny: a smoke test: MLP with 32 hidden units, 500 training and 500 test images, 2 epochs.
  */
-
-export type ExperimentName = 'label-noise' | 'suppression' | 'winsorize' | 'easy-hard' | 'difficulty' | 'anti-adversarial';
-export const EXPERIMENTS: readonly ExperimentName[] = ['label-noise', 'suppression', 'winsorize', 'easy-hard', 'difficulty', 'anti-adversarial'];
 
 export const PRESET_NAMES = ['paper', 'mnist', 'mnist-small', 'cifar10', 'tiny'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -69,24 +67,21 @@ export function validatePreset(name: string): PresetName {
 
 /**
  * A preset's settings for one experiment, with the given flags applied. The protocol's own choices
- * (momentum 0 with the median rules, batch 32 for winsorization, the paper's cosine schedule for models
- * other than ResNet-18) come from the preset, so a flag can still override them.
+ * (momentum 0 with the median rules, batch 32 for winsorization) adjust the preset first, so a flag can
+ * still override them; under the paper's preset, models other than ResNet-18 get the cosine schedule
+ * unless the protocol chose a schedule.
  */
-export function presetSettings(preset: string, experiment: ExperimentName, flags: Partial<TrainSettings & PhaseEpochs> = {}): TrainSettings & PhaseEpochs {
+export function presetSettings(preset: string, experiment: string, flags: Partial<TrainSettings & PhaseEpochs> = {}): TrainSettings & PhaseEpochs {
   const name = validatePreset(preset);
+  const protocol = findProtocol(experiment);
+  if (!protocol) throw new PresetError(`unknown experiment "${experiment}"`);
   const s: TrainSettings & PhaseEpochs = { ...BASE[name], hidden: [...BASE[name].hidden] };
-  if (experiment === 'suppression' || experiment === 'winsorize') s.momentum = 0;
-  if (experiment === 'winsorize') {
-    s.batchSize = 32;
-    if (name === 'paper') {
-      Object.assign(s, { dataset: 'cifar10', model: 'resnet32', schedule: 'constant', milestones: [26, 38, 51], epochs: 64, sampleSize: 10_000, records: 'all' });
-    }
-  }
-  // The small presets need more epochs to memorise without momentum.
-  if ((experiment === 'suppression' || experiment === 'winsorize') && name !== 'paper' && name !== 'tiny') s.epochs = Math.round(s.epochs * 1.5);
+  const baseSchedule = s.schedule;
+  protocol.adjustPreset?.(s, name);
+  const protocolSchedule = s.schedule !== baseSchedule || s.milestones !== undefined;
   const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   Object.assign(s, given);
-  if (name === 'paper' && experiment !== 'winsorize' && given.schedule === undefined) s.schedule = s.model === 'resnet18' ? 'step' : 'cosine';
+  if (name === 'paper' && !protocolSchedule && given.schedule === undefined) s.schedule = s.model === 'resnet18' ? 'step' : 'cosine';
   return s;
 }
 

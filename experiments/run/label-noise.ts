@@ -1,4 +1,4 @@
-import type { Rng } from '../engine/random.js';
+import type { Rng } from '../../engine/random.js';
 
 /**
  * Label noise as in the paper (Section 2) and the authors' code: with probability p a training label

@@ -1,10 +1,10 @@
-import { Rng } from '../engine/random.js';
-import { Trainer } from '../engine/trainer.js';
-import type { Gpu } from '../engine/gpu.js';
-import { BatchIterator, DataError, subset, type Dataset, type Split } from '../engine/data/dataset.js';
-import type { Model } from '../models/model.js';
-import { createModel } from '../models/registry.js';
-import { createRule, stepsPerUpdate, trainerBatchSize, type RuleName } from './rules/index.js';
+import { Rng } from '../../engine/random.js';
+import { Trainer } from '../../engine/trainer.js';
+import type { Gpu } from '../../engine/gpu.js';
+import { BatchIterator, DataError, subset, type Dataset, type Split } from '../../engine/data/dataset.js';
+import type { Model } from '../../models/model.js';
+import { createModel } from '../../models/registry.js';
+import { createRule, stepsPerUpdate, trainerBatchSize, type RuleName } from '../rules/index.js';
 import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
 
 /**

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { asFloat32, decodeSafetensors, encodeSafetensors, SafetensorsError, storedTensor } from '../engine/safetensors.js';
+import { asFloat32, decodeSafetensors, encodeSafetensors, SafetensorsError, storedTensor } from '../../engine/safetensors.js';
 
 /** A problem with a run folder; the message is one line naming the problem and the fix. */
 export class RunError extends Error {

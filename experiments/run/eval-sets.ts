@@ -1,5 +1,5 @@
-import type { Rng } from '../engine/random.js';
-import { DataError, featuresOf, type Split } from '../engine/data/dataset.js';
+import type { Rng } from '../../engine/random.js';
+import { DataError, featuresOf, type Split } from '../../engine/data/dataset.js';
 import type { NoisyLabels } from './label-noise.js';
 
 /**

@@ -1,8 +1,8 @@
-import { Rng } from '../engine/random.js';
-import { DataError, subset, type Dataset, type Split } from '../engine/data/dataset.js';
-import { loadDataset, loadIdxDir } from '../engine/data/node-data.js';
+import { Rng } from '../../engine/random.js';
+import { DataError, subset, type Dataset, type Split } from '../../engine/data/dataset.js';
+import { loadDataset, loadIdxDir } from '../../engine/data/node-data.js';
 import { gatherExamples, sampleIndices } from './eval-sets.js';
-import type { TrainSettings } from './experiment-run.js';
+import type { TrainSettings } from './experiment-loop.js';
 
 /** The examples an experiment works with: the first trainSize training images and a seeded sample of the test set. */
 export interface ExperimentData {
