@@ -4,34 +4,19 @@ import { getGpu } from '../engine/context.js';
 import type { Gpu } from '../engine/gpu.js';
 import { helpText, parseArgs, UsageError } from './args.js';
 import { benchMlp } from './bench/mlp.js';
-import { importOptional } from './optional.js';
 import { runCommand } from './run-command.js';
 import { formatTable } from './table.js';
 
 type BenchOutput = string | Record<string, unknown>[] | void;
 
-/** The sections in print order; each module may not be built yet, and is then skipped with a note. */
+/** The sections in print order; each module is loaded only when its section runs. */
 const SECTIONS: { name: string; title: string; run: (gpu: Gpu) => Promise<BenchOutput> }[] = [
-  { name: 'gemm', title: 'GEMM', run: fromModule('./bench/gemm.js', 'benchGemm', 'formatGemmBench') },
+  { name: 'gemm', title: 'GEMM', run: async (gpu) => { const m = await import('./bench/gemm.js'); return m.formatGemmBench(await m.benchGemm(gpu)); } },
   { name: 'mlp', title: 'MLP training', run: (gpu) => benchMlp(gpu) },
-  { name: 'rules', title: 'Gradient rules', run: fromModule('./bench/rules.js', 'benchRules', 'formatRulesBench') },
-  { name: 'conv', title: 'Convolutions', run: fromModule('./bench/conv.js', 'benchConv', 'formatConvBench') },
-  { name: 'models', title: 'Models', run: fromModule('./bench/models.js', 'benchModels', 'formatModelsBench') },
+  { name: 'rules', title: 'Gradient rules', run: async (gpu) => { const m = await import('./bench/rules.js'); return m.formatRulesBench(await m.benchRules(gpu)); } },
+  { name: 'conv', title: 'Convolutions', run: async (gpu) => { const m = await import('./bench/conv.js'); return m.formatConvBench(await m.benchConv(gpu)); } },
+  { name: 'models', title: 'Models', run: async (gpu) => { const m = await import('./bench/models.js'); return m.formatModelsBench(await m.benchModels(gpu)); } },
 ];
-
-class NotBuilt extends Error {}
-
-/** A section from a module's bench function; its rows are printed with the module's formatter when it has one. */
-function fromModule(file: string, exportName: string, formatterName: string): (gpu: Gpu) => Promise<BenchOutput> {
-  return async (gpu) => {
-    const mod = await importOptional<Record<string, unknown>>(file);
-    const bench = mod?.[exportName] as ((gpu: Gpu) => Promise<BenchOutput>) | undefined;
-    if (typeof bench !== 'function') throw new NotBuilt(`skipped: ${file.replace('./', 'cli/').replace(/\.js$/, '.ts')} is not available in this build yet`);
-    const out = await bench(gpu);
-    const format = mod?.[formatterName] as ((rows: unknown) => string) | undefined;
-    return Array.isArray(out) && typeof format === 'function' ? format(out) : out;
-  };
-}
 
 const BENCH_SPEC = {
   name: 'bench',
@@ -54,16 +39,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
   for (const section of SECTIONS) {
     if (only && !only.includes(section.name)) continue;
     console.log(`\n== ${section.title} ==`);
-    try {
-      const out = await section.run(gpu);
-      if (typeof out === 'string') console.log(out);
-      else if (Array.isArray(out) && out.length > 0) {
-        console.log(formatTable(Object.keys(out[0]).map((key) => ({ key, title: key })), out));
-      }
-    } catch (e) {
-      if (e instanceof NotBuilt) console.log(e.message);
-      else throw e;
-    }
+    const out = await section.run(gpu);
+    if (typeof out === 'string') console.log(out);
+    else if (Array.isArray(out) && out.length > 0) console.log(formatTable(Object.keys(out[0]).map((key) => ({ key, title: key })), out));
   }
 }
 

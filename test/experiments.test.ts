@@ -12,7 +12,7 @@ import { ExampleRecords } from '../experiments/run/example-records.js';
 import { classifyEasyHard, defaultSplitSizes, drawSplits, validateSplitSizes } from '../experiments/protocols/easy-hard.js';
 import { accuracyByDifficulty, difficultyOf } from '../experiments/protocols/difficulty.js';
 import { presetSettings } from '../experiments/protocols/presets.js';
-import { lrAt } from '../experiments/run/experiment-loop.js';
+import { learningRate } from '../experiments/run/schedule.js';
 import { writeReport } from '../experiments/report/index.js';
 import { niceTicks } from '../experiments/report/svg.js';
 
@@ -153,7 +153,7 @@ test('presets: protocol choices per experiment, unknown preset refused', () => {
   assert.is(presetSettings('paper', 'winsorize').batchSize, 32);
   assert.is(presetSettings('paper', 'winsorize').model, 'resnet32');
   const w = presetSettings('paper', 'winsorize');
-  assert.equal([lrAt(w, 0), lrAt(w, 26), lrAt(w, 51)].map((x) => +x.toPrecision(6)), [0.1, 0.01, 0.0001]);
+  assert.equal([learningRate(w, 0), learningRate(w, 26), learningRate(w, 51)].map((x) => +x.toPrecision(6)), [0.1, 0.01, 0.0001]);
   assert.is(presetSettings('paper', 'label-noise', { model: 'vgg13' }).schedule, 'cosine');
   assert.is(presetSettings('paper', 'label-noise', { model: 'vgg13', schedule: 'step' }).schedule, 'step');
   assert.is(presetSettings('mnist', 'label-noise', { lr: 0.05, epochs: undefined }).lr, 0.05);

@@ -122,8 +122,7 @@ export class TrainingSession {
   }
 
   private lr(): number {
-    const c = this.config;
-    return learningRate({ schedule: c.schedule, lr: c.lr, epochs: c.epochs, stepSize: c.stepSize }, this.epoch);
+    return learningRate(this.config, this.epoch);
   }
 
   private progress(phase: Progress['phase'], examplesPerS: number | null): void {
@@ -217,7 +216,7 @@ export class TrainingSession {
     if (since.n > 0) {
       // At an epoch end the epoch row is already out, so the step row belongs to the epoch just done.
       const epoch = endOfEpoch ? this.epoch : this.epoch + 1;
-      const lr = learningRate({ schedule: this.config.schedule, lr: this.config.lr, epochs: this.config.epochs, stepSize: this.config.stepSize }, epoch - 1);
+      const lr = learningRate(this.config, epoch - 1);
       this.push({ kind: 'step', epoch, step: this.step, lr, loss: since.meanLoss, acc: since.meanAcc });
     }
     this.sincePoint = new StepSums();

@@ -147,12 +147,6 @@ export function stepsPerEpochOf(n: number, batchSize: number): number {
   return s;
 }
 
-/** Learning rate of a 0-based epoch: milestones when given, the named schedule otherwise. */
-export function lrAt(s: TrainSettings, epoch: number): number {
-  if (s.milestones && s.milestones.length > 0) return s.lr * Math.pow(0.1, s.milestones.filter((m) => epoch >= m).length);
-  return learningRate({ schedule: s.schedule, lr: s.lr, epochs: s.epochs, stepSize: s.stepSize }, epoch);
-}
-
 /** A short, stable checksum of indices (FNV-1a), so a resumed run can check it trains on the same examples. */
 export function checksum(values: Int32Array | Uint8Array): string {
   let h = 0x811c9dc5;
@@ -306,7 +300,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     return m.nonFiniteStep;
   };
   while (epoch < config.epochs) {
-    const lr = lrAt(config, epoch);
+    const lr = learningRate(config, epoch);
     const batches = new BatchIterator(trainNoisy, B, new Rng(epochSeed(config.seed, epoch)));
     sums = new StepSums();
     const t0 = performance.now();

@@ -1,5 +1,6 @@
 /**
  * Learning-rate schedules, stepped once per epoch as in PyTorch's ImageNet example:
+ * - milestones (when given, whatever the schedule): MultiStepLR, the rate divided by 10 at each listed epoch.
  * - constant: the base rate throughout.
  * - step: StepLR(step_size, gamma = 0.1), the rate divided by 10 every `stepSize` epochs.
  * - cosine: CosineAnnealingLR(T_max = epochs, eta_min = 0), lr = base (1 + cos(pi e / epochs)) / 2.
@@ -13,6 +14,8 @@ export interface ScheduleOptions {
   epochs: number;
   /** Epochs between divisions by 10 (step schedule). */
   stepSize: number;
+  /** Epochs at which the rate is divided by 10 (overrides the schedule when non-empty). */
+  milestones?: number[];
 }
 
 export class ScheduleError extends Error {
@@ -27,8 +30,9 @@ export function validateSchedule(o: ScheduleOptions): void {
   }
 }
 
-/** The learning rate for epoch `epoch` (0-based). */
+/** The learning rate for epoch `epoch` (0-based); any settings object with the schedule's fields will do. */
 export function learningRate(o: ScheduleOptions, epoch: number): number {
+  if (o.milestones && o.milestones.length > 0) return o.lr * Math.pow(0.1, o.milestones.filter((m) => epoch >= m).length);
   switch (o.schedule) {
     case 'constant':
       return o.lr;
