@@ -8,7 +8,7 @@ import { loadWeights, WeightsError } from '../models/weights.js';
 import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RULE_NAMES, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run/run-folder.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
-import { setupRun } from '../experiments/run/setup.js';
+import { NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
 import { trainLoop } from '../experiments/run/train-loop.js';
 import type { EpochRow } from '../experiments/run/epoch.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
@@ -96,7 +96,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const gpu = await getGpu({ adapterName: a.adapter });
   const { train, test, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, ds, { ...a, winsor: rule.winsor });
   for (const w of ruleWarnings(rule)) console.error(`cgh: warning: ${w}`);
-  if (a.weights !== undefined) loadWeights(gpu, model, readWeightsFile(a.weights), a.weights);
+  if (a.weights !== undefined) loadWeights(gpu, model, readWeightsFile(a.weights), a.weights, NOT_MODEL_STATE);
 
   const { help: _h, out: _o, resume: _r, ...settings } = a;
   const config = {

@@ -1,5 +1,6 @@
 // The cgh train command that repeats the page's run (same settings and seed give the same numbers).
 import type { PageConfig } from './session.js';
+import { ruleNamed } from '../experiments/rules/index.js';
 
 /** The command line, or why there is none (cgh train does not add label noise). */
 export function trainCommandLine(c: PageConfig): { line: string } | { why: string } {
@@ -17,8 +18,10 @@ export function trainCommandLine(c: PageConfig): { line: string } | { why: strin
   if (c.momentum !== 0) flags.push('--momentum', c.momentum);
   if (c.weightDecay !== 0) flags.push('--weight-decay', c.weightDecay);
   if (c.rule !== 'sgd') flags.push('--rule', c.rule);
-  if (c.rule === 'm3') flags.push('--groups', c.groups, '--m3-mode', c.m3Mode);
-  if (c.rule === 'winsorize') flags.push('--winsor', c.winsor ?? 0);
+  const own = ruleNamed(c.rule).options;
+  if (own.includes('groups')) flags.push('--groups', c.groups);
+  if (own.includes('m3Mode')) flags.push('--m3-mode', c.m3Mode);
+  if (own.includes('winsor')) flags.push('--winsor', c.winsor ?? 0);
   flags.push('--seed', c.seed);
   const line = flags.join(' ');
   return { line: c.dataset !== 'mnist' ? `${line}   (DIR: a folder holding ${c.dataFiles?.join(', ')}, named as MNIST's files)` : line };

@@ -4,7 +4,7 @@ import type { Gpu } from '../engine/gpu.js';
 import type { Dataset } from '../engine/data/dataset.js';
 import { parameterCount } from '../models/model.js';
 import { modelNames } from '../models/registry.js';
-import { RULE_NAMES, validateRuleOptions, type RuleName } from '../experiments/rules/index.js';
+import { RULE_NAMES, ruleNamed, validateRuleOptions, type RuleName } from '../experiments/rules/index.js';
 import { parseNoiseLevel } from '../experiments/run/label-noise.js';
 import { defaultSampleSize } from '../experiments/run/eval-sets.js';
 import type { ScheduleName } from '../experiments/run/schedule.js';
@@ -148,7 +148,7 @@ function readSettings(): Omit<PageConfig, 'dataset' | 'sampleSize'> & { sampleSi
     weightDecay: numberField('weight-decay', 'the weight decay', (v) => v >= 0, 'a number of at least 0, such as 0.0005'),
     rule,
     groups: intField('groups', 'the number of groups', 1)!,
-    winsor: rule === 'winsorize' ? intField('winsor', 'the winsorization level s', 0) : undefined,
+    winsor: ruleNamed(rule).options.includes('winsor') ? intField('winsor', 'the winsorization level s', 0) : undefined,
     m3Mode: $<HTMLSelectElement>('m3-mode').value as PageConfig['m3Mode'],
     seed,
     noise,
@@ -324,11 +324,12 @@ async function download(kind: 'metrics' | 'config' | 'checkpoint'): Promise<void
 
 // ---- wiring ---------------------------------------------------------------------------------
 
+/** The option rows the chosen rule reads (its registry entry says which). */
 function showRuleOptions(): void {
-  const rule = $<HTMLSelectElement>('rule').value;
-  $('groups-row').hidden = rule !== 'm3';
-  $('m3-mode-row').hidden = rule !== 'm3';
-  $('winsor-row').hidden = rule !== 'winsorize';
+  const { options } = ruleNamed($<HTMLSelectElement>('rule').value);
+  $('groups-row').hidden = !options.includes('groups');
+  $('m3-mode-row').hidden = !options.includes('m3Mode');
+  $('winsor-row').hidden = !options.includes('winsor');
 }
 
 function wire(): void {

@@ -1,4 +1,4 @@
-import { RULE_NAMES, type RuleName } from '../rules/index.js';
+import { RULES, type RuleName } from '../rules/index.js';
 import { ExperimentError } from '../run/experiment-loop.js';
 import type { TrainSettings } from '../run/experiment-loop.js';
 import { suppressionSection } from '../report/suppression.js';
@@ -20,7 +20,7 @@ export interface SuppressionOptions {
 }
 
 export function validateSuppressionRules(rules: string[]): RuleName[] {
-  const allowed = RULE_NAMES.filter((r) => r !== 'winsorize');
+  const allowed = RULES.filter((r) => r.suppresses).map((r) => r.name);
   for (const r of rules) {
     if (!(allowed as readonly string[]).includes(r)) {
       throw new ExperimentError(`unknown rule "${r}" for the suppression experiment; use --rules with ${allowed.join(',')}`);

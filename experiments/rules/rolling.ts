@@ -1,4 +1,5 @@
 import { Gpu, Dispatch, words } from '../../engine/gpu.js';
+import { momentumWarning, type GradientRule } from './rule.js';
 import type { GradientTransform, GradSlot } from '../../engine/optim.js';
 import { grid1d } from '../../engine/ops/grid.js';
 
@@ -51,3 +52,19 @@ export class Rolling3 implements GradientTransform {
 
   state() { return this.rings; }
 }
+
+const ROLLING_NOTE = `RA3/RM3 follow the authors' code: the ring of gradients starts as three copies of the
+first one and no update is made until three gradients exist, so steps 0 and 1 leave the
+weights unchanged; weight decay is added to each gradient before it is buffered.`;
+
+function rollingRule(name: 'ra3' | 'rm3', help: string): GradientRule {
+  return {
+    name, help, options: [], stateSuffixes: [`${name}_ring`], suppresses: true,
+    validate: () => {},
+    create: () => new Rolling3(name === 'ra3' ? 'mean' : 'median'),
+    warnings: momentumWarning,
+  };
+}
+
+export const ra3Rule = rollingRule('ra3', 'rolling average of 3: the mean of this step\'s gradient and the previous two steps\'.');
+export const rm3Rule = rollingRule('rm3', `rolling median of 3: their coordinate-wise median (the middle value).\n${ROLLING_NOTE}`);

@@ -1,4 +1,5 @@
 import { Gpu, Dispatch, words } from '../../engine/gpu.js';
+import { RuleError, type GradientRule } from './rule.js';
 import type { GradientTransform, GradSlot } from '../../engine/optim.js';
 import type { Program } from '../../engine/program.js';
 import { grid1d } from '../../engine/ops/grid.js';
@@ -85,3 +86,26 @@ export function winsorizeColumns(gpu: Gpu, values: GPUBuffer, target: GPUBuffer,
   const u = gpu.uniform(words([B, 1, n, rowStride]));
   return gpu.dispatch(gpu.kernel('winsorize', 'columns', { S: s }), [u, values, values, target], grid, `winsorize ${name}`);
 }
+
+export const winsorizeRule: GradientRule = {
+  name: 'winsorize',
+  help: `the paper's Appendix B: in every coordinate each example's gradient is clipped to lie
+between the (s+1)-th smallest and (s+1)-th largest of the batch's (--winsor s, 2s+1 below
+the batch) and the clipped values are summed. Per-example gradients are of the mean loss, so
+the sum is the winsorized mean of the examples' gradients and s = 0 is SGD; with batch norm
+they are each example's term of the whole-batch gradient (statistics of the whole batch).
+Weight decay is added after winsorizing.`,
+  options: ['winsor'],
+  stateSuffixes: [],
+  suppresses: false,
+  validate: (o) => {
+    const s = o.winsor, B = o.batchSize;
+    const most = Math.min(MAX_WINSOR, Math.floor((B - 2) / 2));
+    if (!Number.isInteger(s) || s < 0 || 2 * s + 1 >= B || s > MAX_WINSOR) {
+      throw new RuleError(most < 0
+        ? `--winsor needs a batch of at least 2, got ${B}`
+        : `--winsor ${s} is out of range for a batch of ${B} (2s+1 must be below the batch, s at most ${MAX_WINSOR}): use 0..${most}`);
+    }
+  },
+  create: (o) => new Winsorize(o.winsor, o.batchSize),
+};

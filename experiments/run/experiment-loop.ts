@@ -9,6 +9,7 @@ import type { Model } from '../../models/model.js';
 import { createModel } from '../../models/registry.js';
 import { writeWeights } from '../../models/weights.js';
 import { createRule, type RuleName } from '../rules/index.js';
+import { NOT_MODEL_STATE } from './setup.js';
 import { RunFolder, RunError } from './run-folder.js';
 import { learningRate, type ScheduleName } from './schedule.js';
 import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
@@ -217,7 +218,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     elapsedBefore = meta.elapsed_s ?? 0;
     stopped = meta.stopped === true;
   } else if (data.initWeights) {
-    writeWeights(trainer.gpu, model, data.initWeights, config.initFrom ?? 'the initial weights');
+    writeWeights(trainer.gpu, model, data.initWeights, config.initFrom ?? 'the initial weights', NOT_MODEL_STATE);
   }
   hooks.onStart?.(epoch);
   const started = performance.now();

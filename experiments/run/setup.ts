@@ -4,7 +4,7 @@ import type { Gpu } from '../../engine/gpu.js';
 import { BatchIterator, DataError, subset, type Dataset, type Split } from '../../engine/data/dataset.js';
 import type { Model } from '../../models/model.js';
 import { createModel } from '../../models/registry.js';
-import { createRule, stepsPerUpdate, trainerBatchSize, type RuleName } from '../rules/index.js';
+import { createRule, RULE_STATE_NAMES, stepsPerUpdate, trainerBatchSize, type RuleName } from '../rules/index.js';
 import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
 
 /**
@@ -17,6 +17,9 @@ import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
  * evaluation samples from its fourth. Forks are taken whether or not they are used, so that adding
  * noise or evaluation samples never changes the initialisation or the batch order.
  */
+/** Checkpoint tensors that are not the model's: a gradient rule's state and the per-example records. */
+export const NOT_MODEL_STATE: readonly RegExp[] = [...RULE_STATE_NAMES, /^records\./];
+
 export interface RunSettings {
   model: string;
   /** Hidden widths of the mlp. */
