@@ -8,9 +8,9 @@ import { loadWeights, WeightsError } from '../models/weights.js';
 import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RULE_NAMES, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run/run-folder.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
-import { NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
-import { trainLoop } from '../experiments/run/train-loop.js';
-import type { EpochRow } from '../experiments/run/epoch.js';
+import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
+import { trainLoop } from '../experiments/run/loop.js';
+import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
 import { fixed, percent, TableStream } from './table.js';
@@ -94,7 +94,9 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const trainN = a.trainSubset ?? ds.train.n;
   if (a.batchSize > trainN) throw new DataError(`batch size ${a.batchSize} is larger than the ${trainN} training examples; use --batch-size ${trainN} or less`);
   const gpu = await getGpu({ adapterName: a.adapter });
-  const { train, test, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, ds, { ...a, winsor: rule.winsor });
+  const examples = firstExamples(ds, a.trainSubset, a.testSubset);
+  const { test } = examples;
+  const { train, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, examples, { ...a, winsor: rule.winsor });
   for (const w of ruleWarnings(rule)) console.error(`cgh: warning: ${w}`);
   if (a.weights !== undefined) loadWeights(gpu, model, readWeightsFile(a.weights), a.weights, NOT_MODEL_STATE);
 
@@ -130,29 +132,42 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
   let barEpoch = -1;
   const result = await trainLoop({
-    gpu, trainer, batches, rng: batchRng, test, run,
+    gpu, trainer, batches, rng: batchRng, store: run,
     epochs: a.epochs,
     schedule: { schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize },
+    epochSets: { train, test },
     logEvery: a.logEvery,
     stepsPerUpdate,
     probe: a.logCoherence ? createCoherenceProbe(trainer) : undefined,
-    onStart: (epoch) => {
-      if (epoch > 0) {
-        say(`resuming ${out} after epoch ${epoch}`);
-        for (const r of run.readMetrics()) if (r.kind === 'epoch') table.row(r);
-      }
+    hooks: {
+      onStart: (epoch) => {
+        if (epoch > 0) {
+          say(`resuming ${out} after epoch ${epoch}`);
+          for (const r of run.readMetrics()) if (r.kind === 'epoch') table.row(r);
+        }
+      },
+      onProgress: (p) => {
+        if (p.phase !== 'training') return;
+        if (p.epoch !== barEpoch) { barEpoch = p.epoch; progress.begin(`epoch ${p.epoch + 1}/${a.epochs}`, p.examplesTotal); }
+        if (p.examplesDone > 0 && p.examplesDone < p.examplesTotal) progress.update(p.examplesDone);
+      },
+      onEpoch: show,
+      stopAfterEpoch: hooks.stopAfterEpoch,
     },
-    onProgress: (epoch, done, total) => {
-      if (epoch !== barEpoch) { barEpoch = epoch; progress.begin(`epoch ${epoch + 1}/${a.epochs}`, total); }
-      if (done > 0 && done < total) progress.update(done);
-    },
-    onEpoch: show,
-    stopAfterEpoch: hooks.stopAfterEpoch,
   });
   progress.clear();
-  const last = result.rows[result.rows.length - 1];
-  if (last && result.completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${last.epoch} epochs; metrics in ${run.metricsFile}`);
-  return { run, rows: result.rows, completed: result.completed };
+  if (result.diverged) {
+    const { step, epoch, lr } = result.diverged;
+    const lower = +(lr / 10).toPrecision(3);
+    throw new TrainingError(`the training loss became NaN or infinite at step ${step} (epoch ${epoch + 1}, learning rate ${lr}); `
+      + `lower the learning rate (e.g. --lr ${lower}) and start again with another --out`);
+  }
+  const rows = run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[];
+  const last = rows[rows.length - 1];
+  const completed = result.status === 'completed';
+  if (completed) run.markDone({ epochs: a.epochs, steps: result.step, elapsed_s: result.elapsed_s, final: last ?? null });
+  if (last && completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${last.epoch} epochs; metrics in ${run.metricsFile}`);
+  return { run, rows, completed };
 }
 
 function readWeightsFile(file: string): Uint8Array {

@@ -20,7 +20,7 @@ export function trainCommandLine(c: PageConfig): { line: string } | { why: strin
   if (c.rule !== 'sgd') flags.push('--rule', c.rule);
   const own = ruleNamed(c.rule).options;
   if (own.includes('groups')) flags.push('--groups', c.groups);
-  if (own.includes('m3Mode')) flags.push('--m3-mode', c.m3Mode);
+  if (own.includes('m3Mode')) flags.push('--m3-mode', c.m3Mode ?? 'one-pass');
   if (own.includes('winsor')) flags.push('--winsor', c.winsor ?? 0);
   flags.push('--seed', c.seed);
   const line = flags.join(' ');

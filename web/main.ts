@@ -155,7 +155,7 @@ function readSettings(): Omit<PageConfig, 'dataset' | 'sampleSize'> & { sampleSi
     sampleSize: intField('sample-size', 'the evaluation sample', 1, true),
   };
   try {
-    validateRuleOptions({ rule, groups: settings.groups, winsor: settings.winsor ?? 0, m3Mode: settings.m3Mode, batchSize: settings.batchSize, momentum: settings.momentum });
+    validateRuleOptions({ rule, groups: settings.groups, winsor: settings.winsor ?? 0, m3Mode: settings.m3Mode ?? 'one-pass', batchSize: settings.batchSize, momentum: settings.momentum });
   } catch (e) {
     throw new SettingsError((e as Error).message);
   }
@@ -211,7 +211,7 @@ async function startRun(): Promise<void> {
       command: 'train',
       ...config,
       trainExamples: n,
-      testExamples: next.setup.test.n,
+      testExamples: next.test.n,
       parameters: parameterCount(next.setup.model),
       adapterReport: gpu.report,
       source: 'browser',

@@ -1,21 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { getGpu } from '../../engine/context.js';
-import { Rng } from '../../engine/random.js';
-import { Trainer } from '../../engine/trainer.js';
-import { BatchIterator, DataError, type Split } from '../../engine/data/dataset.js';
+import { DataError, type Split } from '../../engine/data/dataset.js';
 import { decodeSafetensors, encodeSafetensors, type LoadedTensor } from '../../engine/safetensors.js';
-import type { Model } from '../../models/model.js';
-import { createModel } from '../../models/registry.js';
 import { writeWeights } from '../../models/weights.js';
-import { createRule, type RuleName } from '../rules/index.js';
-import { NOT_MODEL_STATE } from './setup.js';
+import type { RuleName } from '../rules/index.js';
+import { NOT_MODEL_STATE, noisyLabels, sampleRngs, setupRun } from './setup.js';
 import { RunFolder, RunError } from './run-folder.js';
-import { learningRate, type ScheduleName } from './schedule.js';
-import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
+import type { ScheduleName } from './schedule.js';
+import type { NoisyLabels } from './label-noise.js';
 import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subsetMetrics, type EvalSets } from './eval-sets.js';
 import { ExampleRecords } from './example-records.js';
-import { StepSums } from './epoch.js';
+import { LoopError, trainLoop } from './loop.js';
+import type { EpochRow, EvalRow } from './rows.js';
 
 /**
  * One training run of an experiment: label noise, the evaluation sets evaluated on the dense-early
@@ -95,8 +92,7 @@ export interface RunData {
   initWeights?: Map<string, LoadedTensor>;
 }
 
-export interface EvalRow { kind: 'eval'; step: number; epoch: number; set: string; loss: number; acc: number; n: number }
-export interface EpochRow { kind: 'epoch'; epoch: number; step: number; lr: number; run_loss: number; run_acc: number; examples_per_s: number; elapsed_s: number }
+export type { EpochRow, EvalRow };
 export type MetricRow = EvalRow | EpochRow;
 
 export type RunStatus = 'completed' | 'stopped' | 'not-reached' | 'diverged';
@@ -142,12 +138,6 @@ export class ExperimentError extends Error {
 
 const EXAMPLES = 'examples.safetensors';
 
-export function stepsPerEpochOf(n: number, batchSize: number): number {
-  const s = Math.floor(n / batchSize);
-  if (s < 1) throw new DataError(`batch size ${batchSize} is larger than the ${n} training examples; use --batch-size ${n} or less`);
-  return s;
-}
-
 /** A short, stable checksum of indices (FNV-1a), so a resumed run can check it trains on the same examples. */
 export function checksum(values: Int32Array | Uint8Array): string {
   let h = 0x811c9dc5;
@@ -164,21 +154,14 @@ export function checksum(values: Int32Array | Uint8Array): string {
 
 /** The label noise and evaluation samples a config implies (deterministic; no GPU). */
 export function runLabels(config: RunConfig, data: RunData): { noisy: NoisyLabels; sets: EvalSets } {
-  const noisy = applyLabelNoise(data.train.labels, config.noise, data.numClasses, new Rng(config.dataSeed * 2 + 1));
-  const sets = drawEvalSets(noisy, config.sampleSize ?? defaultSampleSize(data.train.n), new Rng(config.dataSeed * 2 + 2));
+  const noisy = noisyLabels(data.train.labels, config.noise, data.numClasses, config.dataSeed);
+  const sets = drawEvalSets(noisy, config.sampleSize ?? defaultSampleSize(data.train.n), sampleRngs(config.dataSeed).train);
   return { noisy, sets };
 }
 
-/** Builds the network of a config. */
-export function buildNetwork(config: RunConfig, data: RunData): Model {
-  return createModel(config.model, {
-    inputShape: data.inputShape, numClasses: data.numClasses, width: config.width, hidden: config.hidden, init: config.init, rng: new Rng(config.seed),
-  });
-}
-
 /**
- * Runs (or resumes, or just reads back) one run in `dir`. Every config key except RESUMABLE_KEYS must
- * match what the folder holds.
+ * Runs (or resumes, or just reads back) one run in `dir` through the training loop. Every config key except
+ * RESUMABLE_KEYS must match what the folder holds.
  */
 export async function executeRun(dir: string, config: RunConfig, data: RunData, hooks: RunHooks = {}): Promise<RunResult> {
   checkConfig(config, data);
@@ -187,50 +170,30 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   if (run.isDone()) return finishedRun(run, config, noisy);
 
   const n = data.train.n;
-  const B = config.batchSize;
-  const spe = stepsPerEpochOf(n, B);
-  const trainNoisy: Split = { images: data.train.images, labels: noisy.labels, n };
+  const spe = Math.floor(n / config.batchSize);
+  if (spe < 1) throw new DataError(`batch size ${config.batchSize} is larger than the ${n} training examples; use --batch-size ${n} or less`);
   const gpu = await getGpu();
-  const model = buildNetwork(config, data);
-  const transform = createRule({ rule: config.rule, groups: config.groups, winsor: config.winsor, m3Mode: 'one-pass', batchSize: B, momentum: config.momentum });
-  const trainer = new Trainer(gpu, model, { batchSize: B, evalBatchSize: config.evalBatchSize, sgd: { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay }, transform });
+  const setup = setupRun(gpu, data, { ...config, m3Mode: 'one-pass' });
+  const { trainer, model } = setup;
+  const trainNoisy = setup.train;
+  if (data.initWeights && !fs.existsSync(run.checkpointFile)) {
+    writeWeights(gpu, model, data.initWeights, config.initFrom ?? 'the initial weights', NOT_MODEL_STATE);
+  }
   const records = config.records === 'off' ? null : new ExampleRecords(n);
   const sampleSplits = records && config.records === 'all' ? null : {
     'train-sample': gatherExamples(data.train, sets.trainSample, noisy.labels),
     pristine: gatherExamples(data.train, sets.pristine, noisy.labels),
     corrupt: gatherExamples(data.train, sets.corrupt, noisy.labels),
   };
-
-  let epoch = 0, step = 0, elapsedBefore = 0, stopped = false;
-  const ck = run.loadCheckpoint();
-  if (ck) {
-    const meta = ck.meta as { epoch?: number; step?: number; elapsed_s?: number; stopped?: boolean };
-    if (!Number.isInteger(meta.epoch) || !Number.isInteger(meta.step)) throw new RunError(`${run.checkpointFile} lacks the epoch or step; delete the run folder ${dir} to restart it`);
-    const own = new Map([...ck.tensors].filter(([name]) => !ExampleRecords.isRecordTensor(name)));
-    try {
-      trainer.loadStateTensors(own);
-      if (records && !records.loadTensors(ck.tensors)) throw new Error('the checkpoint holds no per-example records');
-    } catch (e) {
-      throw new RunError(`cannot resume ${dir}: ${(e as Error).message}`);
-    }
-    epoch = meta.epoch!;
-    step = meta.step!;
-    elapsedBefore = meta.elapsed_s ?? 0;
-    stopped = meta.stopped === true;
-  } else if (data.initWeights) {
-    writeWeights(trainer.gpu, model, data.initWeights, config.initFrom ?? 'the initial weights', NOT_MODEL_STATE);
-  }
-  hooks.onStart?.(epoch);
-  const started = performance.now();
-  const elapsed = () => elapsedBefore + (performance.now() - started) / 1000;
+  let stop: RunSummary['stop'];
+  let lastEvals: EvalRow[] = [];
   const append = (row: MetricRow) => {
     run.appendMetrics({ ...row });
     hooks.onRow?.(row);
   };
-  let stop: RunSummary['stop'];
 
   // Evaluates every set at `at`, appends their rows, updates the records and notes whether the stop criterion is met.
-  const evaluateAt = async (at: number): Promise<EvalRow[]> => {
+  const evaluateAt = async (at: number, signal?: AbortSignal): Promise<{ stop: boolean }> => {
     const out: EvalRow[] = [];
     const push = (set: string, m: { loss: number; acc: number; n: number }) => {
       if (m.n === 0) return;
@@ -240,7 +203,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     };
     const full = records && (config.records === 'all' || at % spe === 0);
     if (full) {
-      const ev = await trainer.evaluate(trainNoisy, { perExample: true, signal: hooks.signal });
+      const ev = await trainer.evaluate(trainNoisy, { perExample: true, signal });
       records!.update(at, ev.correct!);
       push('train', { loss: ev.loss, acc: ev.accuracy, n });
       push('train-sample', subsetMetrics(ev.losses!, ev.correct!, sets.trainSample));
@@ -250,12 +213,12 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
       // Without records at this point (records off, or only at epoch ends): the gathered samples.
       for (const [name, split] of Object.entries(sampleSplits!)) {
         if (split.n === 0) continue;
-        const ev = await trainer.evaluate(split, { signal: hooks.signal });
+        const ev = await trainer.evaluate(split, { signal });
         push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
       }
     }
     for (const { name, split } of data.evalSets) {
-      const ev = await trainer.evaluate(split, { signal: hooks.signal });
+      const ev = await trainer.evaluate(split, { signal });
       push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
     }
     const s = config.stopAt;
@@ -263,90 +226,42 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
       const hit = out.find((r) => r.set === s.set);
       if (hit && hit.acc >= s.acc) stop = { set: s.set, acc: hit.acc, step: at, epoch: at / spe };
     }
-    return out;
+    lastEvals = out;
+    return { stop: stop !== undefined };
   };
 
-  const saveCheckpoint = async (meta: Record<string, unknown>) => {
-    const tensors = [...(await trainer.stateTensors()), ...(records ? records.toTensors() : [])];
-    run.saveCheckpoint(tensors, { epoch, step, elapsed_s: elapsed(), ...meta });
-  };
+  const result = await trainLoop({
+    gpu, trainer, batches: setup.batches, rng: setup.batchRng, epochs: config.epochs, schedule: config, store: run,
+    points: { at: (step, perEpoch) => isScheduledStep(step, perEpoch, config.denseEval), evaluate: evaluateAt },
+    extraState: records ? {
+      tensors: () => records.toTensors(),
+      load: (tensors) => { if (!records.loadTensors(tensors)) throw new Error('the checkpoint holds no per-example records'); },
+    } : undefined,
+    hooks: {
+      onStart: hooks.onStart,
+      onRow: (row) => { if (row.kind === 'epoch') hooks.onRow?.(row as unknown as MetricRow); },
+      onEpoch: (row) => hooks.onEpoch?.(row as unknown as EpochRow, lastEvals),
+      signal: hooks.signal,
+    },
+  }).catch((e) => {
+    if (e instanceof LoopError) throw new RunError(`cannot resume ${dir}: ${e.message}`);
+    throw e;
+  });
 
-  const finish = (status: RunStatus, extra: Partial<RunSummary> = {}): RunResult => {
-    if (records) writeExamples(path.join(dir, EXAMPLES), records, noisy);
-    const all = run.readMetrics() as unknown as MetricRow[];
-    const summary: RunSummary = { status, steps: step, stepsPerEpoch: spe, epochs: step / spe, final: finalOf(all), elapsed_s: elapsed(), ...extra };
-    if (stop) summary.stop = stop;
-    run.markDone(summary as unknown as Record<string, unknown>);
-    return { dir, config, summary, rows: all, noisy, records, skipped: false };
-  };
-
-  if (stopped) {
-    const all = run.readMetrics() as unknown as MetricRow[];
+  if (result.status === 'stopped' && !stop) {
+    // Stopped in an earlier attempt: the stop is read back from the rows.
     const s = config.stopAt!;
-    const hit = [...all].reverse().find((r): r is EvalRow => r.kind === 'eval' && r.set === s.set && r.acc >= s.acc);
+    const hit = [...(run.readMetrics() as unknown as MetricRow[])].reverse().find((r): r is EvalRow => r.kind === 'eval' && r.set === s.set && r.acc >= s.acc);
     if (hit) stop = { set: s.set, acc: hit.acc, step: hit.step, epoch: hit.epoch };
-    return finish('stopped');
   }
-  if (!ck) {
-    await evaluateAt(0);
-    if (stop) { await saveCheckpoint({ stopped: true }); return finish('stopped'); }
-  }
-
-  const syncEvery = Math.max(1, Math.round(512 / B));
-  let sums = new StepSums();
-  // A diverged run is a result here (status 'diverged'), not an error.
-  const take = async (): Promise<number | null> => {
-    const m = await trainer.takeMetrics();
-    sums.add(m);
-    return m.nonFiniteStep;
-  };
-  while (epoch < config.epochs) {
-    const lr = learningRate(config, epoch);
-    const batches = new BatchIterator(trainNoisy, B, new Rng(epochSeed(config.seed, epoch)));
-    sums = new StepSums();
-    const t0 = performance.now();
-    let evalSeconds = 0;
-    for (const b of batches.epoch()) {
-      hooks.signal?.throwIfAborted();
-      trainer.step(b.images, b.labels, step, lr);
-      step++;
-      if (step % spe !== 0 && isScheduledStep(step, spe, config.denseEval)) {
-        const bad = await take();
-        if (bad !== null) return finish('diverged', { divergedAtStep: bad });
-        const e0 = performance.now();
-        await evaluateAt(step);
-        evalSeconds += (performance.now() - e0) / 1000;
-        if (stop) {
-          appendEpochRow(step / spe, lr, sums, 0, elapsed());
-          await saveCheckpoint({ stopped: true });
-          return finish('stopped');
-        }
-      } else if (step % syncEvery === 0) {
-        await gpu.idle();
-      }
-    }
-    const bad = await take();
-    if (bad !== null) return finish('diverged', { divergedAtStep: bad });
-    const trainSeconds = (performance.now() - t0) / 1000 - evalSeconds;
-    epoch++;
-    const evals = await evaluateAt(step);
-    const row = appendEpochRow(epoch, lr, sums, sums.n / Math.max(1e-9, trainSeconds), elapsed());
-    await saveCheckpoint(stop ? { stopped: true } : {});
-    hooks.onEpoch?.(row, evals);
-    if (stop) return finish('stopped');
-  }
-  return finish(config.stopAt ? 'not-reached' : 'completed');
-
-  function appendEpochRow(e: number, lr: number, s: StepSums, rate: number, el: number): EpochRow {
-    const row: EpochRow = { kind: 'epoch', epoch: e, step, lr, run_loss: s.meanLoss, run_acc: s.meanAcc, examples_per_s: rate, elapsed_s: el };
-    append(row);
-    return row;
-  }
-}
-
-/** Seed of an epoch's batch order: a fresh generator per epoch, so resuming needs no generator state. */
-function epochSeed(seed: number, epoch: number): number {
-  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca77)) >>> 0;
+  if (records) writeExamples(path.join(dir, EXAMPLES), records, noisy);
+  const all = run.readMetrics() as unknown as MetricRow[];
+  const status: RunStatus = result.status === 'diverged' ? 'diverged' : result.status === 'stopped' ? 'stopped' : config.stopAt ? 'not-reached' : 'completed';
+  const summary: RunSummary = { status, steps: result.step, stepsPerEpoch: spe, epochs: result.step / spe, final: finalOf(all), elapsed_s: result.elapsed_s };
+  if (result.diverged) summary.divergedAtStep = result.diverged.step;
+  if (stop) summary.stop = stop;
+  run.markDone(summary as unknown as Record<string, unknown>);
+  return { dir, config, summary, rows: all, noisy, records, skipped: false };
 }
 
 function checkConfig(config: RunConfig, data: RunData): void {

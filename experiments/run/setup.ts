@@ -4,22 +4,18 @@ import type { Gpu } from '../../engine/gpu.js';
 import { BatchIterator, DataError, subset, type Dataset, type Split } from '../../engine/data/dataset.js';
 import type { Model } from '../../models/model.js';
 import { createModel } from '../../models/registry.js';
-import { createRule, RULE_STATE_NAMES, stepsPerUpdate, trainerBatchSize, type RuleName } from '../rules/index.js';
+import { createRule, RULE_STATE_NAMES, stepsPerUpdate, trainerBatchSize, type RuleName, type RuleOptions } from '../rules/index.js';
 import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
 
 /**
- * Building one training run from its settings (browser-safe): the training subset, the seeded
- * generators, label noise, the model, the gradient rule, the trainer and the batch order.
+ * Building one training run from its settings (browser-safe): the labels it trains on, the model, the gradient
+ * rule, the trainer and the batch order. Every run (cgh train, an experiment's, the page's) is built here.
  *
- * The seeding scheme is cgh train's, so that a run with the same settings gives the same results
- * wherever it runs: master = Rng(seed); the model's initialisation draws from master's first fork,
- * the batch order from its second; label noise (when asked for) from its third, and the fixed
- * evaluation samples from its fourth. Forks are taken whether or not they are used, so that adding
- * noise or evaluation samples never changes the initialisation or the batch order.
+ * The seeding scheme: master = Rng(seed); the model's initialisation draws from master's first fork, the batch
+ * order from its second (its state travels in every checkpoint). Label noise draws from Rng(2 dataSeed + 1) and
+ * the fixed evaluation samples from Rng(2 dataSeed + 2) and Rng(2 dataSeed + 3), so that the runs of an experiment,
+ * whatever their seeds, see the same noisy labels and samples.
  */
-/** Checkpoint tensors that are not the model's: a gradient rule's state and the per-example records. */
-export const NOT_MODEL_STATE: readonly RegExp[] = [...RULE_STATE_NAMES, /^records\./];
-
 export interface RunSettings {
   model: string;
   /** Hidden widths of the mlp. */
@@ -27,10 +23,6 @@ export interface RunSettings {
   /** Width multiplier of the model's channels (and of the mlp's hidden widths); default 1. */
   width?: number;
   init: 'pytorch' | 'glorot-cg';
-  /** Train on the first N training examples (all when undefined). */
-  trainSubset?: number;
-  /** Evaluate on the first N test examples (all when undefined). */
-  testSubset?: number;
   batchSize: number;
   evalBatchSize: number;
   lr: number;
@@ -39,17 +31,23 @@ export interface RunSettings {
   rule: RuleName;
   groups: number;
   winsor?: number;
-  m3Mode: 'one-pass' | 'serial';
+  m3Mode?: 'one-pass' | 'serial';
   seed: number;
+  /** Seed of the label noise and the evaluation samples (default: seed). */
+  dataSeed?: number;
   /** Label-noise level p in [0, 1] (0 or undefined: the dataset's labels). */
   noise?: number;
 }
 
+/** Checkpoint tensors that are not the model's: a gradient rule's state and the per-example records. */
+export const NOT_MODEL_STATE: readonly RegExp[] = [...RULE_STATE_NAMES, /^records\./];
+
+/** The examples a run works with. */
+export interface RunExamples { train: Split; test: Split; numClasses: number; inputShape: number[] }
+
 export interface RunSetup {
   /** The training examples with the labels the run trains on (noisy under label noise). */
   train: Split;
-  /** The test examples the run evaluates. */
-  test: Split;
   model: Model;
   trainer: Trainer;
   batches: BatchIterator;
@@ -57,49 +55,59 @@ export interface RunSetup {
   stepsPerUpdate: number;
   /** The generator of the batch order, whose state a checkpoint carries. */
   batchRng: Rng;
-  /** Present when the run has label noise. */
-  noisy: NoisyLabels | null;
-  /** The generator for the fixed evaluation samples; drawn from only when the caller needs samples. */
-  evalRng: Rng;
+  /** The labels before and after noise (noise 0: unchanged). */
+  noisy: NoisyLabels;
 }
 
-/** The model named in the settings, initialised from `rng` (as cgh train builds it). */
-export function buildModel(s: RunSettings, inputShape: number[], numClasses: number, rng: Rng): Model {
-  return createModel(s.model, { inputShape, numClasses, hidden: s.hidden, width: s.width, init: s.init, rng });
+export function ruleOptionsOf(s: RunSettings): RuleOptions {
+  return { rule: s.rule, groups: s.groups, winsor: s.winsor ?? 0, m3Mode: s.m3Mode ?? 'one-pass', batchSize: s.batchSize, momentum: s.momentum };
 }
 
-export function setupRun(gpu: Gpu, ds: Dataset, s: RunSettings): RunSetup {
-  if (s.trainSubset !== undefined && s.trainSubset > ds.train.n) {
-    throw new DataError(`the training subset of ${s.trainSubset} is larger than the ${ds.train.n} training examples; use ${ds.train.n} or less`);
+/** The labels a run trains on: the clean ones under label noise of its level, drawn from its data seed. */
+export function noisyLabels(labels: Int32Array, noise: number, numClasses: number, dataSeed: number): NoisyLabels {
+  return applyLabelNoise(labels, noise, numClasses, new Rng(dataSeed * 2 + 1));
+}
+
+/** The generators of the fixed evaluation samples: of the training set, then of the test set. */
+export function sampleRngs(dataSeed: number): { train: Rng; test: Rng } {
+  return { train: new Rng(dataSeed * 2 + 2), test: new Rng(dataSeed * 2 + 3) };
+}
+
+/** The first N training and test examples of a dataset (cgh train's and the page's --train-subset, --test-subset). */
+export function firstExamples(ds: Dataset, trainSubset?: number, testSubset?: number): RunExamples {
+  if (trainSubset !== undefined && trainSubset > ds.train.n) {
+    throw new DataError(`the training subset of ${trainSubset} is larger than the ${ds.train.n} training examples; use ${ds.train.n} or less`);
   }
-  if (s.testSubset !== undefined && s.testSubset > ds.test.n) {
-    throw new DataError(`the test subset of ${s.testSubset} is larger than the ${ds.test.n} test examples; use ${ds.test.n} or less`);
+  if (testSubset !== undefined && testSubset > ds.test.n) {
+    throw new DataError(`the test subset of ${testSubset} is larger than the ${ds.test.n} test examples; use ${ds.test.n} or less`);
   }
-  const test = s.testSubset !== undefined ? subset(ds.test, s.testSubset) : ds.test;
-  const rule = { rule: s.rule, groups: s.groups, winsor: s.winsor ?? 0, m3Mode: s.m3Mode, batchSize: s.batchSize, momentum: s.momentum };
+  return {
+    train: trainSubset !== undefined ? subset(ds.train, trainSubset) : ds.train,
+    test: testSubset !== undefined ? subset(ds.test, testSubset) : ds.test,
+    numClasses: ds.numClasses,
+    inputShape: ds.shape,
+  };
+}
+
+export function setupRun(gpu: Gpu, data: Omit<RunExamples, 'test'>, s: RunSettings): RunSetup {
+  const rule = ruleOptionsOf(s);
   const transform = createRule(rule);
-  let train = s.trainSubset !== undefined ? subset(ds.train, s.trainSubset) : ds.train;
-  const master = new Rng(s.seed);
-  const modelRng = master.fork();
-  const batchRng = master.fork();
-  const noiseRng = master.fork();
-  const evalRng = master.fork();
-  let noisy: NoisyLabels | null = null;
-  if (s.noise !== undefined && s.noise > 0) {
-    noisy = applyLabelNoise(train.labels, s.noise, ds.numClasses, noiseRng);
-    train = { images: train.images, labels: noisy.labels, n: train.n };
-  }
+  const noisy = noisyLabels(data.train.labels, s.noise ?? 0, data.numClasses, s.dataSeed ?? s.seed);
+  const train = { images: data.train.images, labels: noisy.labels, n: data.train.n };
   if (s.batchSize > train.n) {
     throw new DataError(`batch size ${s.batchSize} is larger than the ${train.n} training examples; use a batch size of ${train.n} or less`);
   }
+  const master = new Rng(s.seed);
+  const modelRng = master.fork();
+  const batchRng = master.fork();
   const stepBatch = trainerBatchSize(rule);
   const batches = new BatchIterator(train, stepBatch, batchRng);
-  const model = buildModel(s, ds.shape, ds.numClasses, modelRng);
+  const model = createModel(s.model, { inputShape: data.inputShape, numClasses: data.numClasses, hidden: s.hidden, width: s.width, init: s.init, rng: modelRng });
   const trainer = new Trainer(gpu, model, {
     batchSize: stepBatch,
     evalBatchSize: s.evalBatchSize,
     sgd: { lr: s.lr, momentum: s.momentum, weightDecay: s.weightDecay },
     transform,
   });
-  return { train, test, model, trainer, batches, stepsPerUpdate: stepsPerUpdate(rule), batchRng, noisy, evalRng };
+  return { train, model, trainer, batches, stepsPerUpdate: stepsPerUpdate(rule), batchRng, noisy };
 }
