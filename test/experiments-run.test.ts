@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { executeRun, type MetricRow, type RunConfig, type RunData } from '../experiments/run/experiment-loop.js';
 import { loadExperimentData, type ExperimentData } from '../experiments/run/experiment-data.js';
-import { plainRunData } from '../experiments/protocols/label-noise.js';
+import { plainRunData } from '../experiments/protocols/protocol.js';
 import { presetSettings } from '../experiments/protocols/presets.js';
 import { runGrid as runExperiment, type ExperimentRequest } from '../experiments/protocols/grid.js';
 import { writeReport } from '../experiments/report/index.js';

@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { ExperimentError, readFinalWeights, type RunData } from '../run/experiment-loop.js';
 import { antiAdversarialSection } from '../report/anti-adversarial.js';
-import { defineProtocol, type PlannedRun } from './protocol.js';
-import { plainRunData } from './label-noise.js';
+import { defineProtocol, plainRunData, trainingSetRun, type PlannedRun } from './protocol.js';
 import { budgetFlag, parseFraction, percentList } from './option-flags.js';
 
 /**
@@ -25,20 +24,14 @@ export function validateAccuracyTarget(v: number, what: string): void {
 }
 
 function pretrainRun(o: AntiAdversarialOptions): PlannedRun {
-  return {
-    name: 'pretrain',
-    dependsOn: [],
-    prepare: async (ctx) => {
-      const data = plainRunData(ctx.data);
-      return { config: ctx.config('pretrain', { epochs: o.antiEpochs, records: 'all', stopAt: { set: 'train', acc: o.target } }, data), data };
-    },
+  return trainingSetRun('pretrain', { epochs: o.antiEpochs, records: 'all', stopAt: { set: 'train', acc: o.target } }, {
     check: (r) => {
       if (r.summary.status === 'stopped') return;
       const best = Math.max(0, ...r.rows.filter((x) => x.kind === 'eval' && x.set === 'train').map((x) => (x as { acc: number }).acc));
       throw new ExperimentError(`the clean pre-training ${r.dir} reached ${(best * 100).toFixed(1)}% training accuracy in ${o.antiEpochs} epochs, `
         + `short of --target ${o.target}; raise --anti-epochs (with another --out) or lower --target`);
     },
-  };
+  });
 }
 
 /** 100%-noise labels until the goal, from the pre-trained weights or from a random initialisation. */

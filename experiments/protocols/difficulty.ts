@@ -3,8 +3,7 @@ import path from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '../../engine/safetensors.js';
 import { ExperimentError } from '../run/experiment-loop.js';
 import { difficultySection } from '../report/difficulty.js';
-import { defineProtocol, type GridContext, type PlannedRun } from './protocol.js';
-import { plainRunData } from './label-noise.js';
+import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
 import { correctAtThreshold, thresholdRun } from './easy-hard.js';
 import { budgetFlag, parseFraction, percentList, validateThreshold } from './option-flags.js';
 
@@ -77,17 +76,11 @@ async function writeDifficultyWhenComplete(ctx: GridContext, repeats: number): P
 
 /** RM3 or SGD on the whole training set with momentum 0, recording which examples it learns. */
 function trainedRun(rule: 'rm3' | 'sgd'): PlannedRun {
-  return {
-    name: rule,
-    dependsOn: [],
-    prepare: async (ctx) => {
-      const data = plainRunData(ctx.data);
-      return { config: ctx.config(rule, { rule, momentum: 0, records: 'all' }, data), data };
-    },
+  return trainingSetRun(rule, { rule, momentum: 0, records: 'all' }, {
     check: (r) => {
       if (!r.records) throw new ExperimentError(`${r.dir} has no per-example records; delete that run folder to run it again`);
     },
-  };
+  });
 }
 
 export const difficulty = defineProtocol<DifficultyOptions>({

@@ -5,8 +5,7 @@ import { decodeSafetensors, encodeSafetensors } from '../../engine/safetensors.j
 import { checksum, ExperimentError, type RunData } from '../run/experiment-loop.js';
 import { gatherExamples } from '../run/eval-sets.js';
 import { easyHardSection } from '../report/easy-hard.js';
-import { defineProtocol, type GridContext, type PlannedRun } from './protocol.js';
-import { plainRunData } from './label-noise.js';
+import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
 import { budgetFlag, parseFraction, percentList, validateThreshold } from './option-flags.js';
 
 /**
@@ -79,13 +78,7 @@ export function drawSplits(easy: Int32Array, hard: Int32Array, s: SplitSizes, rn
  * `threshold`; its check refuses a run that did not, and the run stays in its folder.
  */
 export function thresholdRun(name: string, seed: number, threshold: number, budget: number): PlannedRun {
-  return {
-    name,
-    dependsOn: [],
-    prepare: async (ctx) => {
-      const data = plainRunData(ctx.data);
-      return { config: ctx.config(name, { seed, epochs: budget, records: 'all', stopAt: { set: 'train', acc: threshold } }, data), data };
-    },
+  return trainingSetRun(name, { seed, epochs: budget, records: 'all', stopAt: { set: 'train', acc: threshold } }, {
     check: (result) => {
       if (result.summary.status !== 'stopped') {
         const trainAcc = result.rows.filter((r) => r.kind === 'eval' && r.set === 'train').map((r) => (r as { acc: number }).acc);
@@ -96,7 +89,7 @@ export function thresholdRun(name: string, seed: number, threshold: number, budg
       }
       if (!result.records) throw new ExperimentError(`${result.dir} has no per-example records (examples.safetensors); delete that run folder to run it again`);
     },
-  };
+  });
 }
 
 /** Which examples a finished threshold run had right when it stopped. */
@@ -182,15 +175,7 @@ export const easyHard = defineProtocol<EasyHardOptions>({
   mutable: ['easyTrain', 'easyTest', 'hardTrain', 'hardTest'],
   plan: (spec) => {
     const o = spec.options;
-    const full: PlannedRun = {
-      name: 'full',
-      dependsOn: [],
-      prepare: async (ctx) => {
-        const data = plainRunData(ctx.data);
-        return { config: ctx.config('full', {}, data), data };
-      },
-    };
-    return [thresholdRun('threshold', spec.settings.seed, o.threshold, o.thresholdEpochs), splitRun('easy', o), splitRun('hard', o), full];
+    return [thresholdRun('threshold', spec.settings.seed, o.threshold, o.thresholdEpochs), splitRun('easy', o), splitRun('hard', o), trainingSetRun('full', {})];
   },
   report: (e) => easyHardSection(e),
   reproduce: {

@@ -1,7 +1,6 @@
-import type { ExperimentData } from '../run/experiment-data.js';
-import type { RunData } from '../run/experiment-loop.js';
 import { labelNoiseSection } from '../report/label-noise.js';
-import { defineProtocol } from './protocol.js';
+import { defineProtocol, trainingSetRun } from './protocol.js';
+
 import { parseNoise, percentList, validateNoise } from './option-flags.js';
 
 /**
@@ -18,11 +17,6 @@ export function noiseRunName(p: number, prefix = ''): string {
   return `${prefix}noise-${+(p * 100).toFixed(2)}`;
 }
 
-/** The run data every training-set experiment shares: the training set and the test set. */
-export function plainRunData(data: ExperimentData): RunData {
-  return { train: data.train, numClasses: data.numClasses, inputShape: data.inputShape, evalSets: [{ name: 'test', split: data.test }] };
-}
-
 export const labelNoise = defineProtocol<LabelNoiseOptions>({
   name: 'label-noise',
   summary: 'Label noise (Section 2, Figure 1): SGD at several noise levels; train/test, pristine/corrupt curves.',
@@ -30,14 +24,7 @@ export const labelNoise = defineProtocol<LabelNoiseOptions>({
   parseFlags: (a) => ({ noise: parseNoise(a.noise) }),
   toFlags: (o) => ['--noise', percentList(o.noise)],
   validate: (o) => validateNoise(o.noise),
-  plan: (spec) => spec.options.noise.map((p) => ({
-    name: noiseRunName(p),
-    dependsOn: [],
-    prepare: async (ctx) => {
-      const data = plainRunData(ctx.data);
-      return { config: ctx.config(noiseRunName(p), { noise: p }, data), data };
-    },
-  })),
+  plan: (spec) => spec.options.noise.map((p) => trainingSetRun(noiseRunName(p), { noise: p })),
   report: (e) => labelNoiseSection(e),
   reproduce: { settings: { epochs: 15 }, options: { noise: [0, 0.25, 0.5, 0.75, 1] }, notes: 'SGD, momentum 0.9, noise 0/25/50/75/100%, 15 epochs' },
 });

@@ -82,6 +82,24 @@ export interface ReproducePart<O> {
 
 export { ExperimentError } from '../run/experiment-loop.js';
 
+/** The run data every training-set run shares: the training set and the test set. */
+export function plainRunData(data: ExperimentData): RunData {
+  return { train: data.train, numClasses: data.numClasses, inputShape: data.inputShape, evalSets: [{ name: 'test', split: data.test }] };
+}
+
+/** A run on the whole training set, evaluated on the test set: the experiment's settings with the run's own choices. */
+export function trainingSetRun(name: string, own: Partial<RunConfig>, more: Partial<PlannedRun> = {}): PlannedRun {
+  return {
+    name,
+    dependsOn: [],
+    prepare: async (ctx) => {
+      const data = plainRunData(ctx.data);
+      return { config: ctx.config(name, own, data), data };
+    },
+    ...more,
+  };
+}
+
 /** Builds a protocol with its option type checked (a plain object works too). */
 export function defineProtocol<O extends object>(p: Protocol<O>): Protocol<O> {
   return p;

@@ -2,9 +2,9 @@ import { RULES, type RuleName } from '../rules/index.js';
 import { ExperimentError } from '../run/experiment-loop.js';
 import type { TrainSettings } from '../run/experiment-loop.js';
 import { suppressionSection } from '../report/suppression.js';
-import { defineProtocol } from './protocol.js';
+import { defineProtocol, trainingSetRun } from './protocol.js';
 import type { PhaseEpochs, PresetName } from './presets.js';
-import { noiseRunName, plainRunData } from './label-noise.js';
+import { noiseRunName } from './label-noise.js';
 import { parseNoise, percentList, validateNoise } from './option-flags.js';
 
 /**
@@ -55,16 +55,8 @@ export const suppression = defineProtocol<SuppressionOptions>({
   },
   adjustPreset: medianRulePreset,
   plan: (spec) => spec.options.noise.flatMap((p) => spec.options.rules.map((rule) => {
-    const name = noiseRunName(p, `${rule}-`);
     const batchSize = rule === 'm3' ? m3BatchSize(spec.settings.batchSize) : spec.settings.batchSize;
-    return {
-      name,
-      dependsOn: [],
-      prepare: async (ctx) => {
-        const data = plainRunData(ctx.data);
-        return { config: ctx.config(name, { rule, groups: 3, noise: p, batchSize }, data), data };
-      },
-    };
+    return trainingSetRun(noiseRunName(p, `${rule}-`), { rule, groups: 3, noise: p, batchSize });
   })),
   report: (e) => suppressionSection(e),
   reproduce: {

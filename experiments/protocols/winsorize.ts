@@ -1,7 +1,7 @@
 import { ExperimentError } from '../run/experiment-loop.js';
 import { winsorizeSection } from '../report/winsorize.js';
-import { defineProtocol } from './protocol.js';
-import { noiseRunName, plainRunData } from './label-noise.js';
+import { defineProtocol, trainingSetRun } from './protocol.js';
+import { noiseRunName } from './label-noise.js';
 import { medianRulePreset } from './suppression.js';
 import { parseNoise, percentList, validateNoise } from './option-flags.js';
 
@@ -40,17 +40,7 @@ export const winsorize = defineProtocol<WinsorizeOptions>({
       Object.assign(s, { dataset: 'cifar10', model: 'resnet32', schedule: 'constant', milestones: [26, 38, 51], epochs: 64, sampleSize: 10_000, records: 'all' });
     }
   },
-  plan: (spec) => spec.options.noise.flatMap((p) => spec.options.levels.map((s) => {
-    const name = noiseRunName(p, `s${s}-`);
-    return {
-      name,
-      dependsOn: [],
-      prepare: async (ctx) => {
-        const data = plainRunData(ctx.data);
-        return { config: ctx.config(name, { rule: 'winsorize', winsor: s, noise: p }, data), data };
-      },
-    };
-  })),
+  plan: (spec) => spec.options.noise.flatMap((p) => spec.options.levels.map((s) => trainingSetRun(noiseRunName(p, `s${s}-`), { rule: 'winsorize', winsor: s, noise: p }))),
   report: (e) => winsorizeSection(e),
   reproduce: {
     settings: { epochs: 25, batchSize: 32, momentum: 0, trainSize: 500 },

@@ -7,7 +7,7 @@ import { writeWeights } from '../../models/weights.js';
 import type { RuleName } from '../rules/index.js';
 import { NOT_MODEL_STATE, noisyLabels, sampleRngs, setupRun } from './setup.js';
 import { RunFolder, RunError } from './run-folder.js';
-import type { ScheduleName } from './schedule.js';
+import type { ModelSettings, OptimizerSettings } from './settings.js';
 import type { NoisyLabels } from './label-noise.js';
 import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subsetMetrics, type EvalSets } from './eval-sets.js';
 import { ExampleRecords } from './example-records.js';
@@ -27,28 +27,14 @@ import type { EpochRow, EvalRow } from './rows.js';
  * checkpoint.safetensors; examples.safetensors (per-example records and labels) and summary.json when done.
  */
 
-/** How the network is trained; presets provide these, flags override them. */
-export interface TrainSettings {
+/** How an experiment's networks are trained; presets provide these, flags override them. */
+export interface TrainSettings extends ModelSettings, OptimizerSettings {
   dataset: string;
   dataDir?: string;
   /** Train on the first N training examples (default: all). */
   trainSize?: number;
   /** Evaluate on a seeded sample of N test examples (default: all). */
   testSize?: number;
-  model: string;
-  hidden: number[];
-  width?: number;
-  init: 'pytorch' | 'glorot-cg';
-  batchSize: number;
-  evalBatchSize: number;
-  lr: number;
-  schedule: ScheduleName;
-  stepSize: number;
-  /** Epochs at which the rate is divided by 10 (overrides schedule when non-empty). */
-  milestones?: number[];
-  epochs: number;
-  momentum: number;
-  weightDecay: number;
   /** N of the pristine, corrupt and training samples (default: scaled from the paper's 50,000 of ImageNet). */
   sampleSize?: number;
   /** Evaluate at the dense early steps (0-9, 10-90, ...) as well as every epoch end. */
@@ -61,6 +47,7 @@ export interface TrainSettings {
   dataSeed: number;
 }
 
+/** One run's settings: the experiment's, with the run's own rule, noise and sets. */
 export interface RunConfig extends TrainSettings {
   experiment: string;
   run: string;

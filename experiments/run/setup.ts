@@ -4,7 +4,10 @@ import type { Gpu } from '../../engine/gpu.js';
 import { BatchIterator, DataError, subset, type Dataset, type Split } from '../../engine/data/dataset.js';
 import type { Model } from '../../models/model.js';
 import { createModel } from '../../models/registry.js';
-import { createRule, RULE_STATE_NAMES, stepsPerUpdate, trainerBatchSize, type RuleName, type RuleOptions } from '../rules/index.js';
+import { createRule, RULE_STATE_NAMES, stepsPerUpdate, trainerBatchSize, type RuleOptions } from '../rules/index.js';
+import type { RunSettings } from './settings.js';
+
+export type { RunSettings };
 import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
 
 /**
@@ -16,29 +19,6 @@ import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
  * the fixed evaluation samples from Rng(2 dataSeed + 2) and Rng(2 dataSeed + 3), so that the runs of an experiment,
  * whatever their seeds, see the same noisy labels and samples.
  */
-export interface RunSettings {
-  model: string;
-  /** Hidden widths of the mlp. */
-  hidden: number[];
-  /** Width multiplier of the model's channels (and of the mlp's hidden widths); default 1. */
-  width?: number;
-  init: 'pytorch' | 'glorot-cg';
-  batchSize: number;
-  evalBatchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  rule: RuleName;
-  groups: number;
-  winsor?: number;
-  m3Mode?: 'one-pass' | 'serial';
-  seed: number;
-  /** Seed of the label noise and the evaluation samples (default: seed). */
-  dataSeed?: number;
-  /** Label-noise level p in [0, 1] (0 or undefined: the dataset's labels). */
-  noise?: number;
-}
-
 /** Checkpoint tensors that are not the model's: a gradient rule's state and the per-example records. */
 export const NOT_MODEL_STATE: readonly RegExp[] = [...RULE_STATE_NAMES, /^records\./];
 
