@@ -13,9 +13,11 @@ type BenchOutput = string | Record<string, unknown>[] | void;
 const SECTIONS: { name: string; title: string; run: (gpu: Gpu) => Promise<BenchOutput> }[] = [
   { name: 'gemm', title: 'GEMM', run: async (gpu) => { const m = await import('./bench/gemm.js'); return m.formatGemmBench(await m.benchGemm(gpu)); } },
   { name: 'mlp', title: 'MLP training', run: (gpu) => benchMlp(gpu) },
-  { name: 'rules', title: 'Gradient rules', run: async (gpu) => { const m = await import('./bench/rules.js'); return m.formatRulesBench(await m.benchRules(gpu)); } },
+  { name: 'rules', title: 'Gradient rules',
+    run: async (gpu) => { const m = await import('./bench/rules.js'); return m.formatRulesBench(await m.benchRules(gpu)); } },
   { name: 'conv', title: 'Convolutions', run: async (gpu) => { const m = await import('./bench/conv.js'); return m.formatConvBench(await m.benchConv(gpu)); } },
-  { name: 'models', title: 'Models', run: async (gpu) => { const m = await import('./bench/models.js'); return m.formatModelsBench(await m.benchModels(gpu)); } },
+  { name: 'models', title: 'Models',
+    run: async (gpu) => { const m = await import('./bench/models.js'); return m.formatModelsBench(await m.benchModels(gpu)); } },
 ];
 
 const BENCH_SPEC = {
@@ -32,10 +34,13 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (a.help) { console.log(helpText(BENCH_SPEC)); return; }
   const only = a.only?.split(',').map((s) => s.trim());
   const unknown = only?.filter((n) => !SECTIONS.some((s) => s.name === n)) ?? [];
-  if (unknown.length > 0) throw new UsageError(`unknown bench section ${unknown.join(', ')}; use --only with ${SECTIONS.map((s) => s.name).join(', ')} (see cgh bench --help)`);
+  if (unknown.length > 0) throw new UsageError(`unknown bench section ${unknown.join(', ')}; use --only with ${SECTIONS.map((s) => s.name).join(', ')} (see `
+    + `cgh bench --help)`);
   const gpu = await getGpu({ adapterName: a.adapter });
   const r = gpu.report;
-  console.log(`adapter: ${r.name} (vendor ${r.vendor}, ${r.architecture}, backend ${r.backend}); max buffer ${Math.floor(r.limits.maxBufferSize / 2 ** 20)} MiB, max storage binding ${Math.floor(r.limits.maxStorageBufferBindingSize / 2 ** 20)} MiB, ${r.limits.maxComputeInvocationsPerWorkgroup} invocations/workgroup`);
+  console.log(`adapter: ${r.name} (vendor ${r.vendor}, ${r.architecture}, backend ${r.backend}); max buffer ${Math.floor(r.limits.maxBufferSize / 2 ** 20)} `
+    + `MiB, max storage binding ${Math.floor(r.limits.maxStorageBufferBindingSize / 2 ** 20)} MiB, ${r.limits.maxComputeInvocationsPerWorkgroup} `
+      + `invocations/workgroup`);
   for (const section of SECTIONS) {
     if (only && !only.includes(section.name)) continue;
     console.log(`\n== ${section.title} ==`);

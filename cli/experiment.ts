@@ -3,7 +3,7 @@ import path from 'node:path';
 import { getGpu } from '../engine/context.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
 import { PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type PhaseEpochs } from '../experiments/protocols/presets.js';
-import type { TrainSettings } from '../experiments/run/experiment-loop.js';
+import type { TrainSettings } from '../experiments/run/grid-run.js';
 import { runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
@@ -13,9 +13,11 @@ import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSp
 import { packageVersion } from './train.js';
 
 const COMMON: FlagSpec[] = [
-  { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below override single ones' },
+  { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below '
+    + 'override single ones' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'experiment folder (default: runs/<experiment>-<preset>); rerun the same command to resume' },
-  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx'], help: 'dataset: the embedded MNIST, CIFAR-10 binary or any IDX folder (--data-dir)' },
+  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx'], help: 'dataset: the embedded MNIST, CIFAR-10 binary or any IDX folder '
+    + '(--data-dir)' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files' },
   { name: 'train-size', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples' },
   { name: 'test-size', type: 'int', min: 1, metavar: 'N', help: 'evaluate on a seeded sample of N test examples' },
@@ -31,9 +33,12 @@ const COMMON: FlagSpec[] = [
   { name: 'epochs', type: 'int', min: 1, help: 'epochs of the main trainings' },
   { name: 'momentum', type: 'number', min: 0, help: 'SGD momentum' },
   { name: 'weight-decay', type: 'number', min: 0, help: 'L2 weight decay' },
-  { name: 'sample-size', type: 'int', min: 1, metavar: 'N', help: 'size of the pristine, corrupt and training samples (default: the paper\'s 50,000 of ImageNet scaled to the training set, at least 1,000)' },
-  { name: 'dense-eval', type: 'boolean', help: 'evaluate at steps 0-9, 10-90, 100-900, ... as well as every epoch (default: on; --dense-eval=false for epochs only)' },
-  { name: 'records', type: 'choice', choices: ['all', 'epochs', 'off'], help: 'per-example first/last-correct records over the whole training set: at every evaluation, at epoch ends only, or none' },
+  { name: 'sample-size', type: 'int', min: 1, metavar: 'N', help: 'size of the pristine, corrupt and training samples (default: the paper\'s 50,000 of '
+    + 'ImageNet scaled to the training set, at least 1,000)' },
+  { name: 'dense-eval', type: 'boolean', help: 'evaluate at steps 0-9, 10-90, 100-900, ... as well as every epoch (default: on; --dense-eval=false for '
+    + 'epochs only)' },
+  { name: 'records', type: 'choice', choices: ['all', 'epochs', 'off'], help: 'per-example first/last-correct records over the whole training set: at every '
+    + 'evaluation, at epoch ends only, or none' },
   { name: 'seed', type: 'int', min: 0, help: 'seed of initialisation and batch order' },
   { name: 'data-seed', type: 'int', min: 0, help: 'seed of the label noise and the evaluation samples' },
   { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
@@ -62,11 +67,14 @@ function experimentSpec(p: Protocol<any>): CommandSpec {
 
 /** cgh experiment --help: every protocol of the index with its summary. */
 export function experimentsHelp(): string {
-  return ['usage: cgh experiment <name> [flags]', '', 'Runs one of the paper\'s experiments as a grid of training runs in one folder, then writes report.html there.', '',
-    'experiments:', ...PROTOCOLS.map((p) => `  ${p.name.padEnd(18)}${p.summary}`), '', 'cgh experiment <name> --help shows its flags.', '', PRESET_HELP].join('\n');
+  return ['usage: cgh experiment <name> [flags]', '', 'Runs one of the paper\'s experiments as a grid of training runs in one folder, then writes '
+    + 'report.html there.', '',
+    'experiments:', ...PROTOCOLS.map((p) => `  ${p.name.padEnd(18)}${p.summary}`), '', 'cgh experiment <name> --help shows its '
+      + 'flags.', '', PRESET_HELP].join('\n');
 }
 
-const SETTING_FLAGS: (keyof TrainSettings)[] = ['dataset', 'dataDir', 'trainSize', 'testSize', 'model', 'hidden', 'width', 'init', 'batchSize', 'evalBatchSize', 'lr', 'schedule', 'stepSize', 'epochs', 'momentum', 'weightDecay', 'sampleSize', 'denseEval', 'records', 'seed', 'dataSeed'];
+const SETTING_FLAGS: (keyof TrainSettings)[] = ['dataset', 'dataDir', 'trainSize', 'testSize', 'model', 'hidden', 'width', 'init', 'batchSize',
+  'evalBatchSize', 'lr', 'schedule', 'stepSize', 'epochs', 'momentum', 'weightDecay', 'sampleSize', 'denseEval', 'records', 'seed', 'dataSeed'];
 
 export async function experimentCommand(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
@@ -119,7 +127,8 @@ const REPRODUCE_SPEC = {
   name: 'reproduce',
   summary: 'Runs a small-scale version of all of the paper\'s experiments on the embedded MNIST and writes one report.',
   flags: [
-    { name: 'out', type: 'string', default: 'runs/reproduce', metavar: 'DIR', help: 'folder of the experiments and report.html; rerun the same command to resume' },
+    { name: 'out', type: 'string', default: 'runs/reproduce', metavar: 'DIR', help: 'folder of the experiments and report.html; rerun the same command to '
+      + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
   ],
@@ -136,7 +145,8 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
 
 const REPORT_SPEC = {
   name: 'report',
-  summary: 'Writes report.html (figures, the paper\'s predictions and whether the runs agree, tables, commands, configs) and CSV tables for an experiment folder or a cgh reproduce folder.',
+  summary: 'Writes report.html (figures, the paper\'s predictions and whether the runs agree, tables, commands, configs) and CSV tables for an experiment '
+    + 'folder or a cgh reproduce folder.',
   flags: [],
 } as const;
 

@@ -10,12 +10,14 @@ type Command = (argv: string[]) => Promise<void>;
 
 const COMMANDS: Record<string, { summary: string; run: Command }> = {
   train: { summary: 'train a model on MNIST or CIFAR-10 into a run folder', run: async (argv) => (await import('./train.js')).trainCommand(argv) },
-  reproduce: { summary: 'run the paper\'s experiments end to end (the main job)', run: async (argv) => (await import('./experiment.js')).reproduceCommand(argv) },
+  reproduce: { summary: 'run the paper\'s experiments end to end (the '
+    + 'main job)', run: async (argv) => (await import('./experiment.js')).reproduceCommand(argv) },
   experiment: { summary: 'run one CGH experiment protocol', run: async (argv) => (await import('./experiment.js')).experimentCommand(argv) },
   report: { summary: 'summarise run folders into tables and figures', run: async (argv) => (await import('./experiment.js')).reportCommand(argv) },
   models: { summary: 'list the models with their parameter counts', run: async (argv) => (await import('./models.js')).modelsCommand(argv) },
   adapters: { summary: 'list the WebGPU adapters this machine offers', run: adaptersCommand },
-  bench: { summary: 'measure GEMM GFLOP/s and training throughput on the current adapter', run: async (argv) => (await import('./bench.js')).benchCommand(argv) },
+  bench: { summary: 'measure GEMM GFLOP/s and training throughput on the current '
+    + 'adapter', run: async (argv) => (await import('./bench.js')).benchCommand(argv) },
   serve: { summary: 'serve the browser training page', run: async (argv) => (await import('./serve.js')).serveCommand(argv) },
 };
 
@@ -34,7 +36,8 @@ function mainHelp(): string {
   ].join('\n');
 }
 
-const ADAPTERS_SPEC = { name: 'adapters', summary: 'List the WebGPU adapters; pick one for cgh train with --adapter NAME (any part of its name).', flags: [] } as const;
+const ADAPTERS_SPEC = { name: 'adapters', summary: 'List the WebGPU adapters; pick one for cgh train with --adapter NAME (any part of its '
+  + 'name).', flags: [] } as const;
 
 async function adaptersCommand(argv: string[]): Promise<void> {
   const a = parseArgs(ADAPTERS_SPEC, argv);

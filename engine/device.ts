@@ -36,7 +36,8 @@ async function gpuEntry(): Promise<GPU> {
 function noAdapterMessage(): string {
   if (!isNode) return 'WebGPU found no adapter; enable hardware acceleration in the browser settings or try another browser';
   if (process.platform === 'linux') {
-    return 'no WebGPU adapter found; on a machine without a GPU install a software Vulkan driver: apt-get install -t bookworm-backports mesa-vulkan-drivers (Debian 12; Mesa >= 24 is needed)';
+    return 'no WebGPU adapter found; on a machine without a GPU install a software Vulkan driver: apt-get install -t bookworm-backports mesa-vulkan-drivers '
+      + '(Debian 12; Mesa >= 24 is needed)';
   }
   return `no WebGPU adapter found on ${process.platform}; update the GPU driver (Vulkan, Metal or D3D12 is required)`;
 }

@@ -52,11 +52,13 @@ export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string
   let offset = 0;
   const seen = new Set<string>();
   for (const t of tensors) {
-    if (t.name === '__metadata__' || seen.has(t.name)) throw new SafetensorsError(`tensor name "${t.name}" is reserved or used twice; give each tensor a unique name`);
+    if (t.name === '__metadata__' || seen.has(t.name)) throw new SafetensorsError(`tensor name "${t.name}" is reserved or used twice; give each tensor a `
+      + `unique name`);
     seen.add(t.name);
     const dtype = dtypeOf(t);
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (t.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new SafetensorsError(`tensor "${t.name}" has shape [${t.shape}]; dimensions must be non-negative integers`);
+    if (t.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new SafetensorsError(`tensor "${t.name}" has shape [${t.shape}]; dimensions must be `
+      + `non-negative integers`);
     if (t.data.byteLength !== count * BYTES[dtype]) {
       throw new SafetensorsError(`tensor "${t.name}" holds ${t.data.byteLength} bytes but shape [${t.shape}] of ${dtype} needs ${count * BYTES[dtype]}`);
     }
@@ -110,7 +112,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
     if (entry === null || typeof entry !== 'object') throw bad(`entry "${name}" is not an object`);
     const { dtype, shape, data_offsets: off } = entry;
     if (typeof dtype !== 'string' || !(dtype in BYTES)) throw bad(`tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`tensor "${name}" has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`tensor "${name}" has shape ${JSON.stringify(shape)}, not a `
+      + `list of non-negative integers`);
     if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isInteger(o) && o >= 0) || off[0] > off[1]) {
       throw bad(`tensor "${name}" has data_offsets ${JSON.stringify(off)}, not [begin, end] with 0 <= begin <= end`);
     }

@@ -7,12 +7,16 @@ import { mean } from './ops/reduce.js';
 import { Sgd, SgdOptions, GradientTransform, GradSlot, SumGroups } from './optim.js';
 import type { Split } from './data/dataset.js';
 
-/** What the trainer needs of a network (models/ implement it). */
+/** A network: its parameters (in PyTorch's order and names) and a forward graph builder for any batch size (models/ implement it). */
 export interface Network {
-  inputShape: number[];
-  numClasses: number;
+  /** Input shape of one example, e.g. [1, 28, 28]. */
+  readonly inputShape: number[];
+  readonly numClasses: number;
+  /** Trainable tensors, named like PyTorch's state_dict (`layers.0.weight`). */
   parameters(): Parameter[];
+  /** Non-trainable state saved in checkpoints (batch-norm running statistics). */
   buffers(): Parameter[];
+  /** Logits [B, numClasses] from x [B, ...inputShape]; graph.mode says train or eval. */
   forward(g: Graph, x: Node): Node;
 }
 
@@ -122,14 +126,17 @@ export class Trainer {
     const extra = [...tensors.keys()].filter((n) => !known.has(n));
     if (extra.length > 0) {
       const named = extra.slice(0, 3).map((n) => `${n} [${tensors.get(n)!.shape}]`).join(', ');
-      throw new Error(`the checkpoint holds tensors this trainer does not have (${named}${extra.length > 3 ? `, and ${extra.length - 3} more` : ''}); it was written for another model or optimizer`);
+      throw new Error(`the checkpoint holds tensors this trainer does not have (${named}${extra.length > 3 ? `, and ${extra.length - 3} more` : ''}); it `
+        + `was written for another model or optimizer`);
     }
   }
 
   private stateEntries(): { name: string; shape: number[]; size: number; buffer: GPUBuffer; dtype: 'F32' | 'I64' }[] {
-    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu), dtype: p.safetensorsDtype }));
+    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu),
+      dtype: p.safetensorsDtype }));
     if (this.opts.sgd.momentum !== 0) {
-      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size, buffer: this.sgd.momentumBuffers[i], dtype: 'F32' }));
+      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size,
+        buffer: this.sgd.momentumBuffers[i], dtype: 'F32' }));
     }
     for (const t of this.transform.state?.() ?? []) entries.push({ name: t.name, shape: [t.size], size: t.size, buffer: t.buffer, dtype: 'F32' });
     return entries;

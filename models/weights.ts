@@ -30,7 +30,8 @@ export function matchWeights(model: Model, tensors: Map<string, LoadedTensor>, s
     if (!t) { missing.push(`${p.name} ${shapeText(p.shape)}`); continue; }
     const same = t.shape.join() === p.shape.join() || (p.size === 1 && t.shape.every((d) => d === 1));
     if (!same) {
-      throw new WeightsError(`${source}: ${p.name} has shape ${shapeText(t.shape)} where ${model.name} has ${shapeText(p.shape)}; the file was saved for another model, input size or width`);
+      throw new WeightsError(`${source}: ${p.name} has shape ${shapeText(t.shape)} where ${model.name} has ${shapeText(p.shape)}; the file was saved for `
+        + `another model, input size or width`);
     }
     const data = asFloat32(t);
     if (!data) throw new WeightsError(`${source}: ${p.name} is ${t.dtype}; save it as F32 (for example with tensor.float() before save_file)`);

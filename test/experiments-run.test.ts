@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { executeRun, type MetricRow, type RunConfig, type RunData } from '../experiments/run/experiment-loop.js';
+import { executeRun, type MetricRow, type RunConfig, type RunData } from '../experiments/run/grid-run.js';
 import { loadExperimentData, type ExperimentData } from '../experiments/run/experiment-data.js';
 import { plainRunData } from '../experiments/protocols/protocol.js';
 import { presetSettings } from '../experiments/protocols/presets.js';

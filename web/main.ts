@@ -104,7 +104,8 @@ function intField(id: string, name: string, min: number, optional = false): numb
   const text = $(id).value.trim();
   if (text === '' && optional) return undefined;
   const v = Number(text);
-  if (text === '' || !Number.isSafeInteger(v) || v < min) throw new SettingsError(`${name} must be a whole number of at least ${min}${text === '' ? '' : `, not "${text}"`}`);
+  if (text === '' || !Number.isSafeInteger(v) || v < min) throw new SettingsError(`${name} must be a whole number of at least `
+    + `${min}${text === '' ? '' : `, not "${text}"`}`);
   return v;
 }
 
@@ -155,7 +156,8 @@ function readSettings(): Omit<PageConfig, 'dataset' | 'sampleSize'> & { sampleSi
     sampleSize: intField('sample-size', 'the evaluation sample', 1, true),
   };
   try {
-    validateRuleOptions({ rule, groups: settings.groups, winsor: settings.winsor ?? 0, m3Mode: settings.m3Mode ?? 'one-pass', batchSize: settings.batchSize, momentum: settings.momentum });
+    validateRuleOptions({ rule, groups: settings.groups, winsor: settings.winsor ?? 0, m3Mode: settings.m3Mode ?? 'one-pass', batchSize: settings.batchSize,
+      momentum: settings.momentum });
   } catch (e) {
     throw new SettingsError((e as Error).message);
   }
@@ -195,7 +197,8 @@ async function startRun(): Promise<void> {
       throw new SettingsError(`the dataset has ${ds.test.n} test examples, fewer than the ${settings.testSubset} asked for; use ${ds.test.n} or less`);
     }
     if (settings.batchSize > n) {
-      throw new SettingsError(`the batch size ${settings.batchSize} is larger than the ${n} training examples; use a batch size of ${n} or less, or more training examples`);
+      throw new SettingsError(`the batch size ${settings.batchSize} is larger than the ${n} training examples; use a batch size of ${n} or less, or more `
+        + `training examples`);
     }
     const config: PageConfig = {
       ...settings,
@@ -292,7 +295,8 @@ function queueRender(): void {
 function statusText(): string {
   if (!session) return '';
   const p = lastProgress;
-  const parts = [`epoch ${Math.min(session.config.epochs, Math.floor(session.currentStep / session.stepsPerEpoch) + 1)}/${session.config.epochs}`, `step ${session.currentStep}/${session.totalSteps}`];
+  const parts = [`epoch ${Math.min(session.config.epochs, Math.floor(session.currentStep / session.stepsPerEpoch) + 1)}/${session.config.epochs}`,
+    `step ${session.currentStep}/${session.totalSteps}`];
   for (const [set, label] of [['train-sample', 'train acc'], ['test', 'test acc'], ['pristine', 'pristine'], ['corrupt', 'corrupt']]) {
     if (latest[set] !== undefined) parts.push(`${label} ${(latest[set] * 100).toFixed(1)}%`);
   }
@@ -368,7 +372,8 @@ function wire(): void {
 async function connect(): Promise<void> {
   try {
     if (!window.isSecureContext) {
-      throw new Error(`browsers give WebGPU only to secure pages; open this page at http://localhost:${location.port || 80}/ on the machine running cgh serve, or serve it over https`);
+      throw new Error(`browsers give WebGPU only to secure pages; open this page at http://localhost:${location.port || 80}/ on the machine running cgh `
+        + `serve, or serve it over https`);
     }
     gpu = await getGpu();
     const r = gpu.report;

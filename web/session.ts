@@ -91,7 +91,8 @@ export class TrainingSession {
     const { batches, train, noisy, stepsPerUpdate } = this.setup;
     this.stepsPerEpoch = Math.floor(batches.batchesPerEpoch / stepsPerUpdate) * stepsPerUpdate;
     if (this.stepsPerEpoch === 0) {
-      throw new TrainingError(`an epoch of ${batches.batchesPerEpoch} micro-batches holds no whole update of ${stepsPerUpdate}; use a smaller batch or more training examples`);
+      throw new TrainingError(`an epoch of ${batches.batchesPerEpoch} micro-batches holds no whole update of ${stepsPerUpdate}; use a smaller batch or more `
+        + `training examples`);
     }
     this.totalSteps = this.stepsPerEpoch * config.epochs;
     const size = Math.min(config.sampleSize, train.n);

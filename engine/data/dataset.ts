@@ -81,10 +81,10 @@ export class BatchIterator {
   ) {
     const what = options.splitName ?? 'training';
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new DataError(`batch size ${batchSize} is not a positive integer; use --batch-size 1 or more`);
+      throw new DataError(`batch size ${batchSize} is not a positive integer; use a batch of 1 or more`);
     }
     if (batchSize > split.n) {
-      throw new DataError(`batch size ${batchSize} is larger than the ${split.n} ${what} examples; use --batch-size ${split.n} or less`);
+      throw new DataError(`batch size ${batchSize} is larger than the ${split.n} ${what} examples; use a batch of ${split.n} or less`);
     }
     this.features = featuresOf(split);
     this.images = new Float32Array(batchSize * this.features);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ExperimentError, readFinalWeights, type RunData } from '../run/experiment-loop.js';
+import { ExperimentError, readFinalWeights, type RunData } from '../run/grid-run.js';
 import { antiAdversarialSection } from '../report/anti-adversarial.js';
 import { defineProtocol, plainRunData, trainingSetRun, type PlannedRun } from './protocol.js';
 import { budgetFlag, parseFraction, percentList } from './option-flags.js';
@@ -45,7 +45,8 @@ function noisyRun(name: string, o: AntiAdversarialOptions, fromPretrained: boole
         await ctx.result('pretrain');
         data.initWeights = readFinalWeights(path.join(ctx.root, 'pretrain'));
       }
-      const own = { noise: 1, epochs: o.antiEpochs, records: 'all' as const, stopAt: { set: 'train', acc: o.goal }, initFrom: fromPretrained ? 'pretrain' : undefined };
+      const own = { noise: 1, epochs: o.antiEpochs, records: 'all' as const, stopAt: { set: 'train', acc: o.goal },
+        initFrom: fromPretrained ? 'pretrain' : undefined };
       return { config: ctx.config(name, own, data), data };
     },
   };

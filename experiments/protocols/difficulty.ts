@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '../../engine/safetensors.js';
-import { ExperimentError } from '../run/experiment-loop.js';
+import { ExperimentError } from '../run/grid-run.js';
 import { difficultySection } from '../report/difficulty.js';
 import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
 import { correctAtThreshold, thresholdRun } from './easy-hard.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../../engine/random.js';
 import { decodeSafetensors, encodeSafetensors } from '../../engine/safetensors.js';
-import { checksum, ExperimentError, type RunData } from '../run/experiment-loop.js';
+import { checksum, ExperimentError, type RunData } from '../run/grid-run.js';
 import { gatherExamples } from '../run/eval-sets.js';
 import { easyHardSection } from '../report/easy-hard.js';
 import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
@@ -42,7 +42,8 @@ export function classifyEasyHard(correct: Uint8Array): { easy: Int32Array; hard:
 export function defaultSplitSizes(nEasy: number, nHard: number, given: Partial<SplitSizes> = {}): SplitSizes {
   const m = Math.min(nEasy, nHard);
   const train = Math.floor((m * 5) / 6);
-  return { easyTrain: given.easyTrain ?? train, easyTest: given.easyTest ?? m - train, hardTrain: given.hardTrain ?? train, hardTest: given.hardTest ?? m - train };
+  return { easyTrain: given.easyTrain ?? train, easyTest: given.easyTest ?? m - train, hardTrain: given.hardTrain ?? train,
+    hardTest: given.hardTest ?? m - train };
 }
 
 export function validateSplitSizes(s: SplitSizes, nEasy: number, nHard: number): void {
@@ -50,10 +51,12 @@ export function validateSplitSizes(s: SplitSizes, nEasy: number, nHard: number):
     if (!Number.isInteger(v) || v < 1) throw new ExperimentError(`split size ${flag(k)} ${v} must be a whole number of at least 1`);
   }
   if (s.easyTrain + s.easyTest > nEasy) {
-    throw new ExperimentError(`--easy-train ${s.easyTrain} plus --easy-test ${s.easyTest} is more than the ${nEasy} easy examples; ask for at most ${nEasy} together`);
+    throw new ExperimentError(`--easy-train ${s.easyTrain} plus --easy-test ${s.easyTest} is more than the ${nEasy} easy examples; ask for at most ${nEasy} `
+      + `together`);
   }
   if (s.hardTrain + s.hardTest > nHard) {
-    throw new ExperimentError(`--hard-train ${s.hardTrain} plus --hard-test ${s.hardTest} is more than the ${nHard} hard examples; ask for at most ${nHard} together`);
+    throw new ExperimentError(`--hard-train ${s.hardTrain} plus --hard-test ${s.hardTest} is more than the ${nHard} hard examples; ask for at most ${nHard} `
+      + `together`);
   }
 }
 
@@ -85,7 +88,8 @@ export function thresholdRun(name: string, seed: number, threshold: number, budg
         const reached = Math.max(0, ...trainAcc);
         const why = result.summary.status === 'diverged' ? `diverged at step ${result.summary.divergedAtStep}`
           : `reached at most ${(reached * 100).toFixed(1)}% training accuracy in ${budget} epochs`;
-        throw new ExperimentError(`the threshold run ${result.dir} ${why}, short of --threshold ${threshold}; raise --threshold-epochs (with another --out) or lower --threshold`);
+        throw new ExperimentError(`the threshold run ${result.dir} ${why}, short of --threshold ${threshold}; raise --threshold-epochs (with another --out) `
+          + `or lower --threshold`);
       }
       if (!result.records) throw new ExperimentError(`${result.dir} has no per-example records (examples.safetensors); delete that run folder to run it again`);
     },
@@ -169,13 +173,15 @@ export const easyHard = defineProtocol<EasyHardOptions>({
   }),
   toFlags: (o) => {
     const sizes = (['easyTrain', 'easyTest', 'hardTrain', 'hardTest'] as const).filter((k) => o[k] !== undefined);
-    return ['--threshold', percentList([o.threshold]), ...sizes.flatMap((k) => [flag(k), String(o[k])]), ...budgetFlag('--threshold-epochs', o.thresholdEpochs)];
+    return ['--threshold', percentList([o.threshold]), ...sizes.flatMap((k) => [flag(k), String(o[k])]), ...budgetFlag('--threshold-epochs',
+      o.thresholdEpochs)];
   },
   validate: (o) => validateThreshold(o.threshold),
   mutable: ['easyTrain', 'easyTest', 'hardTrain', 'hardTest'],
   plan: (spec) => {
     const o = spec.options;
-    return [thresholdRun('threshold', spec.settings.seed, o.threshold, o.thresholdEpochs), splitRun('easy', o), splitRun('hard', o), trainingSetRun('full', {})];
+    return [thresholdRun('threshold', spec.settings.seed, o.threshold, o.thresholdEpochs), splitRun('easy', o), splitRun('hard', o), trainingSetRun('full',
+      {})];
   },
   report: (e) => easyHardSection(e),
   reproduce: {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RunError } from '../run/run-folder.js';
-import type { TrainSettings } from '../run/experiment-loop.js';
+import type { TrainSettings } from '../run/grid-run.js';
 
 /**
  * An experiment: a grid of runs in one folder. experiment.json records what was asked (the experiment,
@@ -54,9 +54,11 @@ export function readSpec(root: string): ExperimentSpec {
     spec = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new RunError(code === 'ENOENT' ? `${root} holds no ${EXPERIMENT_FILE}; give the folder of a cgh experiment or cgh reproduce` : `${file} is not valid JSON; restore it or run the experiment again in another --out`);
+    throw new RunError(code === 'ENOENT' ? `${root} holds no ${EXPERIMENT_FILE}; give the folder of a cgh experiment or cgh `
+      + `reproduce` : `${file} is not valid JSON; restore it or run the experiment again in another --out`);
   }
-  if (!spec || typeof spec !== 'object' || typeof spec.experiment !== 'string' || !spec.settings) throw new RunError(`${file} is not an experiment description; restore it or choose another folder`);
+  if (!spec || typeof spec !== 'object' || typeof spec.experiment !== 'string' || !spec.settings) throw new RunError(`${file} is not an experiment `
+    + `description; restore it or choose another folder`);
   return spec;
 }
 
@@ -69,5 +71,6 @@ function writeSpec(file: string, spec: ExperimentSpec): void {
 function diffKeys(a: Record<string, unknown>, b: Record<string, unknown>, ignored: readonly string[] = []): string[] {
   const ignore = new Set(['evalBatchSize', 'dataDir', ...ignored]);
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !ignore.has(k));
-  return keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map((k) => `${k}: ${JSON.stringify(a[k]) ?? 'unset'} there, ${JSON.stringify(b[k]) ?? 'unset'} now`);
+  return keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map((k) => `${k}: ${JSON.stringify(a[k]) ?? 'unset'} there, `
+    + `${JSON.stringify(b[k]) ?? 'unset'} now`);
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { getGpu } from '../../engine/context.js';
-import { executeRun, ExperimentError, type EpochRow, type EvalRow, type RunConfig, type RunData, type RunHooks, type RunResult } from '../run/experiment-loop.js';
+import { executeRun, ExperimentError, type EpochRow, type EvalRow, type RunConfig, type RunData, type RunHooks, type RunResult } from '../run/grid-run.js';
 import { loadExperimentData, type ExperimentData } from '../run/experiment-data.js';
 import { RunError } from '../run/run-folder.js';
 import { writeReport } from '../report/index.js';
@@ -38,9 +38,11 @@ export async function planGrid(folder: string): Promise<GridPlan> {
 export async function executeGridRun(folder: string, run: string, opts: GridRunOptions = {}): Promise<void> {
   const { spec, runs } = gridOf(folder);
   const planned = runs.find((r) => r.name === run);
-  if (!planned) throw new ExperimentError(`${run} is not a run of the ${spec.experiment} experiment in ${folder}; its runs are ${runs.map((r) => r.name).join(', ')}`);
+  if (!planned) throw new ExperimentError(`${run} is not a run of the ${spec.experiment} experiment in ${folder}; its runs are `
+    + `${runs.map((r) => r.name).join(', ')}`);
   const missing = planned.dependsOn.filter((d) => !isFinished(folder, d));
-  if (missing.length > 0) throw new ExperimentError(`run ${run} of ${folder} needs ${missing.join(', ')} finished first; run ${missing.length > 1 ? 'them' : 'it'} first`);
+  if (missing.length > 0) throw new ExperimentError(`run ${run} of ${folder} needs ${missing.join(', ')} finished first; run `
+    + `${missing.length > 1 ? 'them' : 'it'} first`);
   if (opts.adapter !== undefined) await getGpu({ adapterName: opts.adapter });
   const ctx = await contextOf(folder, spec, runs);
   const { config, data } = await planned.prepare(ctx);

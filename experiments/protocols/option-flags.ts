@@ -1,6 +1,6 @@
 // What several protocols' flags share: accuracy and noise-level values typed as fractions or percentages.
 import { NoiseError, parseNoiseLevels, validateNoiseLevel } from '../run/label-noise.js';
-import { ExperimentError } from '../run/experiment-loop.js';
+import { ExperimentError } from '../run/grid-run.js';
 
 /** "50%" or "0.5" as a fraction in [0, 1]. */
 export function parseFraction(text: string, flag: string): number {
@@ -33,5 +33,6 @@ export function budgetFlag(flag: string, value: number | undefined): string[] {
 
 /** The cheap check of a --threshold. */
 export function validateThreshold(t: number, what = '--threshold'): void {
-  if (!Number.isFinite(t) || t <= 0 || t >= 1) throw new ExperimentError(`${what} ${t} must be a training accuracy strictly between 0 and 1 (e.g. 0.5 for 50%)`);
+  if (!Number.isFinite(t) || t <= 0 || t >= 1) throw new ExperimentError(`${what} ${t} must be a training accuracy strictly between 0 and 1 (e.g. 0.5 `
+    + `for 50%)`);
 }

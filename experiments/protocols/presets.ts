@@ -1,4 +1,4 @@
-import type { TrainSettings } from '../run/experiment-loop.js';
+import type { TrainSettings } from '../run/grid-run.js';
 import { findProtocol } from './index.js';
 
 /**

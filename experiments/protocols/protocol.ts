@@ -1,4 +1,4 @@
-import type { RunConfig, RunData, RunResult, TrainSettings } from '../run/experiment-loop.js';
+import type { RunConfig, RunData, RunResult, TrainSettings } from '../run/grid-run.js';
 import type { ExperimentData } from '../run/experiment-data.js';
 import type { LoadedExperiment } from '../report/data.js';
 import type { Section } from '../report/html.js';
@@ -80,7 +80,7 @@ export interface ReproducePart<O> {
   readonly notes: string;
 }
 
-export { ExperimentError } from '../run/experiment-loop.js';
+export { ExperimentError } from '../run/grid-run.js';
 
 /** The run data every training-set run shares: the training set and the test set. */
 export function plainRunData(data: ExperimentData): RunData {

@@ -4,7 +4,7 @@ import { getGpu } from '../../engine/context.js';
 import { presetSettings } from './presets.js';
 import { runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
 import { findProtocol, PROTOCOLS } from './index.js';
-import type { TrainSettings } from '../run/experiment-loop.js';
+import type { TrainSettings } from '../run/grid-run.js';
 import { REPRODUCE_FILE, writeReport } from '../report/index.js';
 
 /**
@@ -85,7 +85,8 @@ export async function reproduce(out: string, o: ReproduceOptions): Promise<strin
   const timings: string[] = [];
   for (const step of plan) {
     const { options, settings } = stepRequest(step, preset);
-    const request: ExperimentRequest = { preset, settings, options, command: `${equivalentCommand(step, preset, out)}  (part of: ${o.command})`, version: o.version };
+    const request: ExperimentRequest = { preset, settings, options, command: `${equivalentCommand(step, preset, out)}  (part of: `
+      + `${o.command})`, version: o.version };
     const s0 = performance.now();
     log(`== ${step.experiment}`);
     await runGrid(step.experiment, path.join(out, step.experiment), request, { ...o, log });
@@ -97,8 +98,10 @@ export async function reproduce(out: string, o: ReproduceOptions): Promise<strin
   const intro = [
     `Produced by: ${o.command} (version ${o.version ?? 'unknown'}), on the WebGPU adapter ${gpu.report.name} (${gpu.report.backend}).`,
     `Wall time of this invocation: ${(total / 60).toFixed(1)} minutes (${timings.join(', ')}); parts finished by an earlier invocation take no time here.`,
-    'Scale: the first 1,000 MNIST training images (500 for winsorize, 3,000 for easy/hard), 500 test images, a one-hidden-layer MLP, 10-40 epochs. The paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
+    'Scale: the first 1,000 MNIST training images (500 for winsorize, 3,000 for easy/hard), 500 test images, a one-hidden-layer MLP, 10-40 epochs. The '
+      + 'paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
-  fs.writeFileSync(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro }, null, 2) + '\n');
+  fs.writeFileSync(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro },
+    null, 2) + '\n');
   return writeReport(out);
 }

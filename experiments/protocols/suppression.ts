@@ -1,6 +1,6 @@
 import { RULES, type RuleName } from '../rules/index.js';
-import { ExperimentError } from '../run/experiment-loop.js';
-import type { TrainSettings } from '../run/experiment-loop.js';
+import { ExperimentError } from '../run/grid-run.js';
+import type { TrainSettings } from '../run/grid-run.js';
 import { suppressionSection } from '../report/suppression.js';
 import { defineProtocol, trainingSetRun } from './protocol.js';
 import type { PhaseEpochs, PresetName } from './presets.js';

@@ -1,4 +1,4 @@
-import { ExperimentError } from '../run/experiment-loop.js';
+import { ExperimentError } from '../run/grid-run.js';
 import { winsorizeSection } from '../report/winsorize.js';
 import { defineProtocol, trainingSetRun } from './protocol.js';
 import { noiseRunName } from './label-noise.js';
@@ -18,7 +18,8 @@ export const winsorize = defineProtocol<WinsorizeOptions>({
   name: 'winsorize',
   summary: 'Winsorized gradients (Appendix B, Figure 8): levels s at 0% and 100% noise, batch 32.',
   flags: [
-    { name: 'levels', type: 'int-list', default: [0, 2, 4], min: 0, metavar: 'S,S,...', help: 'winsorization levels s (examples clipped per side of each coordinate)' },
+    { name: 'levels', type: 'int-list', default: [0, 2, 4], min: 0, metavar: 'S,S,...', help: 'winsorization levels s (examples clipped per side of each '
+      + 'coordinate)' },
     { name: 'noise', type: 'string', default: '0,100%', metavar: 'LEVELS', help: 'label-noise levels' },
   ],
   parseFlags: (a) => ({ levels: a.levels as number[], noise: parseNoise(a.noise) }),
@@ -37,10 +38,12 @@ export const winsorize = defineProtocol<WinsorizeOptions>({
     medianRulePreset(s, preset);
     s.batchSize = 32;
     if (preset === 'paper') {
-      Object.assign(s, { dataset: 'cifar10', model: 'resnet32', schedule: 'constant', milestones: [26, 38, 51], epochs: 64, sampleSize: 10_000, records: 'all' });
+      Object.assign(s, { dataset: 'cifar10', model: 'resnet32', schedule: 'constant', milestones: [26, 38, 51], epochs: 64, sampleSize: 10_000,
+        records: 'all' });
     }
   },
-  plan: (spec) => spec.options.noise.flatMap((p) => spec.options.levels.map((s) => trainingSetRun(noiseRunName(p, `s${s}-`), { rule: 'winsorize', winsor: s, noise: p }))),
+  plan: (spec) => spec.options.noise.flatMap((p) => spec.options.levels.map((s) => trainingSetRun(noiseRunName(p, `s${s}-`), { rule: 'winsorize', winsor: s,
+    noise: p }))),
   report: (e) => winsorizeSection(e),
   reproduce: {
     settings: { epochs: 25, batchSize: 32, momentum: 0, trainSize: 500 },

@@ -17,10 +17,12 @@ export const REPRODUCE_FILE = 'reproduce.json';
 
 /** Experiment folders under `dir`: itself, or its subfolders holding experiment.json, in the paper's order. */
 export function experimentFolders(dir: string): string[] {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new RunError(`${dir} is not a folder; give the --out folder of cgh experiment or cgh reproduce`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new RunError(`${dir} is not a folder; give the --out folder of cgh experiment or cgh `
+    + `reproduce`);
   if (fs.existsSync(path.join(dir, EXPERIMENT_FILE))) return [dir];
   const subs = fs.readdirSync(dir).map((n) => path.join(dir, n)).filter((p) => fs.existsSync(path.join(p, EXPERIMENT_FILE)));
-  if (subs.length === 0) throw new RunError(`${dir} holds no experiment (no ${EXPERIMENT_FILE} in it or its subfolders); give the --out folder of cgh experiment or cgh reproduce`);
+  if (subs.length === 0) throw new RunError(`${dir} holds no experiment (no ${EXPERIMENT_FILE} in it or its subfolders); give the --out folder of cgh `
+    + `experiment or cgh reproduce`);
   const order = protocolNames();
   const kind = (p: string) => {
     const k = order.indexOf(JSON.parse(fs.readFileSync(path.join(p, EXPERIMENT_FILE), 'utf8')).experiment);
@@ -48,7 +50,8 @@ export function writeReport(dir: string): string {
     title,
     intro: [
       ...intro,
-      'Each figure mirrors a panel of "Weak and Strong Gradient Directions: Explaining Memorization, Generalization, and Hardness of Examples at Scale". Beside it are the paper\'s predictions and whether this run agrees, computed from the metrics in the run folders. Accuracy is top-1.',
+      'Each figure mirrors a panel of "Weak and Strong Gradient Directions: Explaining Memorization, Generalization, and Hardness of Examples at Scale". '
+        + 'Beside it are the paper\'s predictions and whether this run agrees, computed from the metrics in the run folders. Accuracy is top-1.',
     ],
     sections,
   });

@@ -1,10 +1,11 @@
 import { Gpu, Dispatch, words, f32 } from '../../engine/gpu.js';
+import * as kernels from './kernels.js';
 import { momentumWarning, RuleError, type GradientRule } from './rule.js';
 import { SerialM3 } from './serial-m3.js';
 import type { GradientTransform, GradSlot } from '../../engine/optim.js';
 import { grid1d } from '../../engine/ops/grid.js';
 
-/** Largest K the median kernels support (shaders/median.wgsl MAX_K). */
+/** Largest K the median kernels support (median.wgsl MAX_K). */
 export const MAX_GROUPS = 64;
 
 /**
@@ -35,7 +36,7 @@ export class OnePassM3 implements GradientTransform {
       const n = four ? s.size / 4 : s.size;
       const { grid, rowStride } = grid1d(n);
       const u = gpu.uniform(words([n, rowStride, f32(this.groups), 0]));
-      const kernel = gpu.kernel('median', four ? 'groups4' : 'groups', { K: this.groups });
+      const kernel = gpu.kernel(kernels.median, four ? 'groups4' : 'groups', { K: this.groups });
       const buffers = four ? [s.raw, s.out, ...unused] : [...unused, s.raw, s.out];
       return gpu.dispatch(kernel, [u, u, ...buffers], grid, `m3 ${s.param.name}`);
     });
@@ -61,11 +62,13 @@ one update per 3 batches.`,
     if (!Number.isInteger(K) || K < 1 || K > MAX_GROUPS || B % K !== 0) {
       const divisors = [];
       for (let d = 1; d <= Math.min(B, MAX_GROUPS); d++) if (B % d === 0) divisors.push(d);
-      throw new RuleError(`--groups ${K} does not split the batch of ${B} into equal groups: use a divisor of ${B} in 1..${MAX_GROUPS} (${divisors.join(', ')})`);
+      throw new RuleError(`--groups ${K} does not split the batch of ${B} into equal groups: use a divisor of ${B} in 1..${MAX_GROUPS} `
+        + `(${divisors.join(', ')})`);
     }
     if (o.m3Mode !== 'one-pass' && o.m3Mode !== 'serial') throw new RuleError(`unknown M3 mode '${o.m3Mode}': use one-pass or serial`);
     if (o.m3Mode === 'serial' && o.momentum !== 0) {
-      throw new RuleError(`serial M3 needs --momentum 0 (got ${o.momentum}): the weights must not move between its micro-batches; use --m3-mode one-pass for momentum`);
+      throw new RuleError(`serial M3 needs --momentum 0 (got ${o.momentum}): the weights must not move between its micro-batches; use --m3-mode one-pass `
+        + `for momentum`);
     }
   },
   create: (o) => (o.m3Mode === 'serial' ? new SerialM3(o.groups) : new OnePassM3(o.groups)),

@@ -28,7 +28,8 @@ export function defaultSampleSize(n: number): number {
 
 /** Draws the three training-set samples from one seeded permutation (the first N of each kind in permutation order). */
 export function drawEvalSets(noisy: NoisyLabels, sampleSize: number, rng: Rng): EvalSets {
-  if (!Number.isInteger(sampleSize) || sampleSize < 1) throw new DataError(`evaluation sample size ${sampleSize} must be a whole number of at least 1; use e.g. --sample-size 1000`);
+  if (!Number.isInteger(sampleSize) || sampleSize < 1) throw new DataError(`evaluation sample size ${sampleSize} must be a whole number of at least 1; use `
+    + `e.g. --sample-size 1000`);
   const n = noisy.labels.length;
   const order = rng.permutation(n);
   const sample: number[] = [], pristine: number[] = [], corrupt: number[] = [];

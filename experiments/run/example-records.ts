@@ -67,7 +67,8 @@ export class ExampleRecords {
   loadTensors(tensors: Map<string, { shape: number[]; data: Float32Array }>): boolean {
     const first = tensors.get('records.first'), last = tensors.get('records.last'), latest = tensors.get('records.latest');
     if (!first || !last || !latest) return false;
-    if (first.data.length !== this.n || last.data.length !== this.n) throw new Error(`the checkpoint's records cover ${first.data.length} examples, not ${this.n}; it was written for other data`);
+    if (first.data.length !== this.n || last.data.length !== this.n) throw new Error(`the checkpoint's records cover ${first.data.length} examples, not `
+      + `${this.n}; it was written for other data`);
     this.first.set(first.data);
     this.last.set(last.data);
     this.latestStep = latest.data[0];

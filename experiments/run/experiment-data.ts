@@ -2,7 +2,7 @@ import { Rng } from '../../engine/random.js';
 import { DataError, subset, type Dataset, type Split } from '../../engine/data/dataset.js';
 import { loadDataset, loadIdxDir } from '../../engine/data/node-data.js';
 import { gatherExamples, sampleIndices } from './eval-sets.js';
-import type { TrainSettings } from './experiment-loop.js';
+import type { TrainSettings } from './grid-run.js';
 
 /** The examples an experiment works with: the first trainSize training images and a seeded sample of the test set. */
 export interface ExperimentData {
@@ -17,7 +17,8 @@ export interface ExperimentData {
 export async function loadExperimentData(s: Pick<TrainSettings, 'dataset' | 'dataDir' | 'trainSize' | 'testSize' | 'dataSeed'>): Promise<ExperimentData> {
   let ds: Dataset;
   if (s.dataset === 'idx') {
-    if (!s.dataDir) throw new DataError('--dataset idx needs --data-dir DIR holding train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte');
+    if (!s.dataDir) throw new DataError('--dataset idx needs --data-dir DIR holding train-images-idx3-ubyte, train-labels-idx1-ubyte, '
+      + 't10k-images-idx3-ubyte and t10k-labels-idx1-ubyte');
     ds = await loadIdxDir(s.dataDir);
   } else {
     ds = await loadDataset({ dataset: s.dataset, dataDir: s.dataDir });

@@ -7,11 +7,13 @@ import type { BatchIterator, Split } from '../../engine/data/dataset.js';
 import { learningRate, type ScheduleOptions } from './schedule.js';
 import { StepSums, type EpochRow, type StepRow } from './rows.js';
 
+type StateTensor = { name: string; shape: number[]; data: Float32Array };
+
 /** Where a run's rows and checkpoint live. RunFolder is one; the page keeps them in memory. */
 export interface RunStore {
   appendMetrics(row: Record<string, unknown>): void;
   readMetrics(): Record<string, unknown>[];
-  saveCheckpoint(tensors: { name: string; shape: number[]; data: Float32Array }[], meta: Record<string, unknown>): void;
+  saveCheckpoint(tensors: StateTensor[], meta: Record<string, unknown>): void;
   /** The last checkpoint (the store cuts its rows back to those that existed then), or null. */
   loadCheckpoint(): { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> } | null;
 }
@@ -44,7 +46,7 @@ export interface LoopOptions {
   /** Steps between waits for the GPU (default: about 512 examples). */
   syncEvery?: number;
   /** Other state a checkpoint carries (per-example records); loaded back on resume. */
-  extraState?: { tensors(): { name: string; shape: number[]; data: Float32Array }[]; load(tensors: Map<string, { shape: number[]; data: Float32Array }>): void };
+  extraState?: { tensors(): StateTensor[]; load(tensors: Map<string, { shape: number[]; data: Float32Array }>): void };
   hooks?: LoopHooks;
 }
 
@@ -96,7 +98,9 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   let syncEvery = o.syncEvery ?? Math.max(1, Math.round(512 / B));
   const perUpdate = o.stepsPerUpdate ?? 1;
   const spe = Math.floor(batches.batchesPerEpoch / perUpdate) * perUpdate;
-  if (spe === 0) throw new LoopError(`an epoch of ${batches.batchesPerEpoch} steps holds no whole update of ${perUpdate} steps; use a smaller batch or more examples`);
+  if (spe === 0) {
+    throw new LoopError(`an epoch of ${batches.batchesPerEpoch} steps holds no whole update of ${perUpdate} steps; use a smaller batch or more examples`);
+  }
 
   let epoch = 0, step = 0, elapsedBefore = 0, activeMs = 0;
   const ck = store.loadCheckpoint();
@@ -131,7 +135,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: elapsed(), ...(stopped ? { stopped } : {}) };
     store.saveCheckpoint(tensors, { ...meta });
   };
-  const result = (status: LoopStatus, diverged?: LoopResult['diverged']): LoopResult => ({ status, epoch, step, stepsPerEpoch: spe, elapsed_s: elapsed(), diverged });
+  const result = (status: LoopStatus, diverged?: LoopResult['diverged']): LoopResult => ({ status, epoch, step, stepsPerEpoch: spe, elapsed_s: elapsed(),
+    diverged });
 
   let epochSums = new StepSums();
   let rowSums = new StepSums();

@@ -82,7 +82,8 @@ export function setupRun(gpu: Gpu, data: Omit<RunExamples, 'test'>, s: RunSettin
   const batchRng = master.fork();
   const stepBatch = trainerBatchSize(rule);
   const batches = new BatchIterator(train, stepBatch, batchRng);
-  const model = createModel(s.model, { inputShape: data.inputShape, numClasses: data.numClasses, hidden: s.hidden, width: s.width, init: s.init, rng: modelRng });
+  const model = createModel(s.model, { inputShape: data.inputShape, numClasses: data.numClasses, hidden: s.hidden, width: s.width, init: s.init,
+    rng: modelRng });
   const trainer = new Trainer(gpu, model, {
     batchSize: stepBatch,
     evalBatchSize: s.evalBatchSize,

@@ -1,3 +1,5 @@
+// The layers models are built of, as PyTorch's nn modules (names, shapes and initialisation): Conv2d, BatchNorm2d,
+// Linear, Dropout, and the Registry that lists a model's parameters and buffers in state_dict order.
 import { Graph, Node, Parameter } from '../engine/graph.js';
 import { Rng } from '../engine/random.js';
 import { conv2d, Pair } from '../engine/ops/conv2d.js';
@@ -132,8 +134,8 @@ export class BatchNorm2d implements Module {
   }
 }
 
-/** nn.Linear with the initial values of the model's rule: weight [out, in], bias [out]. */
-export class Dense implements Module {
+/** nn.Linear, y = x Wᵀ + b, with the initial values of the model's rule: weight [out, in], bias [out]. */
+export class Linear implements Module {
   readonly weight: Parameter;
   readonly bias: Parameter;
   constructor(readonly name: string, readonly inFeatures: number, readonly outFeatures: number, init: Init, rule: WeightRule = 'default') {
