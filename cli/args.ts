@@ -140,7 +140,8 @@ function editDistance(a: string, b: string): number {
 /** Usage text listing every flag with its default. */
 export function helpText(spec: CommandSpec): string {
   const rows = spec.flags.map((f) => {
-    const meta = f.type === 'boolean' ? '' : ` ${f.metavar ?? (f.type === 'choice' ? f.choices!.join('|') : f.type === 'int-list' ? 'N,N,...' : f.type === 'string' ? 'VALUE' : 'N')}`;
+    const placeholder = f.type === 'choice' ? f.choices!.join('|') : f.type === 'int-list' ? 'N,N,...' : f.type === 'string' ? 'VALUE' : 'N';
+    const meta = f.type === 'boolean' ? '' : ` ${f.metavar ?? placeholder}`;
     const def = f.default === undefined ? '' : ` (default: ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})`;
     return [`  --${f.name}${meta}`, `${f.help}${def}`];
   });

@@ -5,9 +5,10 @@ import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
 import { parameterCount } from '../models/model.js';
 import { loadWeights, WeightsError } from '../models/weights.js';
-import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RULE_NAMES, RuleError, type RuleOptions } from '../experiments/rules/index.js';
+import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run/run-folder.js';
-import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
+import { validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
+import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/settings-flags.js';
 import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
 import { trainLoop } from '../experiments/run/loop.js';
 import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
@@ -22,35 +23,15 @@ export const TRAIN_SPEC = {
   name: 'train',
   summary: 'Train a model with SGD (or a gradient rule) and record every epoch in a run folder.',
   flags: [
-    { name: 'model', type: 'string', default: 'mlp', metavar: 'NAME', help: 'model to train; cgh models lists them' },
-    { name: 'hidden', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden layer widths of the mlp' },
-    { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, metavar: 'W', help: 'width multiplier of the model\'s channels (and of the '
-      + 'mlp\'s hidden widths)' },
-    { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], default: 'pytorch', help: 'weight init: PyTorch\'s nn.Linear default, or '
-      + 'N(0,1)*2/sqrt(fan_in+fan_out) with zero biases as in the original Coherent Gradients code' },
+    ...MODEL_FLAGS,
     { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10'], default: 'mnist', help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir)' },
     { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files (MNIST: the four IDX files, raw or .gz)' },
-    { name: 'train-subset', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples only (default: all)' },
-    { name: 'test-subset', type: 'int', min: 1, metavar: 'N', help: 'evaluate on the first N test examples only (default: all)' },
-    { name: 'epochs', type: 'int', min: 1, default: 10, help: 'epochs to train' },
-    { name: 'batch-size', type: 'int', min: 1, default: 128, help: 'examples per step (the last partial batch of an epoch is dropped)' },
-    { name: 'eval-batch-size', type: 'int', min: 1, default: 1000, help: 'examples per evaluation pass' },
-    { name: 'lr', type: 'number', min: 0, exclusiveMin: true, default: 0.1, help: 'learning rate (the schedule\'s initial value)' },
-    { name: 'schedule', type: 'choice', choices: SCHEDULES, default: 'constant', help: 'lr schedule, stepped per epoch: constant; step = divide by 10 every '
-      + '--step-size epochs (StepLR); cosine = CosineAnnealingLR over --epochs' },
-    { name: 'step-size', type: 'int', min: 1, default: 30, help: 'epochs between lr divisions of the step schedule' },
-    { name: 'momentum', type: 'number', min: 0, default: 0, help: 'SGD momentum (PyTorch\'s form, no dampening)' },
-    { name: 'weight-decay', type: 'number', min: 0, default: 0, help: 'L2 weight decay added to the gradient' },
-    { name: 'rule', type: 'choice', choices: RULE_NAMES, default: 'sgd', help: 'gradient rule applied between backward and update (see below)' },
-    { name: 'groups', type: 'int', min: 1, default: 3, metavar: 'K', help: 'groups K of --rule m3: the median of K group-mean gradients (K must divide the '
-      + 'batch)' },
-    { name: 'winsor', type: 'int', min: 0, metavar: 'S', help: 'examples clipped on each side of every coordinate by --rule winsorize (required with it)' },
-    { name: 'm3-mode', type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass', help: 'how --rule m3 computes its micro-batch gradients' },
+    ...TRAINING_FLAGS,
     { name: 'log-coherence', type: 'boolean', help: 'also record the m-coherence of the batch (||sum g_i||^2 / sum ||g_i||^2 over per-example gradients) at '
       + 'each logged step and at the end of each epoch' },
     { name: 'weights', type: 'string', metavar: 'FILE', help: 'start from the weights in a safetensors file of a PyTorch state_dict, by name '
       + '(torchvision\'s, or a cgh checkpoint); --resume from a checkpoint takes precedence' },
-    { name: 'seed', type: 'int', min: 0, default: 0, help: 'seed of all randomness (init, batch order)' },
+    ...SEED_FLAGS,
     { name: 'out', type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<date-time>)' },
     { name: 'resume', type: 'boolean', help: 'continue the run in --out from its last checkpoint' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },

@@ -40,7 +40,8 @@ export interface PhaseEpochs {
 const BASE: Record<PresetName, TrainSettings & PhaseEpochs> = {
   paper: {
     dataset: 'idx', model: 'resnet18', hidden: [], init: 'pytorch', batchSize: 256, evalBatchSize: 256, lr: 0.1, schedule: 'step', stepSize: 30,
-    epochs: 90, thresholdEpochs: 90, antiEpochs: 90, momentum: 0.9, weightDecay: 0, sampleSize: 50_000, denseEval: true, records: 'epochs', seed: 0, dataSeed: 0,
+    epochs: 90, thresholdEpochs: 90, antiEpochs: 90, momentum: 0.9, weightDecay: 0, sampleSize: 50_000, denseEval: true, records: 'epochs',
+    seed: 0, dataSeed: 0,
   },
   mnist: {
     dataset: 'mnist', model: 'mlp', hidden: [256, 256, 256], init: 'pytorch', batchSize: 100, evalBatchSize: 1000, lr: 0.1, schedule: 'constant', stepSize: 30,
@@ -48,7 +49,8 @@ const BASE: Record<PresetName, TrainSettings & PhaseEpochs> = {
   },
   'mnist-small': {
     dataset: 'mnist', model: 'mlp', hidden: [128], init: 'pytorch', trainSize: 1000, testSize: 500, batchSize: 50, evalBatchSize: 1000, lr: 0.1,
-    schedule: 'constant', stepSize: 30, epochs: 30, thresholdEpochs: 5, antiEpochs: 40, momentum: 0.9, weightDecay: 0, denseEval: true, records: 'all', seed: 0, dataSeed: 0,
+    schedule: 'constant', stepSize: 30, epochs: 30, thresholdEpochs: 5, antiEpochs: 40, momentum: 0.9, weightDecay: 0, denseEval: true, records: 'all',
+    seed: 0, dataSeed: 0,
   },
   cifar10: {
     dataset: 'cifar10', model: 'small-cnn', hidden: [], init: 'pytorch', batchSize: 128, evalBatchSize: 500, lr: 0.05, schedule: 'step', stepSize: 20,
@@ -56,7 +58,8 @@ const BASE: Record<PresetName, TrainSettings & PhaseEpochs> = {
   },
   tiny: {
     dataset: 'mnist', model: 'mlp', hidden: [32], init: 'pytorch', trainSize: 500, testSize: 500, batchSize: 50, evalBatchSize: 500, lr: 0.1,
-    schedule: 'constant', stepSize: 30, epochs: 2, thresholdEpochs: 2, antiEpochs: 2, momentum: 0.9, weightDecay: 0, denseEval: true, records: 'all', seed: 0, dataSeed: 0,
+    schedule: 'constant', stepSize: 30, epochs: 2, thresholdEpochs: 2, antiEpochs: 2, momentum: 0.9, weightDecay: 0, denseEval: true, records: 'all',
+    seed: 0, dataSeed: 0,
   },
 };
 

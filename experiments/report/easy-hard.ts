@@ -35,7 +35,8 @@ export function easyHardSection(e: LoadedExperiment): Section {
   }, {
     prediction: 'Easy examples generalise better among themselves than hard ones: the generalisation gap for easy is significantly smaller than for hard.',
     agrees: Number.isFinite(gapE) && Number.isFinite(gapH) ? gapE < gapH : null,
-    evidence: `final train − test accuracy: easy (e-train − e-test) ${(gapE * 100).toFixed(1)} pts, hard (h-train − h-test) ${(gapH * 100).toFixed(1)} pts`,
+    evidence: `final train − test accuracy: easy (e-train − e-test) ${(gapE * 100).toFixed(1)} pts, `
+      + `hard (h-train − h-test) ${(gapH * 100).toFixed(1)} pts`,
   }];
   const lossAt1 = (r: typeof easy) => evals(r, 'train').find((x) => x.epoch >= 1)?.loss ?? NaN;
   const checksB: Check[] = [{

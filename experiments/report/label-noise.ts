@@ -54,7 +54,8 @@ export function labelNoiseSection(e: LoadedExperiment): Section {
     prediction: 'Pristine examples (label unchanged) are learned faster than corrupt ones.',
     agrees: mixed.length > 0 ? mixed.every((i) => compareSpeed(pr[i], co[i]) < 0) : null,
     evidence: `epochs to ${pct(GOAL, 0)}, pristine vs corrupt: `
-      + `${withBoth.map((i) => `${names[i]}: ${speedText(pr[i], budget)} vs ${speedText(co[i], budget)}`).join('; ')}${withBoth.some((i) => levels[i] === 1) ? ' (the verdict covers the mixed levels below 100%, where pristine examples share a signal)' : ''}`,
+      + withBoth.map((i) => `${names[i]}: ${speedText(pr[i], budget)} vs ${speedText(co[i], budget)}`).join('; ')
+      + (withBoth.some((i) => levels[i] === 1) ? ' (the verdict covers the mixed levels below 100%, where pristine examples share a signal)' : ''),
   }, {
     prediction: 'With increasing noise (fewer pristine examples), pristine examples are learned more slowly.',
     agrees: pristineLevels.length >= 2 ? slowsDown(pristineLevels.map((i) => pr[i])) : null,

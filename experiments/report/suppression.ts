@@ -82,7 +82,8 @@ export function suppressionSection(e: LoadedExperiment): Section {
       checks.push({
         prediction: 'RA3 memorises corrupt examples like SGD; M3 suppresses them like RM3.',
         agrees: [corrupt('ra3'), corrupt('m3'), corrupt('sgd'), corrupt('rm3')].every(Number.isFinite)
-          ? Math.abs(corrupt('ra3') - corrupt('sgd')) < Math.abs(corrupt('ra3') - corrupt('rm3')) && Math.abs(corrupt('m3') - corrupt('rm3')) < Math.abs(corrupt('m3') - corrupt('sgd'))
+          ? Math.abs(corrupt('ra3') - corrupt('sgd')) < Math.abs(corrupt('ra3') - corrupt('rm3'))
+            && Math.abs(corrupt('m3') - corrupt('rm3')) < Math.abs(corrupt('m3') - corrupt('sgd'))
           : null,
         evidence: `final corrupt accuracy: SGD ${pct(corrupt('sgd'))}, RA3 ${pct(corrupt('ra3'))}, RM3 ${pct(corrupt('rm3'))}, M3 ${pct(corrupt('m3'))}`,
       });
