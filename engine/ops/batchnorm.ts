@@ -92,7 +92,8 @@ function dummies(gpu: Gpu) {
 
 /** A dispatch of shaders/batchnorm.wgsl's `entry` with named buffers; the rest are dummies. */
 function bn(c: CompileContext, entry: string, u: GPUBuffer,
-  b: { x?: GPUBuffer; dy?: GPUBuffer; stats?: GPUBuffer; gamma?: GPUBuffer; shift?: GPUBuffer; out: GPUBuffer; mean?: GPUBuffer; var?: GPUBuffer }, grid: number[], constants = {}, label = entry) {
+  b: { x?: GPUBuffer; dy?: GPUBuffer; stats?: GPUBuffer; gamma?: GPUBuffer; shift?: GPUBuffer; out: GPUBuffer; mean?: GPUBuffer; var?: GPUBuffer },
+  grid: number[], constants = {}, label = entry) {
   const d = dummies(c.gpu);
   const list = [u, b.x ?? d.read, b.dy ?? d.read, b.stats ?? d.read, b.gamma ?? d.read, b.shift ?? d.read, b.out, b.mean ?? d.mean, b.var ?? d.var];
   return c.gpu.dispatch(c.gpu.kernel('batchnorm', entry, constants), list, grid, label);

@@ -12,7 +12,8 @@ function usesOption(s: Settings, option: 'groups' | 'winsor' | 'm3Mode'): boolea
 
 export const MODEL_FLAGS = [
   { name: 'model', always: true, type: 'string', default: 'mlp', metavar: 'NAME', help: 'model to train; cgh models lists them' },
-  { name: 'hidden', always: true, when: (s: Settings) => s.model === 'mlp', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden layer widths of the mlp' },
+  { name: 'hidden', always: true, when: (s: Settings) => s.model === 'mlp', type: 'int-list', default: [1024, 1024], min: 1,
+    help: 'hidden layer widths of the mlp' },
   { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, metavar: 'W', help: 'width multiplier of the model\'s channels (and of the '
     + 'mlp\'s hidden widths)' },
   { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], default: 'pytorch', help: 'weight init: PyTorch\'s nn.Linear default, or '
@@ -28,14 +29,18 @@ export const TRAINING_FLAGS = [
   { name: 'lr', always: true, type: 'number', min: 0, exclusiveMin: true, default: 0.1, help: 'learning rate (the schedule\'s initial value)' },
   { name: 'schedule', type: 'choice', choices: SCHEDULES, default: 'constant', help: 'lr schedule, stepped per epoch: constant; step = divide by 10 every '
     + '--step-size epochs (StepLR); cosine = CosineAnnealingLR over --epochs' },
-  { name: 'step-size', always: true, when: (s: Settings) => s.schedule === 'step', type: 'int', min: 1, default: 30, help: 'epochs between lr divisions of the step schedule' },
+  { name: 'step-size', always: true, when: (s: Settings) => s.schedule === 'step', type: 'int', min: 1, default: 30, help: 'epochs between lr divisions of '
+    + 'the step schedule' },
   { name: 'momentum', type: 'number', min: 0, default: 0, help: 'SGD momentum (PyTorch\'s form, no dampening)' },
   { name: 'weight-decay', type: 'number', min: 0, default: 0, help: 'L2 weight decay added to the gradient' },
   { name: 'rule', type: 'choice', choices: RULE_NAMES, default: 'sgd', help: 'gradient rule applied between backward and update (see below)' },
-  { name: 'groups', always: true, when: (s: Settings) => usesOption(s, 'groups'), type: 'int', min: 1, default: 3, metavar: 'K', help: 'groups K of --rule m3: the median of K group-mean gradients (K must divide the '
+  { name: 'groups', always: true, when: (s: Settings) => usesOption(s, 'groups'), type: 'int', min: 1, default: 3, metavar: 'K', help: 'groups K of --rule '
+    + 'm3: the median of K group-mean gradients (K must divide the '
     + 'batch)' },
-  { name: 'winsor', always: true, when: (s: Settings) => usesOption(s, 'winsor'), type: 'int', min: 0, metavar: 'S', help: 'examples clipped on each side of every coordinate by --rule winsorize (required with it)' },
-  { name: 'm3-mode', always: true, when: (s: Settings) => usesOption(s, 'm3Mode'), type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass', help: 'how --rule m3 computes its micro-batch gradients' },
+  { name: 'winsor', always: true, when: (s: Settings) => usesOption(s, 'winsor'), type: 'int', min: 0, metavar: 'S', help: 'examples clipped on each side '
+    + 'of every coordinate by --rule winsorize (required with it)' },
+  { name: 'm3-mode', always: true, when: (s: Settings) => usesOption(s, 'm3Mode'), type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass',
+    help: 'how --rule m3 computes its micro-batch gradients' },
 ] as const;
 
 export const SEED_FLAGS = [
