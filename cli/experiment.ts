@@ -98,7 +98,9 @@ export async function experimentCommand(argv: string[]): Promise<void> {
     throw new UsageError(`--preset ${preset} needs --data-dir DIR with the dataset's files (${format})`);
   }
   withUsage(() => validateSchedule({ schedule: settings.schedule as ScheduleName, lr: settings.lr, epochs: settings.epochs, stepSize: settings.stepSize }));
-  const { thresholdEpochs, antiEpochs, ...train } = settings;
+  // Epochs last, where experiment.json has always had them.
+  const { thresholdEpochs, antiEpochs, epochs, ...others } = settings;
+  const train = { ...others, epochs };
   const options = withUsage(() => protocol.parseFlags(a, { epochs: settings.epochs, thresholdEpochs, antiEpochs }));
   const out = a.out ?? path.join('runs', `${protocol.name}-${preset}`);
   const command = ['cgh', 'experiment', ...argv].map(quote).join(' ');

@@ -93,7 +93,7 @@ export async function acquireDevice(opts: { adapterName?: string } = {}): Promis
     const want = opts.adapterName.toLowerCase();
     const match = adapters.find((a) => describe(a).name.toLowerCase().includes(want) || describe(a).vendor.toLowerCase().includes(want));
     if (!match) {
-      throw new DeviceError(`no adapter matches --adapter "${opts.adapterName}"; available: ${adapters.map((a) => describe(a).name).join(', ')}`);
+      throw new DeviceError(`no adapter name contains "${opts.adapterName}"; available: ${adapters.map((a) => describe(a).name).join(', ')}`);
     }
     adapter = match;
   }
