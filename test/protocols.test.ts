@@ -91,4 +91,25 @@ test('its grid runs one named run at a time, refuses out of order, and reproduce
   assert.ok(fs.readFileSync(await writeGridReport(copy), 'utf8').includes('runs: first, second'));
 });
 
+test('a run stopped by its abort signal, in training or in evaluation, resumes to the same rows', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-abort-'));
+  const plan = reproducePlan().filter((s) => s.experiment === 'chain-check');
+  await reproduce(path.join(out, 'whole'), { command: 'cgh reproduce (test)', plan, preset: 'tiny', log: () => {} });
+  const whole = path.join(out, 'whole', 'chain-check');
+  const rows = (dir: string) => fs.readFileSync(path.join(dir, 'first', 'metrics.jsonl'), 'utf8').split('\n')
+    .map((l) => l.replace(/"(examples_per_s|elapsed_s)":[^,}]+/g, ''));
+  for (const abortAt of [1, 12, 30]) {
+    const dir = path.join(out, `abort-${abortAt}`);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(whole, 'experiment.json'), path.join(dir, 'experiment.json'));
+    const stop = new AbortController();
+    let seen = 0;
+    const hooks = { onRow: () => { if (++seen === abortAt) stop.abort(new Error('stopped by the test')); } };
+    await rejects(() => executeGridRun(dir, 'first', { log: () => {}, signal: stop.signal, hooks }), /stopped by the test/);
+    assert.not.ok(fs.existsSync(path.join(dir, 'first', 'summary.json')));
+    await executeGridRun(dir, 'first', { log: () => {} });
+    assert.equal(rows(dir), rows(whole), `aborted after row ${abortAt}`);
+  }
+});
+
 test.run();
