@@ -4,6 +4,7 @@ import { getGpu } from '../engine/context.js';
 import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
 import { parameterCount } from '../models/model.js';
+import { modelNames } from '../models/registry.js';
 import { loadWeights, WeightsError } from '../models/weights.js';
 import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RULE_NAMES, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run-folder.js';
@@ -13,7 +14,7 @@ import { trainLoop } from '../experiments/train-loop.js';
 import type { EpochRow } from '../experiments/epoch.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
-import { fixed, percent, TableStream } from './table.js';
+import { fixed, percent, plural, TableStream } from './table.js';
 import { packageVersion } from './version.js';
 
 export { packageVersion };
@@ -22,7 +23,7 @@ export const TRAIN_SPEC = {
   name: 'train',
   summary: 'Train a model with SGD (or a gradient rule) and record every epoch in a run folder.',
   flags: [
-    { name: 'model', type: 'string', default: 'mlp', metavar: 'NAME', help: 'model to train; cgh models lists them' },
+    { name: 'model', type: 'string', default: 'mlp', metavar: 'NAME', known: modelNames, help: 'model to train; cgh models lists them' },
     { name: 'hidden', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden layer widths of the mlp' },
     { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, metavar: 'W', help: 'width multiplier of the model\'s channels (and of the mlp\'s hidden widths)' },
     { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], default: 'pytorch', help: 'weight init: PyTorch\'s nn.Linear default, or N(0,1)*2/sqrt(fan_in+fan_out) with zero biases as in the original Coherent Gradients code' },
@@ -129,6 +130,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const progress = new Progress({ rateUnit: 'ex/s', quiet: hooks.quiet });
   const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
   let barEpoch = -1;
+  let runningLoss: number | undefined;
   const result = await trainLoop({
     gpu, trainer, batches, rng: batchRng, test, run,
     epochs: a.epochs,
@@ -143,15 +145,16 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
       }
     },
     onProgress: (epoch, done, total) => {
-      if (epoch !== barEpoch) { barEpoch = epoch; progress.begin(`epoch ${epoch + 1}/${a.epochs}`, total); }
-      if (done > 0 && done < total) progress.update(done);
+      if (epoch !== barEpoch) { barEpoch = epoch; progress.begin(`epoch ${epoch + 1}/${a.epochs}`, total, { done: epoch * total, total: a.epochs * total }); }
+      if (done < total) progress.update(done, { loss: runningLoss });
     },
+    onStep: (row) => { runningLoss = row.loss; },
     onEpoch: show,
     stopAfterEpoch: hooks.stopAfterEpoch,
   });
-  progress.clear();
+  progress.close();
   const last = result.rows[result.rows.length - 1];
-  if (last && result.completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${last.epoch} epochs; metrics in ${run.metricsFile}`);
+  if (last && result.completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${plural(last.epoch, 'epoch')}; metrics in ${run.metricsFile}`);
   return { run, rows: result.rows, completed: result.completed };
 }
 
