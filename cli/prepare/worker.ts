@@ -1,11 +1,11 @@
 // One prepare worker thread: decodes, resizes and crops the files of a shard and writes the shard atomically.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ImageDecodeError } from '../../engine/data/image/decode.js';
 import { nodeImageDecoder } from '../../engine/data/image/node-decoder.js';
 import { resizeCenterCrop } from '../../engine/data/image/resize.js';
-import { safetensorsParts } from '../../engine/safetensors.js';
+import { writeShard as writeShardFile } from '../../engine/data/write-shard.js';
 import type { Example } from './scan.js';
 
 export interface ShardJob { split: string; index: number; out: string; examples: Example[] }
@@ -18,14 +18,14 @@ const size = 3 * crop * crop;
 
 async function writeShard(job: ShardJob): Promise<void> {
   const images = new Uint8Array(job.examples.length * size);
-  const labels: bigint[] = [];
+  const labels: number[] = [];
   const skipped: Skipped[] = [];
   let pending = 0;
   for (const ex of job.examples) {
     try {
       const img = await decoder.decode(readFileSync(ex.path));
       resizeCenterCrop(img, resize, crop, images.subarray(labels.length * size, (labels.length + 1) * size));
-      labels.push(BigInt(ex.label));
+      labels.push(ex.label);
     } catch (e) {
       if (!(e instanceof ImageDecodeError) && !(e as NodeJS.ErrnoException).code) throw e;
       skipped.push({ path: relative(root, ex.path), reason: (e as Error).message.split('\n')[0] });
@@ -34,22 +34,7 @@ async function writeShard(job: ShardJob): Promise<void> {
   }
   if (pending > 0) parentPort!.postMessage({ type: 'progress', images: pending } satisfies WorkerMessage);
   const n = labels.length;
-  const parts = safetensorsParts([
-    { name: 'images', shape: [n, 3, crop, crop], data: images.subarray(0, n * size), dtype: 'U8' },
-    { name: 'labels', shape: [n], data: BigInt64Array.from(labels), dtype: 'I64' },
-  ], { skipped: JSON.stringify(skipped), files: String(job.examples.length) });
-  // Written under a temporary name, flushed, then renamed: a shard file that exists is complete.
-  const tmp = `${job.out}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const p of parts) {
-      for (let at = 0; at < p.byteLength;) at += writeSync(fd, p, at);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, job.out);
+  writeShardFile(job.out, images.subarray(0, n * size), labels, crop, { skipped: JSON.stringify(skipped), files: String(job.examples.length) });
   parentPort!.postMessage({ type: 'done', index: job.index, split: job.split, count: n, skipped } satisfies WorkerMessage);
 }
 
