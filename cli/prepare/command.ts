@@ -135,7 +135,7 @@ function readFinished(path: string, files: number): { count: number; skipped: Sk
   }
 }
 
-function checkDisk(out: string, bytes: number): void {
+export function checkDisk(out: string, bytes: number): void {
   const fs = statfsSync(out);
   const free = fs.bavail * fs.bsize;
   if (bytes > free) {

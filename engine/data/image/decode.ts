@@ -46,8 +46,11 @@ export class ImageDecoder {
     this.warnings = [];
     let rgba: { width: number; height: number; data: ArrayLike<number> };
     try {
-      // @jsquash/jpeg wants an ArrayBuffer of exactly the file.
-      rgba = await jsquashDecode(bytes.slice().buffer as ArrayBuffer);
+      // @jsquash/jpeg wants an ArrayBuffer of exactly the file. A copy, not bytes.slice(): on a Node Buffer
+      // slice() is a view whose .buffer may be a shared pool holding other data.
+      const exact = new Uint8Array(bytes.byteLength);
+      exact.set(bytes);
+      rgba = await jsquashDecode(exact.buffer);
     } catch (e) {
       throw new ImageDecodeError(this.warnings[0] ?? (e as Error).message);
     }
