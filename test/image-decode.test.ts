@@ -35,7 +35,8 @@ function frame(bytes: Uint8Array): { progressive: boolean; components: number; s
 }
 
 const kinds: [JpegKind, boolean, number, number][] = [
-  ['baseline420', false, 3, 0x22], ['progressive420', true, 3, 0x22], ['baseline444', false, 3, 0x11], ['progressive444', true, 3, 0x11], ['grey', false, 1, 0x11],
+  ['baseline420', false, 3, 0x22], ['progressive420', true, 3, 0x22], ['baseline444', false, 3, 0x11], ['progressive444', true, 3, 0x11],
+  ['grey', false, 1, 0x11],
 ];
 
 test('JPEG decodes exactly as libjpeg-turbo does: baseline and progressive, 4:2:0 and 4:4:4, grey, odd sizes', async () => {
@@ -51,7 +52,9 @@ test('JPEG decodes exactly as libjpeg-turbo does: baseline and progressive, 4:2:
       for (let i = 0; i < w * h; i++) {
         for (let c = 0; c < 3; c++) {
           const want = ref.data[i * ref.channels + (ref.channels === 1 ? 0 : c)];
-          if (got.data[3 * i + c] !== want) throw new Error(`${kind} ${w}x${h}: pixel ${i} channel ${c} is ${got.data[3 * i + c]}, libjpeg-turbo gives ${want}`);
+          if (got.data[3 * i + c] !== want) {
+            throw new Error(`${kind} ${w}x${h}: pixel ${i} channel ${c} is ${got.data[3 * i + c]}, libjpeg-turbo gives ${want}`);
+          }
         }
       }
     }

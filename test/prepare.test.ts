@@ -29,14 +29,18 @@ test('prepare writes shards of the decodable images in ImageFolder order, lists 
   const r = cgh(['prepare', folder.root, '--out', out, '--resize', '64', '--crop', '56', '--shard-size', '64', '--workers', '2']);
   if (r.code !== 0) throw new Error(`prepare failed: ${r.errLines.join(' | ')}`);
   const manifest = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
-  if (manifest.splits.train.count !== folder.train.length || manifest.splits.val.count !== folder.val) throw new Error(`counts ${JSON.stringify(manifest.splits)}`);
+  if (manifest.splits.train.count !== folder.train.length || manifest.splits.val.count !== folder.val) {
+    throw new Error(`counts ${JSON.stringify(manifest.splits)}`);
+  }
   if (JSON.stringify(JSON.parse(readFileSync(join(out, 'classes.json'), 'utf8'))) !== JSON.stringify(folder.classes)) throw new Error('classes.json');
   const skipped = readFileSync(join(out, 'skipped.tsv'), 'utf8').trim().split('\n').slice(1);
   if (skipped.length !== 1 || !skipped[0].startsWith(relative(folder.root, folder.corrupt[0]) + '\t')) throw new Error(`skipped.tsv: ${skipped}`);
   // The file format: U8 images [N, 3, 56, 56] and I64 labels, as a numpy reader expects.
   const st = decodeSafetensors(readFileSync(join(out, 'train', 'shard-00000.safetensors')));
   const im = st.tensors.get('images')!, lb = st.tensors.get('labels')!;
-  if (im.dtype !== 'U8' || JSON.stringify(im.shape) !== '[64,3,56,56]' || lb.dtype !== 'I64') throw new Error(`shard tensors ${im.dtype} [${im.shape}], ${lb.dtype}`);
+  if (im.dtype !== 'U8' || JSON.stringify(im.shape) !== '[64,3,56,56]' || lb.dtype !== 'I64') {
+    throw new Error(`shard tensors ${im.dtype} [${im.shape}], ${lb.dtype}`);
+  }
   const { images, labels } = allImages(out, 'train');
   if (JSON.stringify(labels) !== JSON.stringify(folder.train.map((e) => e.label))) throw new Error('train labels are not in ImageFolder order');
   const decoder = await nodeImageDecoder();
@@ -45,7 +49,9 @@ test('prepare writes shards of the decodable images in ImageFolder order, lists 
     if (!want.every((v, i) => v === images[k][i])) throw new Error(`example ${k} (${folder.train[k].path}) differs from decode + resize`);
   }
   const val = allImages(out, 'val');
-  if (JSON.stringify(val.labels) !== JSON.stringify(Array.from({ length: folder.val }, (_, i) => (i + 1) % folder.classes.length))) throw new Error(`val labels ${val.labels}`);
+  if (JSON.stringify(val.labels) !== JSON.stringify(Array.from({ length: folder.val }, (_, i) => (i + 1) % folder.classes.length))) {
+    throw new Error(`val labels ${val.labels}`);
+  }
 });
 
 test('a killed prepare resumes: finished shards are kept as they were and the result equals an uninterrupted run', async () => {
@@ -63,11 +69,17 @@ test('a killed prepare resumes: finished shards are kept as they were and the re
   if (readdirSync(join(dir, 'train')).some((f) => f.includes('.tmp-'))) throw new Error('temporary files left behind');
   for (const split of ['train', 'val']) {
     const a = allImages(out, split), b = allImages(dir, split);
-    if (a.images.length !== b.images.length || JSON.stringify(a.labels) !== JSON.stringify(b.labels)) throw new Error(`${split}: resumed run has other examples`);
-    for (let i = 0; i < a.images.length; i++) if (!a.images[i].every((v, k) => v === b.images[i][k])) throw new Error(`${split} example ${i} differs after resume`);
+    if (a.images.length !== b.images.length || JSON.stringify(a.labels) !== JSON.stringify(b.labels)) {
+      throw new Error(`${split}: resumed run has other examples`);
+    }
+    for (let i = 0; i < a.images.length; i++) if (!a.images[i].every((v, k) => v === b.images[i][k])) {
+      throw new Error(`${split} example ${i} differs after resume`);
+    }
   }
   const again = cgh(['prepare', folder.root, '--out', dir, '--resize', '32', '--crop', '32']);
-  if (again.code !== 2 || !/was prepared with --resize 64 --crop 56 --shard-size 8/.test(again.errLines[0] ?? '')) throw new Error(`other sizes into the same folder: ${again.errLines}`);
+  if (again.code !== 2 || !/was prepared with --resize 64 --crop 56 --shard-size 8/.test(again.errLines[0] ?? '')) {
+    throw new Error(`other sizes into the same folder: ${again.errLines}`);
+  }
 });
 
 test('bad input gets one line naming the path', () => {
@@ -82,7 +94,8 @@ test('bad input gets one line naming the path', () => {
   mkdirSync(join(badLabels, 'val'));
   writeFileSync(join(badLabels, 'train', 'n01', 'a.JPEG'), 'x');
   writeFileSync(join(badLabels, 'val', 'ILSVRC2012_val_00000001.JPEG'), 'x');
-  writeFileSync(join(badLabels, 'LOC_val_solution.csv'), 'ImageId,PredictionString\nILSVRC2012_val_00000001,n01 1 2 3 4\nILSVRC2012_val_00000002,n01 1 2 3 4\n');
+  const csv = 'ImageId,PredictionString\nILSVRC2012_val_00000001,n01 1 2 3 4\nILSVRC2012_val_00000002,n01 1 2 3 4\n';
+  writeFileSync(join(badLabels, 'LOC_val_solution.csv'), csv);
   const cases: [string[], number, RegExp][] = [
     [['prepare', join(tmp, 'missing'), '--out', join(tmp, 'o1')], 1, /missing is not a folder/],
     [['prepare', empty, '--out', join(tmp, 'o2')], 1, /empty holds no class folders/],

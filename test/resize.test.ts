@@ -50,7 +50,9 @@ function reference(rgb: Uint8Array, W: number, H: number, short: number, crop: n
 }
 
 test('output geometry is torchvision\'s: shorter side to the size, longer truncated, crop offset rounded half to even', () => {
-  const cases: [number, number, number, [number, number]][] = [[500, 375, 256, [341, 256]], [375, 500, 256, [256, 341]], [333, 500, 256, [256, 384]], [640, 480, 342, [456, 342]]];
+  const cases: [number, number, number, [number, number]][] = [
+    [500, 375, 256, [341, 256]], [375, 500, 256, [256, 341]], [333, 500, 256, [256, 384]], [640, 480, 342, [456, 342]],
+  ];
   for (const [w, h, s, want] of cases) {
     const got = resizedSize(w, h, s);
     if (got[0] !== want[0] || got[1] !== want[1]) throw new Error(`resize ${w}x${h} to ${s}: ${got}, want ${want}`);

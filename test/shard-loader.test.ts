@@ -25,12 +25,15 @@ mkdirSync(join(tmp, 'train'));
     first += n;
     return { file: shardFile('train', s), count: n };
   });
-  writeFileSync(join(tmp, MANIFEST), JSON.stringify({ format: FORMAT, version: 1, resize: size, crop: size, shardSize: 7, classes: 4, splits: { train: { count: 13, shards } } }));
+  const manifest = { format: FORMAT, version: 1, resize: size, crop: size, shardSize: 7, classes: 4, splits: { train: { count: 13, shards } } };
+  writeFileSync(join(tmp, MANIFEST), JSON.stringify(manifest));
 }
 
 test('the shard reader finds any example across shards of unequal sizes', () => {
   const r = new ShardReader(tmp, 'train');
-  if (r.count !== 13 || r.size !== size || r.labels.join() !== Array.from({ length: 13 }, (_, i) => i % 4).join()) throw new Error(`reader ${r.count} ${r.labels}`);
+  if (r.count !== 13 || r.size !== size || r.labels.join() !== Array.from({ length: 13 }, (_, i) => i % 4).join()) {
+    throw new Error(`reader ${r.count} ${r.labels}`);
+  }
   const b = new Uint8Array(75);
   for (const i of [12, 0, 7, 8, 6, 3]) {
     r.readImage(i, b);
@@ -58,7 +61,9 @@ test('the prefetcher delivers batches in the asked order, normalised with ImageN
           for (let k = 0; k < 75; k++) {
             const c = Math.floor(k / 25);
             const want = raw ? pixel(i, k) : (pixel(i, k) / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
-            if (Math.abs(b.x[e * 75 + k] - want) > 1e-6 * Math.max(1, Math.abs(want))) throw new Error(`example ${i} value ${k}: ${b.x[e * 75 + k]} vs ${want}`);
+            if (Math.abs(b.x[e * 75 + k] - want) > 1e-6 * Math.max(1, Math.abs(want))) {
+              throw new Error(`example ${i} value ${k}: ${b.x[e * 75 + k]} vs ${want}`);
+            }
           }
           seen.push(i);
         }

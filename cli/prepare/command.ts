@@ -17,8 +17,11 @@ const PREPARE_SPEC = {
     { name: 'resize', type: 'int', default: 256, min: 1, help: 'shorter side after the antialiased bilinear resize (torchvision Resize)' },
     { name: 'crop', type: 'int', default: 224, min: 1, help: 'side of the centre crop (torchvision CenterCrop); at most --resize' },
     { name: 'shard-size', type: 'int', default: 1000, min: 1, help: 'source files per shard' },
-    { name: 'workers', type: 'int', default: availableParallelism(), min: 1, help: 'decoding threads (default: all cores)' },
-    { name: 'val-labels', type: 'string', metavar: 'FILE', help: 'labels of a flat val/ folder: LOC_val_solution.csv (found in SRC by default) or the devkit ground truth' },
+    { name: 'workers', type: 'int', default: availableParallelism(), min: 1, help: 'decoding threads; the default is this machine\'s core count' },
+    {
+      name: 'val-labels', type: 'string', metavar: 'FILE',
+      help: 'labels of a flat val/ folder: LOC_val_solution.csv (found in SRC by default) or the devkit ground truth',
+    },
     { name: 'val-synsets', type: 'string', metavar: 'FILE', help: 'with the devkit ground truth: the wnid of ILSVRC2012_ID k on line k' },
   ],
   notes: [
@@ -67,11 +70,15 @@ export async function prepareCommand(argv: string[]): Promise<void> {
   checkDisk(out, pendingImages * (3 * params.crop * params.crop + 8) + jobs.length * 65536);
   const total = dataset.splits.reduce((n, s) => n + s.examples.length, 0);
   if (done.size > 0) console.log(`resuming: ${done.size} of ${done.size + jobs.length} shards already written`);
-  console.log(`preparing ${pendingImages} of ${total} images from ${src} into ${out} at ${params.crop}x${params.crop} (resize ${params.resize}), ${dataset.classes.length} classes`);
+  const what = `${params.crop}x${params.crop} (resize ${params.resize}), ${dataset.classes.length} classes`;
+  console.log(`preparing ${pendingImages} of ${total} images from ${src} into ${out} at ${what}`);
 
-  await runWorkers(jobs, Math.min(a.workers, Math.max(1, jobs.length)), { root: src, resize: params.resize, crop: params.crop }, pendingImages, (file, r) => done.set(file, r));
+  const workerData = { root: src, resize: params.resize, crop: params.crop };
+  await runWorkers(jobs, Math.min(a.workers, Math.max(1, jobs.length)), workerData, pendingImages, (file, r) => done.set(file, r));
 
-  const manifest: Manifest = { format: FORMAT, version: 1, resize: params.resize, crop: params.crop, shardSize: params.shardSize, classes: dataset.classes.length, splits: {} };
+  const manifest: Manifest = {
+    format: FORMAT, version: 1, resize: params.resize, crop: params.crop, shardSize: params.shardSize, classes: dataset.classes.length, splits: {},
+  };
   const skipped: Skipped[] = [];
   for (const split of dataset.splits) {
     const shards = [];
@@ -84,7 +91,8 @@ export async function prepareCommand(argv: string[]): Promise<void> {
     manifest.splits[split.name] = { count: shards.reduce((n, x) => n + x.count, 0), shards };
   }
   writeAtomic(join(out, 'classes.json'), JSON.stringify(dataset.classes, null, 1) + '\n');
-  writeAtomic(join(out, 'skipped.tsv'), 'path\treason\n' + skipped.map((x) => `${x.path}\t${x.reason.replace(/\s+/g, ' ')}`).join('\n') + (skipped.length ? '\n' : ''));
+  const rows = skipped.map((x) => `${x.path}\t${x.reason.replace(/\s+/g, ' ')}\n`);
+  writeAtomic(join(out, 'skipped.tsv'), 'path\treason\n' + rows.join(''));
   writeAtomic(join(out, MANIFEST), JSON.stringify(manifest, null, 1) + '\n');
   const counts = Object.entries(manifest.splits).map(([k, v]) => `${k} ${v.count}`).join(', ');
   console.log(`wrote ${counts} images to ${out}; ${skipped.length} undecodable file(s)${skipped.length ? ` listed in ${join(out, 'skipped.tsv')}` : ''}`);
@@ -101,7 +109,8 @@ function checkParams(out: string, params: Params): void {
       throw new Error(`${file} is not valid JSON; delete ${out} or choose another --out`);
     }
     if (old.resize !== params.resize || old.crop !== params.crop || old.shardSize !== params.shardSize) {
-      throw new UsageError(`${out} was prepared with --resize ${old.resize} --crop ${old.crop} --shard-size ${old.shardSize}; use those flags to resume, or another --out`);
+      const flags = `--resize ${old.resize} --crop ${old.crop} --shard-size ${old.shardSize}`;
+      throw new UsageError(`${out} was prepared with ${flags}; use those flags to resume, or another --out`);
     }
     return;
   }

@@ -27,7 +27,9 @@ function entries(dir: string): { name: string; dir: boolean }[] {
   } catch (e) {
     throw new DatasetError(`cannot read ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give a readable dataset folder`);
   }
-  return list.map((d) => ({ name: d.name, dir: d.isDirectory() || (d.isSymbolicLink() && isDir(join(dir, d.name))) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return list
+    .map((d) => ({ name: d.name, dir: d.isDirectory() || (d.isSymbolicLink() && isDir(join(dir, d.name))) }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function isDir(p: string): boolean {
@@ -45,7 +47,10 @@ function classFolders(dir: string, classes: string[] | null, root: string): { cl
   const examples: Example[] = [];
   for (const f of folders) {
     const label = names.indexOf(f);
-    if (label < 0) throw new DatasetError(`${join(dir, f)} is a class the training set does not have; remove it or add it to ${relative(root, dir) === 'val' ? 'train' : 'the training set'}`);
+    if (label < 0) {
+      const where = relative(root, dir) === 'val' ? 'train' : 'the training set';
+      throw new DatasetError(`${join(dir, f)} is a class the training set does not have; remove it or add it to ${where}`);
+    }
     const files = images(join(dir, f));
     if (files.length === 0) throw new DatasetError(`${join(dir, f)} holds no images; remove the empty class folder or add its images`);
     for (const path of files) examples.push({ path, label });
@@ -70,7 +75,10 @@ function scanVal(root: string, dir: string, classes: string[], opts: ScanOptions
   const files = images(dir);
   if (files.length === 0) throw new DatasetError(`${dir} holds no images; put the validation images there (flat, with --val-labels, or in class folders)`);
   const labelFile = opts.valLabels ?? [join(root, 'LOC_val_solution.csv'), join(dir, 'LOC_val_solution.csv')].find((p) => isFile(p));
-  if (!labelFile) throw new DatasetError(`${dir} is a flat folder of images without labels; give --val-labels LOC_val_solution.csv (or the devkit ground truth with --val-synsets)`);
+  if (!labelFile) {
+    const fix = 'give --val-labels LOC_val_solution.csv (or the devkit ground truth with --val-synsets)';
+    throw new DatasetError(`${dir} is a flat folder of images without labels; ${fix}`);
+  }
   const byId = labelFile.endsWith('.csv') ? readSolutionCsv(labelFile) : readDevkitTruth(labelFile, opts.valSynsets);
   const examples: Example[] = [];
   const known = new Set<string>();
@@ -84,7 +92,9 @@ function scanVal(root: string, dir: string, classes: string[], opts: ScanOptions
     examples.push({ path, label });
   }
   for (const id of byId.keys()) {
-    if (!known.has(id)) throw new DatasetError(`${labelFile} names ${id}, which is not an image in ${dir}; give the complete validation folder or its own label file`);
+    if (!known.has(id)) {
+      throw new DatasetError(`${labelFile} names ${id}, which is not an image in ${dir}; give the complete validation folder or its own label file`);
+    }
   }
   return examples;
 }
@@ -104,7 +114,9 @@ function readText(path: string): string {
 /** LOC_val_solution.csv: "ImageId,PredictionString" then "ILSVRC2012_val_00000001,n01751748 x y x y ...". */
 function readSolutionCsv(path: string): Map<string, string> {
   const lines = readText(path).split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (!/^ImageId,PredictionString$/.test(lines[0] ?? '')) throw new DatasetError(`${path} does not start with "ImageId,PredictionString"; give ImageNet's LOC_val_solution.csv`);
+  if (!/^ImageId,PredictionString$/.test(lines[0] ?? '')) {
+    throw new DatasetError(`${path} does not start with "ImageId,PredictionString"; give ImageNet's LOC_val_solution.csv`);
+  }
   const out = new Map<string, string>();
   for (let i = 1; i < lines.length; i++) {
     const m = /^([^,]+),\s*(n\d+)/.exec(lines[i]);
@@ -116,13 +128,17 @@ function readSolutionCsv(path: string): Map<string, string> {
 
 /** The devkit's ILSVRC2012_validation_ground_truth.txt labels the sorted validation files in order with 1-based IDs. */
 function readDevkitTruth(path: string, synsets: string | undefined): Map<string, string> {
-  if (!synsets) throw new DatasetError(`${path} holds ILSVRC2012_IDs; also give --val-synsets FILE with the wnid of ID k on line k (the devkit's meta.mat order)`);
+  if (!synsets) {
+    throw new DatasetError(`${path} holds ILSVRC2012_IDs; also give --val-synsets FILE with the wnid of ID k on line k (the devkit's meta.mat order)`);
+  }
   const wnids = readText(synsets).split(/\r?\n/).filter((l) => l.trim() !== '').map((l) => l.trim().split(/[\s,]+/)[0]);
   const ids = readText(path).split(/\r?\n/).filter((l) => l.trim() !== '');
   const out = new Map<string, string>();
   ids.forEach((line, i) => {
     const id = Number(line.trim());
-    if (!Number.isInteger(id) || id < 1 || id > wnids.length) throw new DatasetError(`${path} line ${i + 1} is "${line}", not an ID from 1 to ${wnids.length}; check the ground-truth file`);
+    if (!Number.isInteger(id) || id < 1 || id > wnids.length) {
+      throw new DatasetError(`${path} line ${i + 1} is "${line}", not an ID from 1 to ${wnids.length}; check the ground-truth file`);
+    }
     out.set(`ILSVRC2012_val_${String(i + 1).padStart(8, '0')}`, wnids[id - 1]);
   });
   return out;

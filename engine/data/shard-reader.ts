@@ -117,7 +117,9 @@ function readShardLabels(path: string, count: number, size: number): { imagesAt:
     if (readSync(fd, head, 0, n, 8) !== n) throw bad('is truncated');
     const h = JSON.parse(head.toString('utf8'));
     const images = h.images, labels = h.labels;
-    if (images?.dtype !== 'U8' || JSON.stringify(images.shape) !== JSON.stringify([count, 3, size, size])) throw bad(`holds images ${images?.dtype} [${images?.shape}], not U8 [${count},3,${size},${size}]`);
+    if (images?.dtype !== 'U8' || JSON.stringify(images.shape) !== JSON.stringify([count, 3, size, size])) {
+      throw bad(`holds images ${images?.dtype} [${images?.shape}], not U8 [${count},3,${size},${size}]`);
+    }
     if (labels?.dtype !== 'I64' || labels.shape[0] !== count) throw bad(`holds labels ${labels?.dtype} [${labels?.shape}], not I64 [${count}]`);
     const raw = Buffer.alloc(count * 8);
     readSync(fd, raw, 0, raw.length, 8 + n + labels.data_offsets[0]);
