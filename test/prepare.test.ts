@@ -7,6 +7,7 @@ import { resizeCenterCrop } from '../engine/data/image/resize.js';
 import { ShardReader } from '../engine/data/shard-reader.js';
 import { decodeSafetensors } from '../engine/safetensors.js';
 import { checkDisk } from '../cli/prepare/command.js';
+import { scanDataset } from '../cli/prepare/scan.js';
 import { cgh, cghKilledWhen } from './helpers/cli.js';
 import { ImageFolder, makeImageFolder } from './helpers/image-folder.js';
 
@@ -111,6 +112,22 @@ test('bad input gets one line naming the path', () => {
     }
   }
   for (const o of ['o1', 'o2', 'o3', 'o4', 'o5']) if (existsSync(join(tmp, o, 'index.json'))) throw new Error(`refused command wrote ${o}`);
+});
+
+test('the devkit ground truth labels a flat val folder through the synset list (ID order, not sorted order)', () => {
+  const root = join(tmp, 'devkit');
+  for (const c of ['n01', 'n02', 'n03']) { mkdirSync(join(root, 'train', c), { recursive: true }); writeFileSync(join(root, 'train', c, 'a.JPEG'), 'x'); }
+  mkdirSync(join(root, 'val'));
+  for (let i = 1; i <= 4; i++) writeFileSync(join(root, 'val', `ILSVRC2012_val_0000000${i}.JPEG`), 'x');
+  writeFileSync(join(root, 'truth.txt'), '1\n3\n2\n1\n');
+  writeFileSync(join(root, 'synsets.txt'), 'n03 three\nn01 one\nn02 two\n');
+  const d = scanDataset(root, { valLabels: join(root, 'truth.txt'), valSynsets: join(root, 'synsets.txt') });
+  const val = d.splits.find((s) => s.name === 'val')!.examples.map((e) => e.label);
+  // IDs 1, 3, 2, 1 are n03, n02, n01, n03: labels 2, 1, 0, 2 in the sorted class order n01, n02, n03.
+  if (val.join() !== '2,1,0,2') throw new Error(`devkit labels ${val}`);
+  let msg = '';
+  try { scanDataset(root, { valLabels: join(root, 'truth.txt') }); } catch (e) { msg = (e as Error).message; }
+  if (!/also give --val-synsets FILE/.test(msg)) throw new Error(msg);
 });
 
 test('too little free disk is refused before writing, naming both sizes', () => {
