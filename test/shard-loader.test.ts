@@ -71,6 +71,12 @@ test('the prefetcher delivers batches in the asked order, normalised with ImageN
       }
       if (seen.length !== 13) throw new Error(`epoch delivered ${seen.length} examples`);
     }
+    // An epoch left after one batch: the next start() drops what was in flight and begins afresh.
+    p.start(order);
+    await p.next();
+    p.start(order.slice().reverse());
+    const first = await p.next();
+    if (!first || first.indices.join() !== order.slice().reverse().slice(0, 4).join()) throw new Error(`restart gave ${first?.indices}`);
     await p.close();
   }
 });

@@ -36,6 +36,8 @@ export class BatchPrefetcher {
   private nextId = 0;
   private recycleTurn = 0;
   private failure: Error | null = null;
+  /** Requests of an abandoned epoch whose replies are dropped on arrival. */
+  private readonly stale = new Set<number>();
 
   constructor(readonly dir: string, readonly split: string, private readonly opts: PrefetchOptions) {
     this.reader = new ShardReader(dir, split);
@@ -48,8 +50,12 @@ export class BatchPrefetcher {
     }
   }
 
-  /** Start an epoch over these example indices (e.g. a seeded permutation). */
+  /** Start an epoch over these example indices (e.g. a seeded permutation); batches still in flight are dropped. */
   start(order: ArrayLike<number>): void {
+    for (const r of this.requested.splice(0)) {
+      const early = this.arrived.get(r.id);
+      if (early) { this.arrived.delete(r.id); this.recycleBuffer(early.x); } else this.stale.add(r.id);
+    }
     this.order = order;
     this.nextStart = 0;
     this.fill();
@@ -68,8 +74,12 @@ export class BatchPrefetcher {
 
   /** Give a batch's buffer back for reuse once it has been uploaded. */
   recycle(batch: Batch): void {
+    this.recycleBuffer(batch.x);
+  }
+
+  private recycleBuffer(x: Float32Array | Uint8Array): void {
     const w = this.workers[this.recycleTurn++ % this.workers.length];
-    w.postMessage({ recycle: batch.x }, [batch.x.buffer as ArrayBuffer]);
+    w.postMessage({ recycle: x }, [x.buffer as ArrayBuffer]);
   }
 
   async close(): Promise<void> {
@@ -93,6 +103,7 @@ export class BatchPrefetcher {
   }
 
   private arrive(r: BatchReply): void {
+    if (this.stale.delete(r.id)) { this.recycleBuffer(r.x); return; }
     const w = this.waiting.get(r.id);
     if (w) { this.waiting.delete(r.id); w.resolve(r); } else this.arrived.set(r.id, r);
   }
