@@ -17,6 +17,7 @@ const SECTIONS: { name: string; title: string; run: (gpu: Gpu) => Promise<BenchO
   { name: 'rules', title: 'Gradient rules', run: fromModule('./bench/rules.js', 'benchRules', 'formatRulesBench') },
   { name: 'conv', title: 'Convolutions', run: fromModule('./bench/conv.js', 'benchConv', 'formatConvBench') },
   { name: 'models', title: 'Models', run: fromModule('./bench/models.js', 'benchModels', 'formatModelsBench') },
+  { name: 'loader', title: 'Image loader', run: fromModule('./bench/loader.js', 'benchLoader', 'formatLoaderBench') },
 ];
 
 class NotBuilt extends Error {}

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, { summary: string; run: Command }> = {
   reproduce: { summary: 'run the paper\'s experiments end to end (the main job)', run: optional('./experiment.js', 'reproduceCommand', 'cgh reproduce') },
   experiment: { summary: 'run one CGH experiment protocol', run: optional('./experiment.js', 'experimentCommand', 'cgh experiment') },
   report: { summary: 'summarise run folders into tables and figures', run: optional('./experiment.js', 'reportCommand', 'cgh report') },
+  prepare: { summary: 'convert an image-folder dataset (ImageNet) into resized uint8 shards', run: async (argv) => (await import('./prepare/command.js')).prepareCommand(argv) },
   models: { summary: 'list the models with their parameter counts', run: async (argv) => (await import('./models.js')).modelsCommand(argv) },
   adapters: { summary: 'list the WebGPU adapters this machine offers', run: adaptersCommand },
   bench: { summary: 'measure GEMM GFLOP/s and training throughput on the current adapter', run: optional('./bench.js', 'benchCommand', 'cgh bench') },
