@@ -38,6 +38,7 @@ export class BatchPrefetcher {
   private failure: Error | null = null;
   /** Requests of an abandoned epoch whose replies are dropped on arrival. */
   private readonly stale = new Set<number>();
+  private holding = false;
 
   constructor(readonly dir: string, readonly split: string, private readonly opts: PrefetchOptions) {
     this.reader = new ShardReader(dir, split);
@@ -46,8 +47,17 @@ export class BatchPrefetcher {
       const worker = new Worker(new URL('./prefetch-worker.js', import.meta.url), { workerData: { dir, split, norm, raw: opts.raw ?? false } });
       worker.on('message', (r: BatchReply) => this.arrive(r));
       worker.on('error', (e) => this.fail(e));
+      worker.unref();
       this.workers.push(worker);
     }
+  }
+
+  /** Workers keep the process alive only while batches are in flight, so a forgotten close() cannot hang an exit. */
+  private holdProcess(): void {
+    const busy = this.requested.length > 0 || this.stale.size > 0;
+    if (busy === this.holding) return;
+    this.holding = busy;
+    for (const w of this.workers) if (busy) w.ref(); else w.unref();
   }
 
   /** Start an epoch over these example indices (e.g. a seeded permutation); batches still in flight are dropped. */
@@ -64,10 +74,11 @@ export class BatchPrefetcher {
   /** The next batch of the epoch, or null at its end. */
   async next(): Promise<Batch | null> {
     if (this.failure) throw this.failure;
-    const req = this.requested.shift();
+    const req = this.requested[0];
     if (!req) return null;
     const reply = this.arrived.get(req.id) ?? await new Promise<BatchReply>((resolve, reject) => this.waiting.set(req.id, { resolve, reject }));
     this.arrived.delete(req.id);
+    this.requested.shift();
     this.fill();
     return { x: reply.x, y: reply.y, indices: req.indices };
   }
@@ -100,10 +111,11 @@ export class BatchPrefetcher {
       this.requested.push({ id, indices });
       this.workers[id % this.workers.length].postMessage({ id, indices } satisfies BatchRequest);
     }
+    this.holdProcess();
   }
 
   private arrive(r: BatchReply): void {
-    if (this.stale.delete(r.id)) { this.recycleBuffer(r.x); return; }
+    if (this.stale.delete(r.id)) { this.recycleBuffer(r.x); this.holdProcess(); return; }
     const w = this.waiting.get(r.id);
     if (w) { this.waiting.delete(r.id); w.resolve(r); } else this.arrived.set(r.id, r);
   }
