@@ -5,7 +5,7 @@ import { executeRun, type EpochRow, type EvalRow, type RunConfig, type RunData, 
 import type { RuleName } from './rules/index.js';
 import type { ExperimentName } from './presets.js';
 import { makeFolder, removeStaleTempFiles, writeFileAtomic } from './files/durable-file.js';
-import { lockFolder } from './files/folder-lock.js';
+import { lockFolder, releaseFolder } from './files/folder-lock.js';
 
 /**
  * An experiment: a grid of runs in one folder. experiment.json records what was asked (the experiment,
@@ -99,7 +99,13 @@ export class Experiment {
         if (this.opts.verbose) this.log(`  ${label} epoch ${row.epoch}/${config.epochs}: ${brief(evals)} (${row.elapsed_s.toFixed(0)}s)`);
       },
     };
-    const result = await executeRun(dir, config, data, hooks);
+    let result: RunResult;
+    try {
+      result = await executeRun(dir, config, data, hooks);
+    } finally {
+      // A finished (or failed) run leaves no lock behind, so its folder is exactly what it wrote.
+      releaseFolder(dir);
+    }
     this.results.set(config.run, result);
     const s = result.summary;
     const last = lastEvals(result.rows);

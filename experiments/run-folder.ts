@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { asFloat32, decodeSafetensors, encodeSafetensors, SafetensorsError, storedTensor } from '../engine/safetensors.js';
 import { appendRowDurable, FileWriteError, fileWriteError, makeFolder, removeStaleTempFiles, writeFileAtomic } from './files/durable-file.js';
-import { FolderLockedError, lockFolder } from './files/folder-lock.js';
+import { FolderLockedError, lockFolder, releaseFolder } from './files/folder-lock.js';
 
 /** A problem with a run folder; the message is one line naming the problem and the fix. */
 export class RunError extends Error {
@@ -62,6 +62,11 @@ export class RunFolder {
       throw asRunError(e, dir);
     }
     return new RunFolder(dir, config, opts.resume);
+  }
+
+  /** Lets another process use the folder (the lock is also released when this process exits). */
+  release(): void {
+    releaseFolder(this.dir);
   }
 
   get metricsFile(): string { return path.join(this.dir, METRICS); }
