@@ -58,6 +58,37 @@ test('a full disk keeps the last good checkpoint and every row, and exits 1 with
   }
 });
 
+test('a full disk in cgh experiment: exit 1 with one line, and rerunning after freeing space loses no epoch', () => {
+  const disk = smallDisk(1024 * 1024);
+  if (!disk) return;
+  try {
+    // Checkpoints of about 640 kB (weights and momentum), so the second cannot be written beside the first.
+    const args = (out: string) => ['experiment', 'label-noise', '--preset', 'tiny', '--hidden', '100', '--train-size', '300', '--test-size', '200',
+      '--quiet', '--noise', '0', '--epochs', '3', '--records', 'off', '--dense-eval=false', '--out', out];
+    const out = path.join(disk.dir, 'exp');
+    const r = cgh(args(out));
+    assert.is(r.code, 1, `exit ${r.code}; ${r.stderr}`);
+    // Progress lines go to stderr too; the error is the one line starting with cgh:.
+    const errors = r.errLines.filter((l) => l.startsWith('cgh:'));
+    assert.is(errors.length, 1, r.errLines.join(' | '));
+    assert.match(errors[0], /^cgh: no space left on the device holding \S+; free space there/);
+    assert.is(r.errLines[r.errLines.length - 1], errors[0]);
+    const run = path.join(out, 'noise-0');
+    const meta = JSON.parse(decodeSafetensors(fs.readFileSync(path.join(run, 'checkpoint.safetensors'))).metadata.cgh);
+    assert.ok(rowsOf(run).length >= meta.metricsRows, 'every row the checkpoint saw is there');
+    assert.equal(tempFiles(run), []);
+    assert.is(spawnSync('mount', ['-o', 'remount,size=8m', disk.dir]).status, 0);
+    const again = cgh(args(out));
+    assert.is(again.code, 0, again.stderr);
+    const straight = path.join(tmp, 'exp-straight');
+    assert.is(cgh(args(straight)).code, 0);
+    const strip = (rows: Record<string, unknown>[]) => rows.map(({ elapsed_s: _e, examples_per_s: _x, ...rest }) => rest);
+    assert.equal(strip(rowsOf(run)), strip(rowsOf(path.join(straight, 'noise-0'))), 'the same rows as a run on a roomy disk');
+  } finally {
+    disk.unmount();
+  }
+});
+
 test('a read-only file system is named as such (not ENOENT, no doubled code), and nothing is written', () => {
   const disk = smallDisk(4 * 2 ** 20);
   if (!disk) return;
