@@ -12,7 +12,8 @@ export const MAX_TENSOR_VALUES = 2 ** 30;
 export function initValues(n: number, what = 'a model tensor'): Float32Array {
   if (!Number.isSafeInteger(n) || n < 0 || n > MAX_TENSOR_VALUES) {
     const gib = (n * 4) / 2 ** 30;
-    throw new TensorSizeError(`${what} would hold ${n.toPrecision(4)} values (${gib.toPrecision(3)} GiB), more than a GPU buffer can (${MAX_TENSOR_VALUES} values); use a smaller model (--hidden, --width)`);
+    const size = `${n.toPrecision(4)} values (${gib.toPrecision(3)} GiB)`;
+    throw new TensorSizeError(`${what} would hold ${size}, more than a GPU buffer can (${MAX_TENSOR_VALUES} values); use a smaller model (--hidden, --width)`);
   }
   return new Float32Array(n);
 }

@@ -36,7 +36,8 @@ export function matchWeights(model: Model, tensors: Map<string, LoadedTensor>, s
     const bad = countNonFinite(data);
     if (bad > 0) {
       const what = bad === data.length ? `all ${bad} values` : `${bad} of its ${data.length} values`;
-      throw new WeightsError(`${source}: ${p.name} holds NaN or infinity in ${what}; the file is damaged or was saved from a diverged run, so use other weights`);
+      const fix = 'the file is damaged or was saved from a diverged run, so use other weights';
+      throw new WeightsError(`${source}: ${p.name} holds NaN or infinity in ${what}; ${fix}`);
     }
     out.set(p.name, data);
   }

@@ -90,7 +90,8 @@ export function gunzipIfNeeded(bytes: Uint8Array, what = 'data', limit?: Inflate
       const end = Math.min(bytes.length, at + INFLATE_SLICE);
       gunzip.push(bytes.subarray(at, end), end === bytes.length);
       if (cap !== undefined && total > cap) {
-        throw new DataError(`${what}: decompresses to more than the ${cap} bytes its header declares; the file is corrupt (or a decompression bomb), so re-download it`);
+        const problem = `decompresses to more than the ${cap} bytes its header declares`;
+        throw new DataError(`${what}: ${problem}; the file is corrupt (or a decompression bomb), so re-download it`);
       }
     }
   } catch (e) {

@@ -40,12 +40,9 @@ export function lockFolder(dir: string, what = 'folder'): void {
       // Created but not yet filled cannot happen (the file appears whole, by link); this is a damaged lock.
       throw new FolderLockedError(`${dir} has a lock file ${LOCK_FILE} that cannot be read; if no cgh process uses the ${what}, delete ${file} and rerun`);
     }
-    if (holder.host !== os.hostname()) {
-      throw new FolderLockedError(`${dir} is in use by process ${holder.pid} on host ${holder.host} (since ${holder.started}); wait for it to finish, or if it is gone delete ${file}`);
-    }
-    if (processIsAlive(holder.pid)) {
-      throw new FolderLockedError(`${dir} is in use by process ${holder.pid} on host ${holder.host} (since ${holder.started}); wait for it to finish or stop it, or choose another --out`);
-    }
+    const inUse = `${dir} is in use by process ${holder.pid} on host ${holder.host} (since ${holder.started})`;
+    if (holder.host !== os.hostname()) throw new FolderLockedError(`${inUse}; wait for it to finish, or if it is gone delete ${file}`);
+    if (processIsAlive(holder.pid)) throw new FolderLockedError(`${inUse}; wait for it to finish or stop it, or choose another --out`);
     breakStale(file, holder);
   }
   throw new FolderLockedError(`could not take the lock of ${dir}: other processes keep taking it; run one cgh command per ${what}`);
