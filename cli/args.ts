@@ -115,6 +115,7 @@ function convert(f: FlagSpec, raw: string, see: string): unknown {
     case 'int-list': {
       const parts = raw.split(',');
       if (parts.some((p) => !/^\s*\d+\s*$/.test(p))) throw bad('comma-separated whole numbers such as 1024,1024');
+      if (parts.some((p) => !Number.isSafeInteger(Number(p)))) throw bad(`comma-separated whole numbers up to ${Number.MAX_SAFE_INTEGER}`);
       return parts.map((p) => checkMin(Number(p), 'comma-separated whole numbers, each'));
     }
     case 'choice':

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { getGpu } from '../engine/context.js';
 import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
+import { notARegularFile } from '../engine/data/file-kind.js';
 import { parameterCount } from '../models/model.js';
 import { modelNames } from '../models/registry.js';
 import { loadWeights, WeightsError } from '../models/weights.js';
@@ -159,6 +160,8 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
 }
 
 function readWeightsFile(file: string): Uint8Array {
+  const problem = notARegularFile(file, 'give --weights a safetensors file');
+  if (problem) throw new WeightsError(`--weights ${problem}`);
   try {
     return fs.readFileSync(file);
   } catch (e) {

@@ -6,6 +6,7 @@ import type { ExperimentData } from './experiment-data.js';
 import { ExperimentError, type RunResult } from './experiment-run.js';
 import { plainRunData } from './label-noise-experiment.js';
 import { thresholdRun, validateThreshold } from './easy-hard.js';
+import { writeFileAtomic } from './files/durable-file.js';
 
 /**
  * Difficulty (Section 4.3, Figure 5a): the easy/hard classification is repeated R times with different
@@ -52,9 +53,7 @@ export function accuracyByDifficulty(difficulty: Int32Array, correct: Uint8Array
 
 export function writeDifficulty(file: string, difficulty: Int32Array, repeats: number): void {
   const bytes = encodeSafetensors([{ name: 'difficulty', shape: [difficulty.length], data: difficulty }], { repeats: String(repeats) });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, bytes);
 }
 
 export function readDifficulty(file: string): Int32Array {

@@ -7,6 +7,7 @@ import type { ExperimentData } from './experiment-data.js';
 import { checksum, ExperimentError, type RunData, type RunResult } from './experiment-run.js';
 import { gatherExamples } from './eval-sets.js';
 import { plainRunData } from './label-noise-experiment.js';
+import { writeFileAtomic } from './files/durable-file.js';
 
 /**
  * Easy and hard examples (Sections 4.2 and 4.4, Figure 4): train with SGD until the whole training set's
@@ -102,9 +103,7 @@ export function writeSplits(file: string, s: Splits, meta: Record<string, string
     { name: 'h_train', shape: [s.hTrain.length], data: s.hTrain },
     { name: 'h_test', shape: [s.hTest.length], data: s.hTest },
   ], meta);
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, bytes);
 }
 
 export function readSplits(file: string): { splits: Splits; meta: Record<string, string> } {

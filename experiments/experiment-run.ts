@@ -15,6 +15,7 @@ import { applyLabelNoise, type NoisyLabels } from './label-noise.js';
 import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subsetMetrics, type EvalSets } from './eval-sets.js';
 import { ExampleRecords } from './example-records.js';
 import { StepSums } from './epoch.js';
+import { writeFileAtomic } from './files/durable-file.js';
 
 /**
  * One training run of an experiment: label noise, the evaluation sets evaluated on the dense-early
@@ -391,9 +392,7 @@ function writeExamples(file: string, records: ExampleRecords, noisy: NoisyLabels
     { name: 'original_label', shape: [n], data: noisy.original },
     { name: 'corrupt', shape: [n], data: noisy.corrupt, dtype: 'U8' },
   ], { latest_step: String(records.latestStep) });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, bytes);
 }
 
 export function readExamples(file: string): ExampleRecords {

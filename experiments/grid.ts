@@ -4,6 +4,8 @@ import { RunError } from './run-folder.js';
 import { executeRun, type EpochRow, type EvalRow, type RunConfig, type RunData, type RunHooks, type RunResult, type TrainSettings } from './experiment-run.js';
 import type { RuleName } from './rules/index.js';
 import type { ExperimentName } from './presets.js';
+import { makeFolder, removeStaleTempFiles, writeFileAtomic } from './files/durable-file.js';
+import { lockFolder, releaseFolder } from './files/folder-lock.js';
 
 /**
  * An experiment: a grid of runs in one folder. experiment.json records what was asked (the experiment,
@@ -45,6 +47,7 @@ export class Experiment {
   static open(root: string, spec: ExperimentSpec, opts: ExperimentOptions = {}, mutable: string[] = []): Experiment {
     const file = path.join(root, EXPERIMENT_FILE);
     if (fs.existsSync(root) && !fs.statSync(root).isDirectory()) throw new RunError(`${root} is a file, not an experiment folder; choose another --out`);
+    if (fs.existsSync(root)) takeFolder(root);
     if (fs.existsSync(file)) {
       const there = readSpec(root);
       if (there.experiment !== spec.experiment) throw new RunError(`${root} holds a ${there.experiment} experiment, not ${spec.experiment}; choose another --out`);
@@ -57,7 +60,8 @@ export class Experiment {
       else return new Experiment(root, { ...spec, command: there.command }, opts);
       return new Experiment(root, spec, opts);
     }
-    fs.mkdirSync(root, { recursive: true });
+    makeFolder(root);
+    takeFolder(root);
     writeSpec(file, spec);
     return new Experiment(root, spec, opts);
   }
@@ -95,7 +99,13 @@ export class Experiment {
         if (this.opts.verbose) this.log(`  ${label} epoch ${row.epoch}/${config.epochs}: ${brief(evals)} (${row.elapsed_s.toFixed(0)}s)`);
       },
     };
-    const result = await executeRun(dir, config, data, hooks);
+    let result: RunResult;
+    try {
+      result = await executeRun(dir, config, data, hooks);
+    } finally {
+      // A finished (or failed) run leaves no lock behind, so its folder is exactly what it wrote.
+      releaseFolder(dir);
+    }
     this.results.set(config.run, result);
     const s = result.summary;
     const last = lastEvals(result.rows);
@@ -122,10 +132,14 @@ export function readSpec(root: string): ExperimentSpec {
   return spec;
 }
 
+/** One process per experiment folder (its runs' folders are locked too); temporary files of killed ones are removed. */
+function takeFolder(root: string): void {
+  lockFolder(root, 'experiment folder');
+  removeStaleTempFiles(root);
+}
+
 function writeSpec(file: string, spec: ExperimentSpec): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(spec, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(spec, null, 2) + '\n');
 }
 
 function diffKeys(a: Record<string, unknown>, b: Record<string, unknown>, ignored: string[] = []): string[] {

@@ -6,6 +6,7 @@ import { presetSettings, type ExperimentName } from './presets.js';
 import { runExperiment, type ExperimentOptionsByName, type ExperimentRequest } from './run-experiment.js';
 import type { TrainSettings } from './experiment-run.js';
 import { REPRODUCE_FILE, writeReport } from './report/index.js';
+import { writeFileAtomic } from './files/durable-file.js';
 
 /**
  * `cgh reproduce`: every experiment of the paper at small scale on the embedded MNIST, sized to finish in
@@ -120,6 +121,6 @@ export async function reproduce(out: string, o: ReproduceOptions): Promise<strin
     `Wall time of this invocation: ${(total / 60).toFixed(1)} minutes (${timings.join(', ')}); parts finished by an earlier invocation take no time here.`,
     'Scale: the first 1,000 MNIST training images (500 for winsorize, 3,000 for easy/hard), 500 test images, a one-hidden-layer MLP, 10-40 epochs. The paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
-  fs.writeFileSync(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro }, null, 2) + '\n');
+  writeFileAtomic(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro }, null, 2) + '\n');
   return writeReport(out);
 }

@@ -4,7 +4,7 @@ import type { TrainSettings } from './experiment-run.js';
 import type { ExperimentName } from './presets.js';
 import { labelNoiseExperiment, type LabelNoiseOptions } from './label-noise-experiment.js';
 import { suppressionExperiment, validateSuppressionRules, type SuppressionOptions } from './suppression.js';
-import { winsorizeExperiment, type WinsorizeOptions } from './winsorize-experiment.js';
+import { validateWinsorizeLevels, winsorizeExperiment, type WinsorizeOptions } from './winsorize-experiment.js';
 import { easyHardExperiment, validateThreshold, type EasyHardOptions } from './easy-hard.js';
 import { difficultyExperiment, type DifficultyOptions } from './difficulty.js';
 import { antiAdversarialExperiment, validateAccuracyTarget, type AntiAdversarialOptions } from './anti-adversarial.js';
@@ -40,6 +40,7 @@ export function validateRequest(exp: ExperimentName, r: ExperimentRequest): void
   const o = r.options as unknown as Record<string, unknown>;
   for (const p of (o.noise as number[] | undefined) ?? []) validateNoiseLevel(p);
   if (exp === 'suppression') validateSuppressionRules((o.rules as string[]) ?? []);
+  if (exp === 'winsorize') validateWinsorizeLevels((o.levels as number[]) ?? [], r.settings.batchSize);
   if (exp === 'easy-hard' || exp === 'difficulty') validateThreshold(o.threshold as number);
   if (exp === 'anti-adversarial') {
     validateAccuracyTarget(o.target as number, '--target');

@@ -15,12 +15,18 @@ export interface WinsorizeOptions {
 
 export const WINSORIZE_DEFAULTS: WinsorizeOptions = { levels: [0, 2, 4], noise: [0, 1] };
 
+/** Every level must leave examples unclipped in a batch of `batchSize`; checked before the experiment folder is touched. */
+export function validateWinsorizeLevels(levels: number[], batchSize: number): void {
+  for (const s of levels) {
+    if (!Number.isInteger(s) || s < 0 || 2 * s + 1 >= batchSize) {
+      throw new ExperimentError(`winsorization level ${s} does not fit a batch of ${batchSize} (2s+1 must be below the batch); use --levels between 0 and ${Math.floor((batchSize - 2) / 2)}`);
+    }
+  }
+}
+
 export async function winsorizeExperiment(exp: Experiment, data: ExperimentData, o: WinsorizeOptions): Promise<RunResult[]> {
   o.noise.forEach((p) => validateNoiseLevel(p));
-  const B = exp.spec.settings.batchSize;
-  for (const s of o.levels) {
-    if (!Number.isInteger(s) || s < 0 || 2 * s + 1 >= B) throw new ExperimentError(`winsorization level ${s} does not fit a batch of ${B} (2s+1 must be below the batch); use --levels between 0 and ${Math.floor((B - 2) / 2)}`);
-  }
+  validateWinsorizeLevels(o.levels, exp.spec.settings.batchSize);
   const runData = plainRunData(data);
   const out: RunResult[] = [];
   for (const p of o.noise) {

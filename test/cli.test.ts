@@ -134,7 +134,8 @@ test('run folder: new run, refusal without --resume, config check, rows, checkpo
   assert.not.ok(resumed.isDone());
   resumed.markDone({ ok: true });
   assert.ok(resumed.isDone());
-  assert.equal(fs.readdirSync(dir).sort(), ['checkpoint.safetensors', 'config.json', 'metrics.jsonl', 'summary.json'], 'no temporary files left');
+  // The lock file stays while this process holds the folder (until it exits).
+  assert.equal(fs.readdirSync(dir).sort(), ['.cgh-lock', 'checkpoint.safetensors', 'config.json', 'metrics.jsonl', 'summary.json'], 'no temporary files left');
 
   // Opening without --resume never truncates.
   const fresh = RunFolder.open(path.join(tmp, 'rf2'), config, { resume: false });

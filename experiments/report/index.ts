@@ -10,6 +10,7 @@ import { winsorizeSection } from './winsorize.js';
 import { easyHardSection } from './easy-hard.js';
 import { difficultySection } from './difficulty.js';
 import { antiAdversarialSection } from './anti-adversarial.js';
+import { writeFileAtomic } from '../files/durable-file.js';
 
 /**
  * `cgh report DIR`: report.html (and one CSV per table) for an experiment folder, or for a folder of
@@ -71,8 +72,3 @@ export function writeReport(dir: string): string {
   return file;
 }
 
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
