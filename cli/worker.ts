@@ -7,7 +7,7 @@ import { openQueue, parseTarget, queueUrl } from './queue-connect.js';
 
 const WORKER_SPEC = {
   name: 'worker',
-  summary: 'Takes the runs of experiment grids queued on Redis (cgh experiment ... --queue URL) and trains them into their folders.',
+  summary: 'Takes the runs of experiment grids queued on Redis (cgh queue run DIR --queue URL) and trains them into their folders.',
   flags: [
     { name: 'queue', type: 'string', metavar: 'URL', help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... for TLS (default: $CGH_QUEUE)' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME (one worker per GPU)' },

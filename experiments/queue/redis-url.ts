@@ -27,12 +27,13 @@ export function parseRedisUrl(text: string): RedisTarget {
   try {
     url = new URL(text);
   } catch {
-    throw new QueueUrlError(`--queue ${maskPassword(text)} is not a URL; give ${FORM}`, true);
+    throw new QueueUrlError(`--queue is not a URL; give ${FORM}`, true);
   }
-  const shown = maskPassword(text);
+  // A password may sit in the user part or (wrongly) in a query: neither is ever shown.
+  const shown = maskPassword(text.replace(/[?#].*$/, ''));
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new QueueUrlError(`--queue ${shown} is not a redis:// or rediss:// URL; give ${FORM}`, true);
   if (!url.hostname) throw new QueueUrlError(`--queue ${shown} names no host; give ${FORM}`, true);
-  if (url.search || url.hash) throw new QueueUrlError(`--queue ${shown} has a ?query or #fragment, which cgh does not read; give ${FORM}`, true);
+  if (url.search || url.hash) throw new QueueUrlError(`--queue ${shown} has a ?query or #fragment, which cgh does not read (a password goes before the host); give ${FORM}`, true);
   const dbText = url.pathname.replace(/^\//, '');
   if (dbText !== '' && !/^\d+$/.test(dbText)) throw new QueueUrlError(`--queue ${shown}: the database "${dbText}" is not a number; give ${FORM}`, true);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
