@@ -55,10 +55,13 @@ function rows(dir: string, run: string): string[] {
   return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-/** The grid run in this process, in dependency order, with nothing in between: what every other way must equal. */
+/**
+ * The grid run in this process, in dependency order, with nothing in between: what every other way must
+ * equal (without the steps' sleeps, which change no value).
+ */
 async function reference(name: string, grid: FakeGrid): Promise<string> {
   const dir = path.join(tmp, name);
-  writeFakeGrid(dir, grid);
+  writeFakeGrid(dir, { ...grid, stepMs: 0 });
   const done = new Set<string>();
   while (done.size < grid.runs.length) {
     for (const r of grid.runs) {
@@ -145,12 +148,15 @@ test('three workers run a dependent grid; its rows and report equal the uninterr
   await conn.quit();
   await stopAll(workers);
 
-  // The same grid in two local worker processes, one per adapter.
+  // Part of the grid in two local worker processes, one per adapter.
   const local = path.join(tmp, 'local');
-  writeFakeGrid(local, GRID);
+  const part: FakeGrid = { ...GRID, runs: GRID.runs.filter((r) => ['a', 'b', 'd'].includes(r.name)) };
+  writeFakeGrid(local, part);
   const pool = cli(['queue', 'run', local, '--workers', '2'], { FAKE_ADAPTERS: 'gpu0,gpu1' });
   assert.is(pool.code, 0, pool.stderr);
-  sameRuns(local, ref, GRID);
+  for (const r of ['a', 'b', 'd']) assert.equal(rows(local, r), rows(ref, r), r);
+  const refLines = fs.readFileSync(path.join(ref, 'report.txt'), 'utf8').split('\n').filter((l) => /^[abd] /.test(l));
+  assert.equal(fs.readFileSync(path.join(local, 'report.txt'), 'utf8').trim().split('\n'), refLines);
   assert.is(fs.readFileSync(path.join(local, 'a', 'adapters.txt'), 'utf8'), 'gpu0\n');
   assert.is(fs.readFileSync(path.join(local, 'b', 'adapters.txt'), 'utf8'), 'gpu1\n');
 });
