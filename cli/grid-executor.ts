@@ -6,5 +6,6 @@ import { UsageError } from './args.js';
  * layer does not offer them yet, so the queue commands refuse with one line instead of running anything.
  */
 export async function loadGridExecutor(): Promise<GridExecutor> {
-  throw new UsageError('the queue commands need the experiments layer\'s grid functions (planGrid, executeGridRun, writeGridReport), which this build does not have yet');
+  throw new UsageError('the queue commands need the experiments layer\'s grid functions (planGrid, executeGridRun, writeGridReport), '
+    + 'which this build does not have yet');
 }

@@ -23,7 +23,8 @@ const RUN_SPEC = {
   name: 'queue run DIR',
   summary: 'Runs the grid of an experiment folder (made by cgh experiment) on a Redis queue served by cgh worker, or in N local worker processes.',
   flags: [
-    { name: 'queue', type: 'string', metavar: 'URL', help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB] or rediss://... (default: $CGH_QUEUE)' },
+    { name: 'queue', type: 'string', metavar: 'URL',
+      help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB] or rediss://... (default: $CGH_QUEUE)' },
     { name: 'detach', type: 'boolean', help: 'queue the grid and return at once; cgh queue status DIR shows its progress' },
     { name: 'workers', type: 'int', min: 1, metavar: 'N', help: 'without a queue: N local worker processes, one per adapter where there are several' },
   ],
@@ -38,7 +39,8 @@ const STATUS_SPEC = {
 } as const;
 
 function queueHelp(): string {
-  return ['usage: cgh queue run DIR [flags] | cgh queue status DIR [flags]', '', RUN_SPEC.summary, STATUS_SPEC.summary, '', 'cgh queue run --help and cgh queue status --help show their flags.'].join('\n');
+  return ['usage: cgh queue run DIR [flags] | cgh queue status DIR [flags]', '', RUN_SPEC.summary, STATUS_SPEC.summary, '',
+    'cgh queue run --help and cgh queue status --help show their flags.'].join('\n');
 }
 
 export async function queueCommand(argv: string[], deps?: QueueDeps): Promise<void> {
@@ -109,13 +111,17 @@ async function watchGrid(conn: Redis, dir: string, plan: GridPlan): Promise<Grid
     const p = await gridProgress(conn, dir, plan);
     for (const r of p.runs) {
       const key = `${r.state} ${r.worker ?? ''}`;
-      if (seen.get(r.run) !== key && (seen.has(r.run) || r.state !== 'waiting')) log(`${r.run}: ${r.state}${r.worker && r.state !== 'waiting' ? ` on ${r.worker}` : ''}`);
+      const changed = seen.get(r.run) !== key && (seen.has(r.run) || r.state !== 'waiting');
+      if (changed) log(`${r.run}: ${r.state}${r.worker && r.state !== 'waiting' ? ` on ${r.worker}` : ''}`);
       seen.set(r.run, key);
     }
     const summary = summaryLine(p);
     if (summary !== lastSummary) log(`${path.basename(dir)}: ${summary}; workers: ${p.workers.join(', ') || 'none'}`);
     lastSummary = summary;
-    if (p.workers.length === 0 && !warnedIdle && p.grid === 'in-progress') { log('no worker is connected to this queue yet; start one on each GPU machine with cgh worker --queue URL'); warnedIdle = true; }
+    if (p.workers.length === 0 && !warnedIdle && p.grid === 'in-progress') {
+      log('no worker is connected to this queue yet; start one on each GPU machine with cgh worker --queue URL');
+      warnedIdle = true;
+    }
     if (p.grid === 'done' || p.grid === 'failed') return p;
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -126,8 +132,12 @@ function finish(dir: string, p: GridProgress): void {
   const r = p.result!;
   console.error(`report: ${r.report}`);
   if (r.failed.length > 0) {
-    throw new Error(`${r.failed.length} run(s) of ${dir} failed (${r.failed.join(', ')})${r.blocked.length ? `, ${r.blocked.length} not run` : ''}; cgh queue status ${dir} says why; run the same command again to retry them`);
+    throw new Error(`${failures(dir, r.failed, r.blocked)}; cgh queue status ${dir} says why; run the same command again to retry them`);
   }
+}
+
+function failures(dir: string, failed: string[], blocked: string[]): string {
+  return `${failed.length} run(s) of ${dir} failed (${failed.join(', ')})${blocked.length ? `, ${blocked.length} not run` : ''}`;
 }
 
 function writeQueueFile(dir: string, url: string, queue: string): void {
@@ -151,7 +161,9 @@ async function showStatus(dir: string, flag: string | undefined, executor: GridE
   const { gridProgress, runLines, summaryLine } = await import('../experiments/queue/progress.js');
   try {
     const p = await gridProgress(conn, dir, plan);
-    const state = p.grid === 'done' ? `finished; report: ${p.result?.report}` : p.grid === 'failed' ? `failed: ${p.failedReason}` : p.grid === 'not-queued' ? 'not on this queue' : 'in progress';
+    const state = p.grid === 'done' ? `finished; report: ${p.result?.report}`
+      : p.grid === 'failed' ? `failed: ${p.failedReason}`
+      : p.grid === 'not-queued' ? 'not on this queue' : 'in progress';
     console.log(`${plan.experiment} grid of ${dir} (queue ${p.queue}): ${state}`);
     console.log(`${summaryLine(p)}; workers connected: ${p.workers.join(', ') || 'none'}`);
     for (const l of runLines(p)) console.log(l);
@@ -172,7 +184,8 @@ export async function runGridLocally(dir: string, workers: number, deps: QueueDe
       plan, workers, adapters: adapters.length > 1 ? adapters : [], log,
       runInProcess: (run, adapter) => new Promise<boolean>((resolve) => {
         log(`${run}: started${adapter ? ` on ${adapter}` : ''}`);
-        const child = spawn(process.execPath, [process.argv[1], 'worker', '--folder', dir, '--run', run, ...(adapter ? ['--adapter', adapter] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+        const args = [process.argv[1], 'worker', '--folder', dir, '--run', run, ...(adapter ? ['--adapter', adapter] : [])];
+        const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
         children.add(child);
         child.on('close', (code) => { children.delete(child); resolve(code === 0); });
         child.on('error', () => { children.delete(child); resolve(false); });
@@ -180,7 +193,7 @@ export async function runGridLocally(dir: string, workers: number, deps: QueueDe
     });
     const report = await deps.executor.writeGridReport(dir);
     console.error(`report: ${report}`);
-    if (r.failed.length > 0) throw new Error(`${r.failed.length} run(s) of ${dir} failed (${r.failed.join(', ')})${r.blocked.length ? `, ${r.blocked.length} not run` : ''}; run the same command again to resume`);
+    if (r.failed.length > 0) throw new Error(`${failures(dir, r.failed, r.blocked)}; run the same command again to resume`);
   } finally {
     process.off('SIGTERM', forward);
   }

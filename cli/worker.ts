@@ -9,12 +9,15 @@ const WORKER_SPEC = {
   name: 'worker',
   summary: 'Takes the runs of experiment grids queued on Redis (cgh queue run DIR --queue URL) and trains them into their folders.',
   flags: [
-    { name: 'queue', type: 'string', metavar: 'URL', help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... for TLS (default: $CGH_QUEUE)' },
+    { name: 'queue', type: 'string', metavar: 'URL',
+      help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... for TLS (default: $CGH_QUEUE)' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME (one worker per GPU)' },
     { name: 'concurrency', type: 'int', min: 1, default: 1, help: 'runs at once in this worker' },
     { name: 'name', type: 'string', metavar: 'NAME', help: 'name shown in cgh queue status (default: HOST-PID, plus the adapter)' },
-    { name: 'lock-seconds', type: 'int', min: 1, default: 30, metavar: 'S', help: 'a job without a heartbeat for S seconds is handed to another worker (after up to 2S)' },
-    { name: 'folder', type: 'string', metavar: 'DIR', help: 'without a queue: run the one run --run of the grid in DIR, then exit (what --workers N starts)' },
+    { name: 'lock-seconds', type: 'int', min: 1, default: 30, metavar: 'S',
+      help: 'a job without a heartbeat for S seconds is handed to another worker (after up to 2S)' },
+    { name: 'folder', type: 'string', metavar: 'DIR',
+      help: 'without a queue: run the one run --run of the grid in DIR, then exit (what --workers N starts)' },
     { name: 'run', type: 'string', metavar: 'RUN', help: 'the run, with --folder' },
   ],
   notes: `The experiment folders must sit on storage that every worker machine sees under the same path (NFS or
@@ -59,7 +62,9 @@ export async function workerCommand(argv: string[], executor?: GridExecutor): Pr
 /** One run of a grid in this process, as a local worker of --workers N; SIGTERM stops it at a checkpoint. */
 async function runOne(folder: string, run: string, adapter: string | undefined, executor: GridExecutor, log: (l: string) => void): Promise<void> {
   const plan = await executor.planGrid(folder);
-  if (!plan.runs.some((r) => r.name === run)) throw new UsageError(`run "${run}" is not in the ${plan.experiment} grid of ${folder}; its runs: ${plan.runs.map((r) => r.name).join(', ')}`);
+  if (!plan.runs.some((r) => r.name === run)) {
+    throw new UsageError(`run "${run}" is not in the ${plan.experiment} grid of ${folder}; its runs: ${plan.runs.map((r) => r.name).join(', ')}`);
+  }
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error('stopped by a signal'));
   process.once('SIGTERM', onSignal);

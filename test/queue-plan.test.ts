@@ -37,7 +37,9 @@ test('plans with a cycle, an unknown dependency or a repeated run are refused', 
 
 test('redis:// and rediss:// URLs: host, port, database, user, password (decoded), TLS; the password is masked', () => {
   const t = parseRedisUrl('rediss://alice:p%40ss%20word@redis.example.org:6380/3');
-  assert.equal({ ...t }, { host: 'redis.example.org', port: 6380, db: 3, username: 'alice', password: 'p@ss word', tls: true, display: 'rediss://alice:***@redis.example.org:6380/3' });
+  assert.equal({ ...t }, {
+    host: 'redis.example.org', port: 6380, db: 3, username: 'alice', password: 'p@ss word', tls: true, display: 'rediss://alice:***@redis.example.org:6380/3',
+  });
   const d = parseRedisUrl('redis://10.0.0.5');
   assert.equal([d.host, d.port, d.db, d.password, d.tls, d.display], ['10.0.0.5', 6379, 0, undefined, false, 'redis://10.0.0.5']);
   assert.is(parseRedisUrl('redis://:secret@[::1]:7000').host, '::1');

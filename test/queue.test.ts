@@ -243,7 +243,8 @@ test('an unreachable or refusing queue URL is one line naming it, password maske
   assert.equal(down.errLines, [`cgh: cannot reach Redis at redis://:***@127.0.0.1:${port}/0 (ECONNREFUSED); start redis-server there or check --queue`]);
   const wrong = cli(['queue', 'status', path.join(tmp, 'grid'), '--queue', `redis://:wrong@127.0.0.1:${redis.port}`]);
   assert.is(wrong.code, 1);
-  assert.equal(wrong.errLines, [`cgh: cannot reach Redis at redis://:***@127.0.0.1:${redis.port} (the password or user was refused); start redis-server there or check --queue`]);
+  assert.equal(wrong.errLines,
+    [`cgh: cannot reach Redis at redis://:***@127.0.0.1:${redis.port} (the password or user was refused); start redis-server there or check --queue`]);
   const bad = cli(['worker', '--queue', 'http://127.0.0.1:6379']);
   assert.is(bad.code, 2);
   assert.is(bad.errLines.length, 1);

@@ -13,7 +13,9 @@ export function checkPlan(plan: GridPlan): void {
     names.add(r.name);
   }
   for (const r of plan.runs) {
-    for (const d of r.dependsOn) if (!names.has(d)) throw new PlanError(`run ${r.name} of the ${plan.experiment} grid depends on ${d}, which is not in the grid`);
+    for (const d of r.dependsOn) {
+      if (!names.has(d)) throw new PlanError(`run ${r.name} of the ${plan.experiment} grid depends on ${d}, which is not in the grid`);
+    }
   }
   const done = new Set<string>();
   while (done.size < plan.runs.length) {

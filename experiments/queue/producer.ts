@@ -36,7 +36,10 @@ export async function enqueueGrid(connection: Redis, folder: string, executor: G
     if (existing && IN_PROGRESS.has(await existing.getState())) return { queue: name, plan, fresh: false };
     if (existing) {
       const active = await queue.getActiveCount();
-      if (active > 0) throw new QueueStateError(`${active} run(s) of the last queued grid of ${abs} are still running; wait for them (cgh queue status ${folder}) or stop their workers`);
+      if (active > 0) {
+        throw new QueueStateError(`${active} run(s) of the last queued grid of ${abs} are still running; `
+          + `wait for them (cgh queue status ${folder}) or stop their workers`);
+      }
       await queue.obliterate({ force: true });
     }
     await connection.sadd(REGISTRY_KEY, name);
@@ -47,7 +50,8 @@ export async function enqueueGrid(connection: Redis, folder: string, executor: G
         queueName: name,
         data: { folder: abs },
         opts: { jobId: GRID_JOB_ID, attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: false, removeOnFail: false },
-        children: readyRuns(plan, new Set(), new Set()).map((run) => ({ name: RUN_JOB, queueName: name, data: { folder: abs, run }, opts: runJobOptions(run) })),
+        children: readyRuns(plan, new Set(), new Set())
+          .map((run) => ({ name: RUN_JOB, queueName: name, data: { folder: abs, run }, opts: runJobOptions(run) })),
       });
     } finally {
       await flows.close();

@@ -31,9 +31,13 @@ export function parseRedisUrl(text: string): RedisTarget {
   }
   // A password may sit in the user part or (wrongly) in a query: neither is ever shown.
   const shown = maskPassword(text.replace(/[?#].*$/, ''));
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new QueueUrlError(`--queue ${shown} is not a redis:// or rediss:// URL; give ${FORM}`, true);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new QueueUrlError(`--queue ${shown} is not a redis:// or rediss:// URL; give ${FORM}`, true);
+  }
   if (!url.hostname) throw new QueueUrlError(`--queue ${shown} names no host; give ${FORM}`, true);
-  if (url.search || url.hash) throw new QueueUrlError(`--queue ${shown} has a ?query or #fragment, which cgh does not read (a password goes before the host); give ${FORM}`, true);
+  if (url.search || url.hash) {
+    throw new QueueUrlError(`--queue ${shown} has a ?query or #fragment, which cgh does not read (a password goes before the host); give ${FORM}`, true);
+  }
   const dbText = url.pathname.replace(/^\//, '');
   if (dbText !== '' && !/^\d+$/.test(dbText)) throw new QueueUrlError(`--queue ${shown}: the database "${dbText}" is not a number; give ${FORM}`, true);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -78,7 +82,9 @@ export function connectRedis(t: RedisTarget, onError: (e: Error) => void = () =>
 /** Connects once, without retries, so an unreachable or refusing server is one clear error at startup. */
 export async function checkReachable(t: RedisTarget, timeoutMs = 5000): Promise<void> {
   let lastError: Error | undefined;
-  const client = new Redis({ ...options(t), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
+  const client = new Redis({
+    ...options(t), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null,
+  });
   client.on('error', (e: Error) => { lastError = e; });
   try {
     await client.connect();

@@ -136,7 +136,8 @@ export class GridWorker {
   private async gridJob(job: Job, token: string, queue: Queue): Promise<unknown> {
     const { folder } = parse(job, false);
     const result = await gridStep(job, token, folder, this.o.executor, queue);
-    this.o.log(`${queue.name}: grid finished (${result.finished.length} done, ${result.failed.length} failed, ${result.blocked.length} blocked); report: ${result.report}`);
+    const counts = `${result.finished.length} done, ${result.failed.length} failed, ${result.blocked.length} blocked`;
+    this.o.log(`${queue.name}: grid finished (${counts}); report: ${result.report}`);
     return result;
   }
 

@@ -61,7 +61,8 @@ export const fakeExecutor: GridExecutor = {
     if (opts.adapter) fs.appendFileSync(path.join(dir, 'adapters.txt'), `${opts.adapter}\n`);
     const ckptFile = path.join(dir, 'checkpoint.json');
     const rowsFile = path.join(dir, 'metrics.jsonl');
-    let { step, value } = fs.existsSync(ckptFile) ? JSON.parse(fs.readFileSync(ckptFile, 'utf8')) : { step: 0, value: seed(run) + deps.reduce((s, v) => s! + v!, 0)! };
+    const fresh = { step: 0, value: seed(run) + deps.reduce((s, v) => s! + v!, 0)! };
+    let { step, value } = fs.existsSync(ckptFile) ? JSON.parse(fs.readFileSync(ckptFile, 'utf8')) : fresh;
     const kept = fs.existsSync(rowsFile) ? fs.readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).slice(0, step) : [];
     writeAtomic(rowsFile, kept.map((l) => `${l}\n`).join(''));
     if (step > 0) opts.log?.(`resuming after step ${step}`);

@@ -6,6 +6,7 @@ import { fakeExecutor } from './fake-grid.js';
 
 process.exitCode = await runCommand(async ([command, ...rest]) => {
   if (command === 'worker') return workerCommand(rest, fakeExecutor);
-  if (command === 'queue') return queueCommand(rest, { executor: fakeExecutor, adapters: async () => (process.env.FAKE_ADAPTERS ?? '').split(',').filter(Boolean) });
+  const adapters = async () => (process.env.FAKE_ADAPTERS ?? '').split(',').filter(Boolean);
+  if (command === 'queue') return queueCommand(rest, { executor: fakeExecutor, adapters });
   throw new Error(`unknown command ${command}`);
 }, process.argv.slice(2));

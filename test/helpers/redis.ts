@@ -46,12 +46,14 @@ function makeCert(dir: string): { cert: string; key: string } {
 export async function startRedis(opts: { password?: string; tls?: boolean } = {}): Promise<TestRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-redis-'));
   const port = await freePort();
-  const args = ['--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'];
+  const args = ['--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no',
+    '--loglevel', 'warning'];
   let caFile: string | undefined;
   if (opts.tls) {
     const { cert, key } = makeCert(dir);
     caFile = cert;
-    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no');
+    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert,
+      '--tls-auth-clients', 'no');
   } else {
     args.push('--port', String(port));
   }
