@@ -28,6 +28,11 @@ const COMMANDS: Record<string, { summary: string; run: Command }> = {
   adapters: { summary: 'list the WebGPU adapters this machine offers', run: adaptersCommand },
   bench: { summary: 'measure GEMM GFLOP/s and training throughput on the current adapter', run: optional('./bench.js', 'benchCommand', 'cgh bench') },
   serve: { summary: 'serve the browser training page', run: optional('./serve.js', 'serveCommand', 'cgh serve') },
+  worker: { summary: 'train the runs of grids queued on Redis, one worker per GPU', run: async (argv) => (await import('./worker.js')).workerCommand(argv) },
+  queue: {
+    summary: 'run an experiment folder\'s grid on a Redis queue or local workers; show its progress',
+    run: async (argv) => (await import('./queue.js')).queueCommand(argv),
+  },
 };
 
 function mainHelp(): string {
