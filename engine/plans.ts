@@ -39,24 +39,32 @@ export function defaultFamily(r: Pick<AdapterReport, 'name' | 'architecture' | '
 export function choosePlans(report: AdapterReport, deviceFeatures: ReadonlySet<string> | string[], spec = ''): Plans {
   const features = new Set(deviceFeatures);
   const family = defaultFamily(report);
-  const plans: Plans = { matmul: family, conv: family, subgroups: family === 'gpu' && features.has('subgroups'), workgroupBytes: report.limits.maxComputeWorkgroupStorageSize };
+  const plans: Plans = {
+    matmul: family, conv: family,
+    subgroups: family === 'gpu' && features.has('subgroups'),
+    workgroupBytes: report.limits.maxComputeWorkgroupStorageSize,
+  };
   for (const raw of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [left, right] = raw.split('=').map((s) => s.trim());
     if (right === undefined && (left === 'subgroups' || left === 'nosubgroups')) {
       if (left === 'subgroups' && !features.has('subgroups')) {
-        throw new PlanError(`CGH_PLANS asks for subgroups, but the adapter ${report.name} does not offer the WebGPU feature 'subgroups'; remove 'subgroups' from CGH_PLANS`);
+        throw new PlanError(`CGH_PLANS asks for subgroups, but the adapter ${report.name} does not offer the WebGPU feature 'subgroups'; `
+          + `remove 'subgroups' from CGH_PLANS`);
       }
       plans.subgroups = left === 'subgroups';
       continue;
     }
     const fam = (right ?? left) as PlanFamily;
-    if (!PLAN_FAMILIES.includes(fam)) throw new PlanError(`CGH_PLANS: unknown plan family '${right ?? left}'; use ${PLAN_FAMILIES.join(' or ')}, per op as ${PLAN_OPS.join('=..,')}=.., or subgroups/nosubgroups`);
-    const ops = right === undefined ? [...PLAN_OPS] : [left as PlanOp];
+    if (!PLAN_FAMILIES.includes(fam)) {
+      throw new PlanError(`CGH_PLANS: unknown plan family '${fam}'; use ${PLAN_FAMILIES.join(' or ')}, per op as ${PLAN_OPS.join('=..,')}=.., or subgroups/nosubgroups`);
+    }
     if (right !== undefined && !PLAN_OPS.includes(left as PlanOp)) throw new PlanError(`CGH_PLANS: unknown op '${left}'; the ops with plans are ${PLAN_OPS.join(', ')}`);
+    const ops = right === undefined ? [...PLAN_OPS] : [left as PlanOp];
     for (const op of ops) plans[op] = fam;
   }
   if ((plans.matmul === 'gpu' || plans.conv === 'gpu') && plans.workgroupBytes < MIN_WORKGROUP_BYTES) {
-    throw new PlanError(`the gpu plans need ${MIN_WORKGROUP_BYTES} bytes of workgroup memory, but the adapter ${report.name} offers ${plans.workgroupBytes}; use CGH_PLANS=lavapipe`);
+    throw new PlanError(`the gpu plans need ${MIN_WORKGROUP_BYTES} bytes of workgroup memory, but the adapter ${report.name} offers ${plans.workgroupBytes}; `
+      + 'use CGH_PLANS=lavapipe');
   }
   return plans;
 }
