@@ -18,8 +18,9 @@ export const tileBytes = (t: GemmTile) => 2 * BK * (t.BM + t.BN) * 4;
 /** Workgroups that keep a data-centre GPU busy (about two per streaming multiprocessor). */
 const TARGET_WORKGROUPS = 256;
 /** K per split-K chunk, at least: shorter chunks spend more on the second pass than they gain. */
-const MIN_CHUNK = 256;
+const MIN_CHUNK = 128;
 const MAX_SPLITS = 64;
+const MAX_GRID = 65535;
 
 export interface GemmPlan { tile: GemmTile; splits: number; kChunk: number; grid: [number, number, number] }
 
@@ -29,7 +30,8 @@ export interface GemmPlan { tile: GemmTile; splits: number; kChunk: number; grid
  * `forceSplits` are for tests, which check every tile and the split path on small products.
  */
 export function planGemm(M: number, N: number, K: number, batch: number, workgroupBytes: number, opts: { forceTile?: GemmTile; forceSplits?: number; canSplit?: boolean } = {}): GemmPlan {
-  const fits = TILES.filter((t) => tileBytes(t) <= workgroupBytes);
+  const fits = TILES.filter((t) => tileBytes(t) <= workgroupBytes && Math.ceil(N / t.BN) <= MAX_GRID && Math.ceil(M / t.BM) <= MAX_GRID);
+  if (fits.length === 0) throw new Error(`a ${M}x${N} product needs more than ${MAX_GRID} workgroups along one grid dimension`);
   const count = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * batch;
   const waste = (t: GemmTile) => (Math.ceil(M / t.BM) * t.BM * Math.ceil(N / t.BN) * t.BN) / (M * N);
   let tile = opts.forceTile ?? fits.find((t) => count(t) >= TARGET_WORKGROUPS && waste(t) < 1.25);
