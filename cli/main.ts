@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `cgh` command: dispatches to the subcommands and turns every error into one line.
 import { listAdapters } from '../engine/device.js';
+import { defaultFamily } from '../engine/plans.js';
 import { closest, helpText, parseArgs, UsageError } from './args.js';
 import { importOptional } from './optional.js';
 import { formatTable } from './table.js';
@@ -62,8 +63,19 @@ async function adaptersCommand(argv: string[]): Promise<void> {
     { key: 'backend', title: 'backend', align: 'left' },
     { key: 'maxBuffer', title: 'max buffer (MiB)' },
     { key: 'maxInvocations', title: 'max invocations/workgroup' },
-  ], adapters.map((r) => ({ ...r, maxBuffer: Math.floor(r.limits.maxBufferSize / 2 ** 20), maxInvocations: r.limits.maxComputeInvocationsPerWorkgroup }))));
-  console.log('\nThe first adapter is the default; choose another with --adapter NAME.');
+    { key: 'workgroupKiB', title: 'workgroup memory (KiB)' },
+    { key: 'plans', title: 'kernel plans', align: 'left' },
+  ], adapters.map((r) => ({
+    ...r,
+    maxBuffer: Math.floor(r.limits.maxBufferSize / 2 ** 20),
+    maxInvocations: r.limits.maxComputeInvocationsPerWorkgroup,
+    workgroupKiB: r.limits.maxComputeWorkgroupStorageSize / 1024,
+    plans: defaultFamily(r) + (defaultFamily(r) === 'gpu' && r.features.includes('subgroups') ? ' + subgroups' : ''),
+  }))));
+  console.log('');
+  for (const r of adapters) console.log(`${r.name} features: ${r.features.join(', ') || 'none'}`);
+  console.log('\nThe first adapter is the default; choose another with --adapter NAME. CGH_PLANS=gpu|lavapipe (or matmul=..,conv=..)');
+  console.log('forces a kernel plan family on any adapter.');
 }
 
 async function dispatch(argv: string[]): Promise<void> {

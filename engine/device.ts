@@ -9,6 +9,8 @@ export interface AdapterReport {
   vendor: string;
   architecture: string;
   backend: string;
+  /** The adapter's optional WebGPU features (subgroups, shader-f16, ...), sorted. */
+  features: string[];
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeInvocationsPerWorkgroup: number; maxComputeWorkgroupStorageSize: number };
 }
 
@@ -72,6 +74,7 @@ function describe(adapter: GPUAdapter): AdapterReport {
     vendor: info.vendor || 'unknown',
     architecture: info.architecture || 'unknown',
     backend: (info as any).backendType || backendFromName(name),
+    features: [...adapter.features].sort(),
     limits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
@@ -103,7 +106,10 @@ export async function acquireDevice(opts: { adapterName?: string } = {}): Promis
     adapter = match;
   }
   const l = adapter.limits;
+  // Only features the kernels use, and only where offered (a device without them gets the fallbacks).
+  const requiredFeatures = (['subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
+    requiredFeatures,
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

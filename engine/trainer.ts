@@ -39,6 +39,11 @@ interface EvalForward extends Forward { correct5: Node }
 /**
  * A training step recorded once (forward, backward, gradient transform, update, metrics) and replayed
  * as one command buffer per step; metrics stay on the GPU until `takeMetrics`.
+ *
+ * The step API never waits for the GPU: `step` uploads the batch (queue-ordered behind the step in flight, whose
+ * inputs it therefore cannot disturb; the caller may refill its arrays at once) and submits. A loop calls
+ * `settle()` after each step, which waits only when more than `maxAhead` steps are unawaited, and reads numbers only
+ * where it needs them: `takeMetrics` (the loss and accuracy sums since the last read) at logging points and epoch ends.
  */
 export class Trainer {
   readonly train: Forward;
@@ -49,6 +54,10 @@ export class Trainer {
   private readonly metricsDispatch: Dispatch;
   private readonly evalPrograms = new Map<number, EvalForward>();
   private readonly stepWord = new Uint32Array(1);
+  /** The step's dispatches after the program's: the update, then the metric sums. */
+  private readonly tail: Dispatch[];
+  /** Steps submitted since the GPU was last known idle. */
+  private unawaited = 0;
 
   constructor(readonly gpu: Gpu, readonly net: Network, readonly opts: TrainerOptions) {
     this.transform = opts.transform ?? new SumGroups(1);
@@ -78,7 +87,11 @@ export class Trainer {
     this.metricsAcc = gpu.buffer(4, 'metrics');
     this.metricsUniform = gpu.uniform(words([B, 0, 0, 0]));
     this.metricsDispatch = gpu.dispatch(gpu.kernel('metrics'), [this.metricsUniform, program.buf(losses), program.buf(right), this.metricsAcc], [1, 1, 1]);
+    this.tail = [...this.sgd.dispatches, this.metricsDispatch];
   }
+
+  /** Compute dispatches in one training step's command buffer. */
+  get dispatchesPerStep(): number { return this.train.program.dispatches.length + this.tail.length; }
 
   /** Upload a batch and submit one step; `step` is the global step index (0-based). Does not wait. */
   step(images: Float32Array, labels: Int32Array, step: number, lr: number): void {
@@ -88,12 +101,24 @@ export class Trainer {
     this.stepWord[0] = step;
     this.gpu.device.queue.writeBuffer(this.metricsUniform, 4, this.stepWord);
     this.sgd.prepare(step, lr, step === 0);
-    program.run([...this.sgd.dispatches, this.metricsDispatch]);
+    program.run(this.tail);
+    this.unawaited++;
+  }
+
+  /**
+   * Bounds how far the CPU runs ahead of the GPU: returns at once while at most `maxAhead` steps are unawaited,
+   * else waits until the GPU has finished them all. No number is read back.
+   */
+  async settle(maxAhead = 4): Promise<void> {
+    if (this.unawaited <= maxAhead) return;
+    await this.gpu.idle();
+    this.unawaited = 0;
   }
 
   /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
   async takeMetrics(): Promise<EpochMetrics> {
     const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
+    this.unawaited = 0;
     this.gpu.write(this.metricsAcc, new Float32Array(4));
     return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
   }
