@@ -4,6 +4,8 @@ import { UnitActivity } from '../engine/unit-activity.js';
 import { Mlp } from '../models/mlp.js';
 import { Rng } from '../engine/random.js';
 import { randn } from './helpers/check.js';
+import { relu } from '../engine/ops/elementwise.js';
+import type { Graph, Node } from '../engine/graph.js';
 
 /** Float64 reference: per hidden layer, which units have a positive output on at least one example. */
 function refFires(model: Mlp, images: Float32Array, n: number): boolean[][] {
@@ -59,6 +61,22 @@ test('dead-unit count of an MLP matches a float64 reference, including a unit on
   const refMiddle = refFires(model, middle, n - 2).map((l) => l.filter((f) => !f).length);
   if (again.layers.map((l) => l.dead).join() !== refMiddle.join()) throw new Error(`middle examples: GPU ${again.layers.map((l) => l.dead)}, float64 ${refMiddle}`);
   if (refMiddle[0] < refDead[0] + 2) throw new Error('without the first and last examples units 0 and 1 should be dead');
+});
+
+test('a conv-shaped activation [N, C, H, W] counts a channel as one unit that fires if any position does', async () => {
+  const gpu = await getGpu();
+  const [C, H, W, n, B] = [5, 3, 7, 9, 4];
+  // A network whose only layer is a ReLU of its input, so the float64 reference is the input's sign.
+  const net = { inputShape: [C, H, W], numClasses: 1, parameters: () => [], buffers: () => [], forward: (_g: Graph, x: Node) => relu(x) };
+  const images = new Float32Array(n * C * H * W).fill(-1);
+  const at = (e: number, c: number, h: number, w: number) => ((e * C + c) * H + h) * W + w;
+  images[at(8, 0, 2, 6)] = 0.5; // channel 0: only the last example's last position
+  images[at(0, 2, 0, 0)] = 1e-3; // channel 2: only the first example's first position
+  images[at(4, 3, 1, 3)] = 0; // channel 3: a zero output does not fire
+  for (let e = 0; e < n; e++) images[at(e, 4, 1, 1)] = 2; // channel 4: every example
+  const result = await new UnitActivity(gpu, net, B).measure({ images, labels: new Int32Array(n), n });
+  const l = result.layers[0];
+  if (result.layers.length !== 1 || l.units !== C || l.dead !== 2) throw new Error(`conv units: ${JSON.stringify(result.layers)} (expected 2 dead of 5: channels 1 and 3)`);
 });
 
 test.run();
