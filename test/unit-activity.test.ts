@@ -59,7 +59,8 @@ test('dead-unit count of an MLP matches a float64 reference, including a unit on
   const middle = images.slice(inp, (n - 1) * inp);
   const again = await activity.measure({ images: middle, labels: new Int32Array(n - 2), n: n - 2 });
   const refMiddle = refFires(model, middle, n - 2).map((l) => l.filter((f) => !f).length);
-  if (again.layers.map((l) => l.dead).join() !== refMiddle.join()) throw new Error(`middle examples: GPU ${again.layers.map((l) => l.dead)}, float64 ${refMiddle}`);
+  const gotMiddle = again.layers.map((l) => l.dead);
+  if (gotMiddle.join() !== refMiddle.join()) throw new Error(`middle examples: GPU ${gotMiddle}, float64 ${refMiddle}`);
   if (refMiddle[0] < refDead[0] + 2) throw new Error('without the first and last examples units 0 and 1 should be dead');
 });
 
@@ -76,7 +77,9 @@ test('a conv-shaped activation [N, C, H, W] counts a channel as one unit that fi
   for (let e = 0; e < n; e++) images[at(e, 4, 1, 1)] = 2; // channel 4: every example
   const result = await new UnitActivity(gpu, net, B).measure({ images, labels: new Int32Array(n), n });
   const l = result.layers[0];
-  if (result.layers.length !== 1 || l.units !== C || l.dead !== 2) throw new Error(`conv units: ${JSON.stringify(result.layers)} (expected 2 dead of 5: channels 1 and 3)`);
+  if (result.layers.length !== 1 || l.units !== C || l.dead !== 2) {
+    throw new Error(`conv units: ${JSON.stringify(result.layers)} (expected 2 dead of 5: channels 1 and 3)`);
+  }
 });
 
 test.run();

@@ -25,7 +25,9 @@ function rise(end: number, mid: number, start = 0.1): (e: number) => number {
  * Writes a synthetic run folder (config.json, metrics.jsonl with eval rows at every epoch, summary.json
  * when finished) and reads it back the way a report does. `wobble` shifts this seed's curves.
  */
-function run(name: string, seed: number, sets: Record<string, (e: number) => number>, opts: { finished?: boolean; epochs?: number; wobble?: number; dead?: number } = {}): RunRecord {
+interface RunOptions { finished?: boolean; epochs?: number; wobble?: number; dead?: number }
+
+function run(name: string, seed: number, sets: Record<string, (e: number) => number>, opts: RunOptions = {}): RunRecord {
   const dir = path.join(root, `${name}-seed${seed}`);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ seed }));
@@ -39,7 +41,8 @@ function run(name: string, seed: number, sets: Record<string, (e: number) => num
     if (epoch > 0) lines.push(JSON.stringify({ kind: 'epoch', epoch, step: epoch * 20, lr: 0.1, run_loss: 0, run_acc: 0, examples_per_s: 1, elapsed_s: 1 }));
   }
   fs.writeFileSync(path.join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
-  if (opts.finished ?? true) fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ status: 'completed', ...(opts.dead !== undefined ? { deadFraction: opts.dead } : {}) }));
+  const summary = { status: 'completed', ...(opts.dead !== undefined ? { deadFraction: opts.dead } : {}) };
+  if (opts.finished ?? true) fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(summary));
   return loadRunRecord(dir)!;
 }
 
@@ -114,7 +117,11 @@ test('one seed: the margin is the binomial standard error of the test set', () =
 test('label noise: trends over every level, context not counted, premise on memorisation', () => {
   const level = (p: number, memorised: boolean) => ({
     noise: p,
-    runs: cond(`ln-${p}`, { pristine: rise(1, 3 + 6 * p), corrupt: rise(memorised || p === 0 ? 1 : 0.4, 10 + 4 * p), 'train-sample': rise(1, 4 + 8 * p), test: (e: number) => rise(0.9 - 0.2 * p, 3)(e) - (e > 10 ? 0.3 * p * Math.min(1, (e - 10) / 20) : 0) }),
+    runs: cond(`ln-${p}`, {
+      pristine: rise(1, 3 + 6 * p), corrupt: rise(memorised || p === 0 ? 1 : 0.4, 10 + 4 * p), 'train-sample': rise(1, 4 + 8 * p),
+      // Test accuracy falls from its peak after epoch 10, by 30 points times the noise.
+      test: (e: number) => rise(0.9 - 0.2 * p, 3)(e) - (e > 10 ? 0.3 * p * Math.min(1, (e - 10) / 20) : 0),
+    }),
   });
   const vs = labelNoiseVerdicts([0, 0.25, 0.5, 0.75].map((p) => level(p, true)), 10);
   expect(only(vs, 'label-noise-pristine-speed'), 'agrees', 'pristine slows with noise');

@@ -18,7 +18,8 @@ export function antiAdversarialVerdicts(pretrained: Condition | undefined, scrat
   const base = {
     id: 'anti-adversarial', kind: 'test' as const,
     prediction: 'Starting from weights trained on clean labels, random labels are memorised faster than from a random initialisation.',
-    rule: `epochs to ${GOALS.map((g) => pct(g, 0)).join(', ')} training accuracy, scratch minus pretrained, must exceed 2 standard errors at every goal (the reverse at every goal disagrees); premises: both reach every goal and have at most ${pct(MAX_DEAD, 0)} dead units.`,
+    rule: `epochs to ${GOALS.map((g) => pct(g, 0)).join(', ')} training accuracy, scratch minus pretrained, must exceed 2 standard errors at every goal `
+      + `(the reverse at every goal disagrees); premises: both reach every goal and have at most ${pct(MAX_DEAD, 0)} dead units.`,
   };
   const wait = waitingFor({ 'from clean-trained weights': pretrained, 'from random initialisation': scratch });
   if (wait.length) return [noVerdict(base, wait)];
@@ -35,11 +36,16 @@ export function antiAdversarialVerdicts(pretrained: Condition | undefined, scrat
     outcomes.push(decide(mean(d), se));
     evidence[`diff${goal * 100}`] = mean(d);
     evidence[`se${goal * 100}`] = se;
-    parts.push(`${pct(goal, 0)}: pretrained ${mean(a.map((m) => m.value)).toFixed(1)} vs scratch ${mean(b.map((m) => m.value)).toFixed(1)} epochs (${(mean(d) >= 0 ? '+' : '') + mean(d).toFixed(1)} ± ${se.toFixed(1)})`);
+    const [ea, eb, ed] = [mean(a.map((m) => m.value)), mean(b.map((m) => m.value)), mean(d)];
+    parts.push(`${pct(goal, 0)}: pretrained ${ea.toFixed(1)} vs scratch ${eb.toFixed(1)} epochs (${ed >= 0 ? '+' : ''}${ed.toFixed(1)} ± ${se.toFixed(1)})`);
   }
   const dead = [...pretrained!, ...scratch!].map((r) => r.deadFraction).filter((x): x is number => x !== undefined);
   const alive = dead.every((x) => x <= MAX_DEAD);
-  const premise = { text: `both runs reach every goal and have at most ${pct(MAX_DEAD, 0)} dead units`, met: reached && alive, evidence: dead.length ? `dead units ${dead.map((x) => pct(x)).join(', ')}` : 'dead units not measured' };
-  const outcome: Outcome = !premise.met ? 'cannot-tell' : outcomes.every((o) => o === 'agrees') ? 'agrees' : outcomes.every((o) => o === 'disagrees') ? 'disagrees' : 'cannot-tell';
+  const premise = {
+    text: `both runs reach every goal and have at most ${pct(MAX_DEAD, 0)} dead units`, met: reached && alive,
+    evidence: dead.length ? `dead units ${dead.map((x) => pct(x)).join(', ')}` : 'dead units not measured',
+  };
+  const unanimous = (o: Outcome) => outcomes.length === GOALS.length && outcomes.every((x) => x === o);
+  const outcome: Outcome = !premise.met ? 'cannot-tell' : unanimous('agrees') ? 'agrees' : unanimous('disagrees') ? 'disagrees' : 'cannot-tell';
   return [{ ...base, premise, outcome, evidence, text: parts.join('; ') }];
 }

@@ -30,7 +30,8 @@ export function difficultyVerdicts(sgd: DifficultyRun[], rm3: DifficultyRun[]): 
   const base = {
     id: 'difficulty-slope', kind: 'test' as const,
     prediction: 'Suppressing weak directions (RM3) costs more accuracy the harder the examples: SGD − RM3 grows with difficulty.',
-    rule: `least-squares slope of SGD's minus RM3's accuracy over every populated difficulty level, weighted by its standard error, must exceed 2 standard errors; premise: SGD reaches ${pct(LEARNED, 0)} on every level but at most one.`,
+    rule: 'least-squares slope of SGD\'s minus RM3\'s accuracy over every populated difficulty level, weighted by its standard error, '
+      + `must exceed 2 standard errors; premise: SGD reaches ${pct(LEARNED, 0)} on every level but at most one.`,
   };
   const waiting = [...sgd, ...rm3].filter((r) => !r.finished).map((r) => `${r.name} (unfinished)`);
   if (sgd.length === 0) waiting.push('SGD (no run)');
@@ -42,15 +43,20 @@ export function difficultyVerdicts(sgd: DifficultyRun[], rm3: DifficultyRun[]): 
     const binom = Math.hypot(binomialSe(a.acc, a.n), binomialSe(b.acc, b.n));
     const paired = a.perSeed.length >= 2 && a.perSeed.length === b.perSeed.length ? a.perSeed.map((v, i) => v - b.perSeed[i]) : [];
     const spread = paired.length >= 2 ? sampleSd(paired) / Math.sqrt(paired.length) : 0;
-    return { mean: a.acc - b.acc, se: Math.max(binom, spread), values: paired.length ? paired : [a.acc - b.acc], seeds: [], floor: binom, basis: paired.length ? 'seeds' : 'one seed' };
+    const values = paired.length ? paired : [a.acc - b.acc];
+    return { mean: a.acc - b.acc, se: Math.max(binom, spread), values, seeds: [], floor: binom, basis: paired.length ? 'seeds' : 'one seed' };
   });
   const sgdAcc = levels.map((d) => perLevel(sgd, d).acc);
   const unlearned = sgdAcc.filter((a) => !(a >= LEARNED)).length;
-  const premise = { text: `SGD reaches ${pct(LEARNED, 0)} on every difficulty level but at most one`, met: levels.length >= 2 && unlearned <= 1, evidence: `SGD per level: ${levels.map((d, i) => `${d}: ${pct(sgdAcc[i])}`).join(', ')}` };
+  const premise = {
+    text: `SGD reaches ${pct(LEARNED, 0)} on every difficulty level but at most one`, met: levels.length >= 2 && unlearned <= 1,
+    evidence: `SGD per level: ${levels.map((d, i) => `${d}: ${pct(sgdAcc[i])}`).join(', ')}`,
+  };
   const t = trend(levels, diffs);
   return [{
     ...base, premise, outcome: premise.met ? decide(t.slope, t.se) : 'cannot-tell',
     evidence: { slope: t.slope, se: t.se, levels: levels.length, meanGap: mean(diffs.map((e) => e.mean)) },
-    text: `SGD − RM3 per level: ${levels.map((d, i) => `${d}: ${(diffs[i].mean * 100).toFixed(1)} ± ${(diffs[i].se * 100).toFixed(1)}`).join(', ')}; slope ${(t.slope * 100).toFixed(2)} pts per level ± ${(t.se * 100).toFixed(2)}`,
+    text: `SGD − RM3 per level: ${levels.map((d, i) => `${d}: ${(diffs[i].mean * 100).toFixed(1)} ± ${(diffs[i].se * 100).toFixed(1)}`).join(', ')}; `
+      + `slope ${(t.slope * 100).toFixed(2)} pts per level ± ${(t.se * 100).toFixed(2)}`,
   }];
 }

@@ -10,11 +10,18 @@ export function easyHardVerdicts(easy: Condition | undefined, hard: Condition | 
   const base = {
     id: 'easy-hard-gap', kind: 'test' as const,
     prediction: 'Easy examples generalise to other easy examples better than hard ones to other hard ones (a smaller gap).',
-    rule: `(h-train − h-test) minus (e-train − e-test) accuracy over the last evaluations must exceed 2 standard errors; premise: both models fit their training sets (≥ 90%).`,
+    rule: '(h-train − h-test) minus (e-train − e-test) accuracy over the last evaluations must exceed 2 standard errors; '
+      + 'premise: both models fit their training sets (≥ 90%).',
   };
   const context: Verdict[] = [
-    { id: 'easy-hard-speed', kind: 'context', prediction: 'Easy examples are learned faster than hard ones.', rule: 'shown for context; holds by how easy and hard are chosen and is not counted.', outcome: null, evidence: {}, text: 'see the training curves' },
-    { id: 'easy-hard-transfer', kind: 'context', prediction: 'A model trained on easy examples does poorly on hard ones (paper: 85% e-test, 17% h-test).', rule: 'shown for context; expected from how the sets are built and not counted.', outcome: null, evidence: {}, text: 'see the table of final accuracies' },
+    {
+      id: 'easy-hard-speed', kind: 'context', prediction: 'Easy examples are learned faster than hard ones.',
+      rule: 'shown for context; holds by how easy and hard are chosen and is not counted.', outcome: null, evidence: {}, text: 'see the training curves',
+    },
+    {
+      id: 'easy-hard-transfer', kind: 'context', prediction: 'A model trained on easy examples does poorly on hard ones (paper: 85% e-test, 17% h-test).',
+      rule: 'shown for context; expected from how the sets are built and not counted.', outcome: null, evidence: {}, text: 'see the table of final accuracies',
+    },
   ];
   const wait = waitingFor({ easy, hard });
   if (wait.length) return [noVerdict(base, wait), ...context];
@@ -25,7 +32,10 @@ export function easyHardVerdicts(easy: Condition | undefined, hard: Condition | 
   });
   const e = own(easy!, 'e-test'), h = own(hard!, 'h-test');
   const fitE = accuracyOf(easy!, 'train'), fitH = accuracyOf(hard!, 'train');
-  const premise = { text: 'both models fit their training sets (≥ 90%)', met: fitE.mean >= 0.9 && fitH.mean >= 0.9, evidence: `e-train ${showEstimate(fitE)}, h-train ${showEstimate(fitH)}` };
+  const premise = {
+    text: 'both models fit their training sets (≥ 90%)', met: fitE.mean >= 0.9 && fitH.mean >= 0.9,
+    evidence: `e-train ${showEstimate(fitE)}, h-train ${showEstimate(fitH)}`,
+  };
   const diff = h.mean - e.mean, se = Math.hypot(h.se, e.se);
   return [{
     ...base, premise, outcome: premise.met ? decide(diff, se) : 'cannot-tell',

@@ -1,6 +1,8 @@
 import { earlySpeed, gap } from './measures.js';
 import { MEMORISED } from './suppression.js';
-import { accuracyOf, decide, difference, estimate, noVerdict, pct, pts, showEstimate, trend, waitingFor, type Condition, type Estimate, type Verdict } from './verdict.js';
+import {
+  accuracyOf, decide, difference, estimate, noVerdict, pct, pts, showEstimate, trend, waitingFor, type Condition, type Estimate, type Verdict,
+} from './verdict.js';
 
 /** The runs of one winsorization level s (examples clipped per side) at one noise level, over seeds. */
 export interface WinsorLevelRuns { s: number; runs: Condition }
@@ -29,12 +31,14 @@ export function winsorizeVerdicts(noise: number, levels: WinsorLevelRuns[], opts
     const base = {
       id: 'winsorize-gap-0', kind: opts.cleanGapClaimed ? 'test' as const : 'context' as const,
       prediction: 'Without noise, the train − test gap shrinks as s grows.',
-      rule: `least-squares slope of the final gap over s must be below −2 standard errors${opts.cleanGapClaimed ? '' : ' (context: the paper claims this for CIFAR-10, not for MNIST)'}.`,
+      rule: 'least-squares slope of the final gap over s must be below −2 standard errors'
+        + (opts.cleanGapClaimed ? '.' : ' (context: the paper claims this for CIFAR-10, not for MNIST).'),
     };
     if (wait.length) return [noVerdict(base, wait)];
     const est = sorted.map((l) => estimate(l.runs, (r) => gap(r, undefined, trainSet)));
     const t = trend(sValues, est);
-    return [{ ...base, outcome: decide(-t.slope, t.se), evidence: { slope: t.slope, se: t.se }, text: `gap: ${levelsText(sValues, est)}; slope ${(t.slope * 100).toFixed(2)} pts per s ± ${(t.se * 100).toFixed(2)}` }];
+    const text = `gap: ${levelsText(sValues, est)}; slope ${(t.slope * 100).toFixed(2)} pts per s ± ${(t.se * 100).toFixed(2)}`;
+    return [{ ...base, outcome: decide(-t.slope, t.se), evidence: { slope: t.slope, se: t.se }, text }];
   }
 
   const memory = noise < 1 ? 'corrupt' : trainSet;
@@ -42,7 +46,8 @@ export function winsorizeVerdicts(noise: number, levels: WinsorLevelRuns[], opts
   const speedBase = {
     id: `winsorize-speed-${noise}`, kind: 'test' as const,
     prediction: `At ${noiseText(noise)}, memorisation slows as s grows (more weak directions suppressed).`,
-    rule: `least-squares slope over every s of the mean ${memory} accuracy over the whole run (${opts.epochs} epochs; higher is faster) must be below −2 standard errors; premise: ${premiseText}.`,
+    rule: `least-squares slope over every s of the mean ${memory} accuracy over the whole run (${opts.epochs} epochs; higher is faster) `
+      + `must be below −2 standard errors; premise: ${premiseText}.`,
   };
   const preventBase = {
     id: `winsorize-prevent-${noise}`, kind: 'test' as const,
@@ -67,7 +72,8 @@ export function winsorizeVerdicts(noise: number, levels: WinsorLevelRuns[], opts
   out.push({
     ...preventBase, premise, outcome: premise.met ? decide(d.diff, d.se) : 'cannot-tell',
     evidence: { s0: zero.mean, sMax: last.mean, diff: d.diff, se: d.se },
-    text: `final ${memory} accuracy: s = 0 ${showEstimate(zero)}, s = ${sorted[sorted.length - 1].s} ${showEstimate(last)}; difference ${pts(d.diff)} ± ${(d.se * 100).toFixed(1)}`,
+    text: `final ${memory} accuracy: s = 0 ${showEstimate(zero)}, s = ${sorted[sorted.length - 1].s} ${showEstimate(last)}; `
+      + `difference ${pts(d.diff)} ± ${(d.se * 100).toFixed(1)}`,
   });
   return out;
 }
