@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import { renderSummary, renderVerdict } from '../experiments/verdicts/render.js';
 import type { Verdict } from '../experiments/verdicts/verdict.js';
+import { orderedColors } from '../experiments/report/ordered-palette.js';
 
 const base = { prediction: 'P <1>', rule: 'r', evidence: { diff: 0.1 }, text: 'diff +10 pts ± 2' };
 const verdicts: Verdict[] = [
@@ -29,6 +30,14 @@ test('a verdict block states the outcome, the rule and whether its premise was m
   if (!renderVerdict(verdicts[2]).includes('no verdict')) throw new Error('an unfinished verdict must say no verdict');
   if (!renderVerdict(verdicts[0], true).includes('smoke test, not evidence')) throw new Error('smoke label missing');
   if (renderVerdict(verdicts[3], true).includes('smoke test')) throw new Error('context checks carry no smoke label');
+});
+
+test('ordered colours run from dark to light, one per level, ends fixed', () => {
+  const c = orderedColors(5);
+  const lum = (h: string) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)).reduce((a, v, i) => a + v * [0.299, 0.587, 0.114][i], 0);
+  if (c.length !== 5 || c[0] !== '#440154' || c[4] !== '#c8be14' || new Set(c).size !== 5) throw new Error(`colours ${c}`);
+  for (let i = 1; i < c.length; i++) if (!(lum(c[i]) > lum(c[i - 1]))) throw new Error(`not ordered by lightness: ${c}`);
+  if (orderedColors(1).length !== 1 || orderedColors(0).length !== 0) throw new Error('edge counts');
 });
 
 test.run();
