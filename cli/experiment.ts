@@ -1,6 +1,7 @@
 // `cgh experiment NAME`, `cgh reproduce` and `cgh report DIR`: the paper's experiments as grids of runs.
 import path from 'node:path';
 import { getGpu } from '../engine/context.js';
+import { modelNames } from '../models/registry.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
 import { PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type PhaseEpochs } from '../experiments/protocols/presets.js';
 import type { TrainSettings } from '../experiments/run/grid-run.js';
@@ -21,7 +22,7 @@ const COMMON: FlagSpec[] = [
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files' },
   { name: 'train-size', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples' },
   { name: 'test-size', type: 'int', min: 1, metavar: 'N', help: 'evaluate on a seeded sample of N test examples' },
-  { name: 'model', type: 'string', metavar: 'NAME', help: 'model (see cgh models)' },
+  { name: 'model', type: 'string', metavar: 'NAME', known: modelNames, help: 'model (see cgh models)' },
   { name: 'hidden', type: 'int-list', min: 1, help: 'hidden widths of the mlp' },
   { name: 'width', type: 'number', min: 0, exclusiveMin: true, help: 'width multiplier of the model' },
   { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], help: 'weight initialisation' },

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { getGpu } from '../engine/context.js';
 import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
+import { notARegularFile } from '../engine/data/file-kind.js';
 import { parameterCount } from '../models/model.js';
 import { loadWeights, WeightsError } from '../models/weights.js';
 import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RuleError, type RuleOptions } from '../experiments/rules/index.js';
@@ -14,7 +15,7 @@ import { trainLoop } from '../experiments/run/loop.js';
 import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
-import { fixed, percent, TableStream } from './table.js';
+import { fixed, percent, plural, TableStream } from './table.js';
 import { packageVersion } from './version.js';
 
 export { packageVersion };
@@ -120,6 +121,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const progress = new Progress({ rateUnit: 'ex/s', quiet: hooks.quiet });
   const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
   let barEpoch = -1;
+  let runningLoss: number | undefined;
   const result = await trainLoop({
     gpu, trainer, batches, rng: batchRng, store: run,
     epochs: a.epochs,
@@ -137,14 +139,16 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
       },
       onProgress: (p) => {
         if (p.phase !== 'training') return;
-        if (p.epoch !== barEpoch) { barEpoch = p.epoch; progress.begin(`epoch ${p.epoch + 1}/${a.epochs}`, p.examplesTotal); }
-        if (p.examplesDone > 0 && p.examplesDone < p.examplesTotal) progress.update(p.examplesDone);
+        const total = p.examplesTotal;
+        if (p.epoch !== barEpoch) { barEpoch = p.epoch; progress.begin(`epoch ${p.epoch + 1}/${a.epochs}`, total, { done: p.epoch * total, total: a.epochs * total }); }
+        if (p.examplesDone < total) progress.update(p.examplesDone, { loss: runningLoss });
       },
+      onRow: (row) => { if (row.kind === 'step') runningLoss = row.loss as number; },
       onEpoch: show,
       stopAfterEpoch: hooks.stopAfterEpoch,
     },
   });
-  progress.clear();
+  progress.close();
   if (result.diverged) {
     const { step, epoch, lr } = result.diverged;
     const lower = +(lr / 10).toPrecision(3);
@@ -155,11 +159,13 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const last = rows[rows.length - 1];
   const completed = result.status === 'completed';
   if (completed) run.markDone({ epochs: a.epochs, steps: result.step, elapsed_s: result.elapsed_s, final: last ?? null });
-  if (last && completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${last.epoch} epochs; metrics in ${run.metricsFile}`);
+  if (last && completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${plural(last.epoch, 'epoch')}; metrics in ${run.metricsFile}`);
   return { run, rows, completed };
 }
 
 function readWeightsFile(file: string): Uint8Array {
+  const problem = notARegularFile(file, 'give --weights a safetensors file');
+  if (problem) throw new WeightsError(`--weights ${problem}`);
   try {
     return fs.readFileSync(file);
   } catch (e) {

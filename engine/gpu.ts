@@ -1,6 +1,7 @@
 import { parseBindings, BindingDecl } from './wgsl.js';
 import { shaders } from '../shaders/index.js';
 import type { AdapterReport } from './device.js';
+import { choosePlans, Plans } from './plans.js';
 
 /** A compiled compute pipeline with its explicit layout. */
 export interface Kernel { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; bindings: BindingDecl[]; label: string }
@@ -26,11 +27,15 @@ export class Gpu {
   private pending = new Map<string, number>();
   private pendingSince = 0;
   bytesAllocated = 0;
+  /** The kernel families ops compile to; set before building programs (tests force them with choosePlans). */
+  plans: Plans;
+  private placeholder: GPUBuffer | null = null;
 
   /** The first uncaptured GPU error; raised at the next wait so that no result is silently wrong. */
   private error: string | null = null;
 
   constructor(readonly device: GPUDevice, readonly report: AdapterReport) {
+    this.plans = choosePlans(report, device.features as ReadonlySet<string>);
     device.addEventListener?.('uncapturederror', (e: any) => {
       this.error ??= String(e.error?.message ?? e).split('\n')[0];
     });
@@ -84,6 +89,12 @@ export class Gpu {
     this.bytesAllocated += size;
     if (data) this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
     return buf;
+  }
+
+  /** A 16-byte storage buffer for a binding a kernel declares but the dispatch does not use. */
+  unused(): GPUBuffer {
+    this.placeholder ??= this.buffer(4, 'unused');
+    return this.placeholder;
   }
 
   /** A uniform buffer holding `words` (each a u32 or f32, as typed by the caller's view). */

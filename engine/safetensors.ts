@@ -42,6 +42,18 @@ function dtypeOf(t: SafeTensor): Dtype {
 
 /** Serialise tensors (in the given order) and string metadata. */
 export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string, string> = {}): Uint8Array {
+  const parts = safetensorsParts(tensors, metadata);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  return out;
+}
+
+/**
+ * The file as consecutive pieces, the length-prefixed header then each tensor's bytes (views, not copies), so a
+ * large file can be written piece by piece without a second copy in memory.
+ */
+export function safetensorsParts(tensors: SafeTensor[], metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -68,16 +80,11 @@ export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string
   let json = JSON.stringify(header);
   // Pad with spaces so the data starts 8-byte aligned (as the reference writer does).
   json += ' '.repeat((8 - ((8 + new TextEncoder().encode(json).length) % 8)) % 8);
-  const head = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let at = 8 + head.length;
-  for (const t of tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
-  }
-  return out;
+  const text = new TextEncoder().encode(json);
+  const head = new Uint8Array(8 + text.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(text.length), true);
+  head.set(text, 8);
+  return [head, ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
 }
 
 /** Parse and validate a safetensors file; `source` names it in errors. */

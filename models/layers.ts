@@ -7,7 +7,7 @@ import { batchNorm2d } from '../engine/ops/batchnorm.js';
 import { dropout, DropoutState } from '../engine/ops/dropout.js';
 import { matmul } from '../engine/ops/matmul.js';
 import { addBias } from '../engine/ops/bias.js';
-import { uniformFanIn, normal, kaimingNormalFanOut, glorotNormalCG, zeros, ones, InitScheme } from '../engine/init.js';
+import { initValues, uniformFanIn, normal, kaimingNormalFanOut, glorotNormalCG, zeros, ones, InitScheme } from '../engine/init.js';
 
 /**
  * Weight initialisation of a whole model: 'pytorch' follows each model's PyTorch/torchvision definition
@@ -47,7 +47,7 @@ export class Init {
 }
 
 function truncatedNormal(rng: Rng, n: number, std: number): Float32Array {
-  const a = new Float32Array(n);
+  const a = initValues(n);
   for (let i = 0; i < n; i++) {
     let z = rng.normal();
     while (Math.abs(z) > 2) z = rng.normal();

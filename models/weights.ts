@@ -20,7 +20,7 @@ const shapeText = (s: number[]) => `[${s.join(',')}]`;
 /**
  * Checks every tensor of `tensors` against the model: each parameter and buffer must be present with its shape
  * (PyTorch's scalar [] and [1] are the same here), in F32, F64, I32 or I64; a tensor the model lacks is an error
- * unless IGNORED. Returns the float32 values by name, in the model's order; nothing is written to the GPU.
+ * unless IGNORED, and every value must be finite. Returns the float32 values by name, in the model's order; nothing is written to the GPU.
  */
 export function matchWeights(model: Model, tensors: Map<string, LoadedTensor>, source: string, ignore: readonly RegExp[] = []): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
@@ -35,6 +35,12 @@ export function matchWeights(model: Model, tensors: Map<string, LoadedTensor>, s
     }
     const data = asFloat32(t);
     if (!data) throw new WeightsError(`${source}: ${p.name} is ${t.dtype}; save it as F32 (for example with tensor.float() before save_file)`);
+    const bad = countNonFinite(data);
+    if (bad > 0) {
+      const what = bad === data.length ? `all ${bad} values` : `${bad} of its ${data.length} values`;
+      const fix = 'the file is damaged or was saved from a diverged run, so use other weights';
+      throw new WeightsError(`${source}: ${p.name} holds NaN or infinity in ${what}; ${fix}`);
+    }
     out.set(p.name, data);
   }
   if (missing.length > 0) {
@@ -48,6 +54,12 @@ export function matchWeights(model: Model, tensors: Map<string, LoadedTensor>, s
     throw new WeightsError(`${source} holds ${extra[0]} ${shapeText(t.shape)}${more}, which ${model.name} does not have; the file was saved for another model`);
   }
   return out;
+}
+
+function countNonFinite(values: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) n++;
+  return n;
 }
 
 /** Writes weights matched by matchWeights into the model's parameter and buffer storage on the GPU. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '../../engine/safetensors.js';
 import { ExperimentError } from '../run/grid-run.js';
 import { difficultySection } from '../report/difficulty.js';
+import { writeFileAtomic } from '../files/durable-file.js';
 import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
 import { correctAtThreshold, thresholdRun } from './easy-hard.js';
 import { budgetFlag, parseFraction, percentList, validateThreshold } from './option-flags.js';
@@ -52,9 +53,7 @@ export function accuracyByDifficulty(difficulty: Int32Array, correct: Uint8Array
 
 export function writeDifficulty(file: string, difficulty: Int32Array, repeats: number): void {
   const bytes = encodeSafetensors([{ name: 'difficulty', shape: [difficulty.length], data: difficulty }], { repeats: String(repeats) });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, bytes);
 }
 
 export function readDifficulty(file: string): Int32Array {

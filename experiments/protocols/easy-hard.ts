@@ -5,6 +5,7 @@ import { decodeSafetensors, encodeSafetensors } from '../../engine/safetensors.j
 import { checksum, ExperimentError, type RunData } from '../run/grid-run.js';
 import { gatherExamples } from '../run/eval-sets.js';
 import { easyHardSection } from '../report/easy-hard.js';
+import { writeFileAtomic } from '../files/durable-file.js';
 import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
 import { budgetFlag, parseFraction, percentList, validateThreshold } from './option-flags.js';
 
@@ -108,9 +109,7 @@ export function writeSplits(file: string, s: Splits, meta: Record<string, string
     { name: 'h_train', shape: [s.hTrain.length], data: s.hTrain },
     { name: 'h_test', shape: [s.hTest.length], data: s.hTest },
   ], meta);
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, bytes);
 }
 
 export function readSplits(file: string): { splits: Splits; meta: Record<string, string> } {

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RunError } from '../run/run-folder.js';
+import { makeFolder, removeStaleTempFiles, writeFileAtomic } from '../files/durable-file.js';
+import { lockFolder } from '../files/folder-lock.js';
 import type { TrainSettings } from '../run/grid-run.js';
 
 /**
@@ -29,8 +31,10 @@ export const EXPERIMENT_FILE = 'experiment.json';
 export function openExperimentFolder(root: string, spec: ExperimentSpec, mutable: readonly string[] = []): ExperimentSpec {
   const file = path.join(root, EXPERIMENT_FILE);
   if (fs.existsSync(root) && !fs.statSync(root).isDirectory()) throw new RunError(`${root} is a file, not an experiment folder; choose another --out`);
+  if (fs.existsSync(root)) takeFolder(root);
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(root, { recursive: true });
+    makeFolder(root);
+    takeFolder(root);
     writeSpec(file, spec);
     return spec;
   }
@@ -62,10 +66,14 @@ export function readSpec(root: string): ExperimentSpec {
   return spec;
 }
 
+/** One process per experiment folder (its runs' folders are locked too); temporary files of killed ones are removed. */
+function takeFolder(root: string): void {
+  lockFolder(root, 'experiment folder');
+  removeStaleTempFiles(root);
+}
+
 function writeSpec(file: string, spec: ExperimentSpec): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(spec, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(spec, null, 2) + '\n');
 }
 
 function diffKeys(a: Record<string, unknown>, b: Record<string, unknown>, ignored: readonly string[] = []): string[] {

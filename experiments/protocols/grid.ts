@@ -4,6 +4,7 @@ import { getGpu } from '../../engine/context.js';
 import { executeRun, ExperimentError, type EpochRow, type EvalRow, type RunConfig, type RunData, type RunHooks, type RunResult } from '../run/grid-run.js';
 import { loadExperimentData, type ExperimentData } from '../run/experiment-data.js';
 import { RunError } from '../run/run-folder.js';
+import { releaseFolder } from '../files/folder-lock.js';
 import { writeReport } from '../report/index.js';
 import { openExperimentFolder, readSpec, type ExperimentSpec } from './experiment-folder.js';
 import { findProtocol, protocolNames } from './index.js';
@@ -179,7 +180,13 @@ async function loggedRun(dir: string, experiment: string, config: RunConfig, dat
       if (opts.verbose) log(`  ${label} epoch ${row.epoch}/${config.epochs}: ${brief(evals)} (${row.elapsed_s.toFixed(0)}s)`);
     },
   };
-  const result = await executeRun(dir, config, data, hooks);
+  let result: RunResult;
+  try {
+    result = await executeRun(dir, config, data, hooks);
+  } finally {
+    // A finished (or failed) run leaves no lock behind, so its folder is exactly what it wrote.
+    releaseFolder(dir);
+  }
   const s = result.summary;
   const took = result.skipped ? 'already done' : `${((performance.now() - t0) / 1000).toFixed(0)}s`;
   const how = s.status === 'stopped' ? `stopped at epoch ${s.epochs.toFixed(2)} (${s.stop!.set} ${pct(s.stop!.acc)})`

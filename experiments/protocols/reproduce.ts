@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getGpu } from '../../engine/context.js';
 import { presetSettings } from './presets.js';
+import { writeFileAtomic } from '../files/durable-file.js';
 import { runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
 import { findProtocol, PROTOCOLS } from './index.js';
 import type { TrainSettings } from '../run/grid-run.js';
@@ -102,7 +103,7 @@ export async function reproduce(out: string, o: ReproduceOptions): Promise<strin
     'Scale: the first 1,000 MNIST training images (500 for winsorize, 3,000 for easy/hard), 500 test images, a one-hidden-layer MLP, 10-40 epochs. The '
       + 'paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
-  fs.writeFileSync(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro },
+  writeFileAtomic(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro },
     null, 2) + '\n');
   return writeReport(out);
 }

@@ -5,6 +5,7 @@ import { EXPERIMENT_FILE } from '../protocols/experiment-folder.js';
 import { findProtocol, protocolNames } from '../protocols/index.js';
 import { loadExperiment } from './data.js';
 import { csvName, renderPage, tableCsv, type Section } from './html.js';
+import { writeFileAtomic } from '../files/durable-file.js';
 
 /**
  * `cgh report DIR`: report.html (and one CSV per table) for an experiment folder, or for a folder of
@@ -61,8 +62,3 @@ export function writeReport(dir: string): string {
   return file;
 }
 
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}

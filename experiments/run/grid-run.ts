@@ -13,6 +13,7 @@ import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subse
 import { ExampleRecords } from './example-records.js';
 import { LoopError, trainLoop } from './loop.js';
 import type { EpochRow, EvalRow } from './rows.js';
+import { writeFileAtomic } from '../files/durable-file.js';
 
 /**
  * One training run of an experiment: label noise, the evaluation sets evaluated on the dense-early
@@ -291,9 +292,7 @@ function writeExamples(file: string, records: ExampleRecords, noisy: NoisyLabels
     { name: 'original_label', shape: [n], data: noisy.original },
     { name: 'corrupt', shape: [n], data: noisy.corrupt, dtype: 'U8' },
   ], { latest_step: String(records.latestStep) });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, bytes);
 }
 
 export function readExamples(file: string): ExampleRecords {

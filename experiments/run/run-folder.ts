@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { asFloat32, decodeSafetensors, encodeSafetensors, SafetensorsError, storedTensor } from '../../engine/safetensors.js';
+import { appendRowDurable, FileWriteError, fileWriteError, makeFolder, removeStaleTempFiles, writeFileAtomic } from '../files/durable-file.js';
+import { FolderLockedError, lockFolder, releaseFolder } from '../files/folder-lock.js';
 
 /** A problem with a run folder; the message is one line naming the problem and the fix. */
 export class RunError extends Error {
@@ -36,6 +38,7 @@ export class RunFolder {
     let existing: Record<string, unknown> | null = null;
     try {
       if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new RunError(`${dir} is a file, not a run folder; choose another --out`);
+      if (fs.existsSync(dir)) takeFolder(dir);
       if (fs.existsSync(configFile)) existing = readJson(configFile);
     } catch (e) {
       throw asRunError(e, dir);
@@ -52,7 +55,8 @@ export class RunFolder {
       return new RunFolder(dir, existing, true);
     }
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      makeFolder(dir);
+      takeFolder(dir);
       writeAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
     } catch (e) {
       throw asRunError(e, dir);
@@ -60,18 +64,17 @@ export class RunFolder {
     return new RunFolder(dir, config, opts.resume);
   }
 
+  /** Lets another process use the folder (the lock is also released when this process exits). */
+  release(): void {
+    releaseFolder(this.dir);
+  }
+
   get metricsFile(): string { return path.join(this.dir, METRICS); }
   get checkpointFile(): string { return path.join(this.dir, CHECKPOINT); }
 
   /** One JSON line, appended and fsynced before returning. */
   appendMetrics(row: Record<string, unknown>): void {
-    const fd = fs.openSync(this.metricsFile, 'a');
-    try {
-      fs.writeSync(fd, JSON.stringify(row) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    appendRowDurable(this.metricsFile, JSON.stringify(row) + '\n');
   }
 
   readMetrics(): Record<string, unknown>[] {
@@ -150,24 +153,12 @@ export class RunFolder {
   }
 }
 
-/** Write to a temporary file, fsync, rename over the target, fsync the folder: a kill leaves the old or the new file. */
-function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    if (typeof data === 'string') fs.writeSync(fd, data);
-    else fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(path.dirname(file), 'r');
-    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-  } catch {
-    // Some platforms cannot fsync a directory; the rename itself is still atomic.
-  }
+const writeAtomic = writeFileAtomic;
+
+/** Only one process works in a run folder; temporary files that killed ones left there are removed. */
+function takeFolder(dir: string): void {
+  lockFolder(dir, 'run folder');
+  removeStaleTempFiles(dir);
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -188,8 +179,8 @@ function show(v: unknown): string {
 }
 
 function asRunError(e: unknown, dir: string): Error {
-  if (e instanceof RunError) return e;
+  if (e instanceof RunError || e instanceof FolderLockedError || e instanceof FileWriteError) return e as Error;
   const code = (e as NodeJS.ErrnoException).code;
-  if (code) return new RunError(`cannot use run folder ${dir} (${code}: ${(e as Error).message.split('\n')[0]}); check its permissions or choose another --out`);
+  if (code) return fileWriteError(e, dir);
   return e as Error;
 }

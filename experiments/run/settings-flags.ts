@@ -3,6 +3,7 @@
 // default) and `when` (written only for settings it applies to).
 import { RULE_NAMES, ruleNamed } from '../rules/index.js';
 import { SCHEDULES } from './schedule.js';
+import { modelNames } from '../../models/registry.js';
 
 type Settings = Record<string, unknown>;
 
@@ -11,7 +12,7 @@ function usesOption(s: Settings, option: 'groups' | 'winsor' | 'm3Mode'): boolea
 }
 
 export const MODEL_FLAGS = [
-  { name: 'model', always: true, type: 'string', default: 'mlp', metavar: 'NAME', help: 'model to train; cgh models lists them' },
+  { name: 'model', always: true, type: 'string', default: 'mlp', metavar: 'NAME', known: modelNames, help: 'model to train; cgh models lists them' },
   { name: 'hidden', always: true, when: (s: Settings) => s.model === 'mlp', type: 'int-list', default: [1024, 1024], min: 1,
     help: 'hidden layer widths of the mlp' },
   { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, metavar: 'W', help: 'width multiplier of the model\'s channels (and of the '
