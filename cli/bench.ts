@@ -20,7 +20,8 @@ const SECTIONS: { name: string; title: string; run: (gpu: Gpu, o: BenchOptions) 
   { name: 'conv', title: 'Convolutions', run: async (gpu) => { const m = await import('./bench/conv.js'); return m.formatConvBench(await m.benchConv(gpu)); } },
   { name: 'models', title: 'Models',
     run: async (gpu) => { const m = await import('./bench/models.js'); return m.formatModelsBench(await m.benchModels(gpu)); } },
-  { name: 'loader', title: 'Image loader', run: async () => { const m = await import('./bench/loader.js'); return m.formatLoaderBench(await m.benchLoader()); } },
+  { name: 'loader', title: 'Image loader',
+    run: async () => { const m = await import('./bench/loader.js'); return m.formatLoaderBench(await m.benchLoader()); } },
   // Full-size models: far too slow for a CPU adapter, so run only when named (--quick shrinks them).
   { name: 'gpu', title: 'Real-GPU suite', run: async (gpu, o) => (await import('./bench/gpu.js')).benchGpu(gpu, o), onlyByName: true },
 ];
@@ -31,7 +32,8 @@ const BENCH_SPEC = {
   flags: [
     { name: 'only', type: 'string', metavar: 'LIST', help: `comma-separated sections to run, of ${SECTIONS.map((s) => s.name).join(', ')} (default: all)` },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
-    { name: 'quick', type: 'boolean', help: 'the gpu section at toy sizes (1/8 width, small inputs and batches, GEMM 128/256), to smoke-test it on a CPU adapter' },
+    { name: 'quick', type: 'boolean',
+      help: 'the gpu section at toy sizes (1/8 width, small inputs and batches, GEMM 128/256), to smoke-test it on a CPU adapter' },
   ],
 } as const;
 

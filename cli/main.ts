@@ -11,7 +11,10 @@ type Command = (argv: string[]) => Promise<void>;
 
 const COMMANDS: Record<string, { summary: string; run: Command }> = {
   train: { summary: 'train a model on MNIST or CIFAR-10 into a run folder', run: async (argv) => (await import('./train.js')).trainCommand(argv) },
-  reproduce: { summary: 'run the paper\'s experiments end to end (the main job)', run: async (argv) => (await import('./experiment.js')).reproduceCommand(argv) },
+  reproduce: {
+    summary: 'run the paper\'s experiments end to end (the main job)',
+    run: async (argv) => (await import('./experiment.js')).reproduceCommand(argv),
+  },
   experiment: { summary: 'run one CGH experiment protocol', run: async (argv) => (await import('./experiment.js')).experimentCommand(argv) },
   report: { summary: 'summarise run folders into tables and figures', run: async (argv) => (await import('./experiment.js')).reportCommand(argv) },
   prepare: {
@@ -20,7 +23,10 @@ const COMMANDS: Record<string, { summary: string; run: Command }> = {
   },
   models: { summary: 'list the models with their parameter counts', run: async (argv) => (await import('./models.js')).modelsCommand(argv) },
   adapters: { summary: 'list the WebGPU adapters this machine offers', run: adaptersCommand },
-  bench: { summary: 'measure GEMM GFLOP/s and training throughput on the current adapter', run: async (argv) => (await import('./bench.js')).benchCommand(argv) },
+  bench: {
+    summary: 'measure GEMM GFLOP/s and training throughput on the current adapter',
+    run: async (argv) => (await import('./bench.js')).benchCommand(argv),
+  },
   serve: { summary: 'serve the browser training page', run: async (argv) => (await import('./serve.js')).serveCommand(argv) },
   worker: { summary: 'train the runs of grids queued on Redis, one worker per GPU', run: async (argv) => (await import('./worker.js')).workerCommand(argv) },
   queue: {

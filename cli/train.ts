@@ -140,7 +140,10 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
       onProgress: (p) => {
         if (p.phase !== 'training') return;
         const total = p.examplesTotal;
-        if (p.epoch !== barEpoch) { barEpoch = p.epoch; progress.begin(`epoch ${p.epoch + 1}/${a.epochs}`, total, { done: p.epoch * total, total: a.epochs * total }); }
+        if (p.epoch !== barEpoch) {
+          barEpoch = p.epoch;
+          progress.begin(`epoch ${p.epoch + 1}/${a.epochs}`, total, { done: p.epoch * total, total: a.epochs * total });
+        }
         if (p.examplesDone < total) progress.update(p.examplesDone, { loss: runningLoss });
       },
       onRow: (row) => { if (row.kind === 'step') runningLoss = row.loss as number; },

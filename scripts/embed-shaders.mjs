@@ -22,5 +22,6 @@ function embed(folder, target, render) {
 
 embed('shaders', 'shaders/index.ts', (entries) =>
   `export const shaders: Record<string, string> = {\n${entries.map(([n, code]) => `  ${JSON.stringify(n)}: ${JSON.stringify(code)},\n`).join('')}};\n`);
+const shaderConstant = ([n, code]) => `export const ${n}: Shader = { name: ${JSON.stringify(n)}, code: ${JSON.stringify(code)} };\n`;
 embed('experiments/rules', 'experiments/rules/kernels.ts', (entries) =>
-  `import type { Shader } from '../../engine/gpu.js';\n\n${entries.map(([n, code]) => `export const ${n}: Shader = { name: ${JSON.stringify(n)}, code: ${JSON.stringify(code)} };\n`).join('')}`);
+  `import type { Shader } from '../../engine/gpu.js';\n\n${entries.map(shaderConstant).join('')}`);
