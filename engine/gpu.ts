@@ -17,6 +17,9 @@ const STORAGE = 0x0080 | 0x0004 | 0x0008; // STORAGE | COPY_SRC | COPY_DST
  * The engine's handle on a device: caches pipelines by shader and constants, creates buffers
  * and dispatches, and waits for the GPU without busy-polling.
  */
+/** WGSL source with a name for labels and caching (names must be unique across shaders). */
+export interface Shader { readonly name: string; readonly code: string }
+
 export class Gpu {
   private kernels = new Map<string, Kernel>();
   /** Milliseconds per submission of each kind of work, used to sleep instead of spinning on a pending promise. */
@@ -46,12 +49,16 @@ export class Gpu {
     }
   }
 
-  /** The kernel for shader file `name` (in shaders/) and entry point, specialised by override constants. */
-  kernel(name: string, entry = 'main', constants: Constants = {}): Kernel {
+  /**
+   * The kernel for an entry point of a shader, specialised by override constants: an engine shader by its file
+   * name in shaders/, or a Shader a caller brings (a gradient rule's kernels, imported from beside the rule).
+   */
+  kernel(shader: string | Shader, entry = 'main', constants: Constants = {}): Kernel {
+    const name = typeof shader === 'string' ? shader : shader.name;
     const key = `${name}:${entry}:${JSON.stringify(constants)}`;
     let k = this.kernels.get(key);
     if (k) return k;
-    const code = shaders[name];
+    const code = typeof shader === 'string' ? shaders[shader] : shader.code;
     if (code === undefined) throw new Error(`no shader named ${name} in shaders/`);
     const module = this.device.createShaderModule({ code, label: name });
     const bindings = parseBindings(code);
@@ -107,7 +114,8 @@ export class Gpu {
     const big = buffers.find((b) => b.size > limit && (b.usage & 0x0080) !== 0); // STORAGE
     if (big) {
       const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
-      throw new Error(`${big.label || label} needs ${mib(big.size)} in one storage binding, more than the ${mib(limit)} that this adapter (${this.report.name}) allows; use a smaller model width or input, or an adapter with a larger limit (a GPU)`);
+      throw new Error(`${big.label || label} needs ${mib(big.size)} in one storage binding, more than the ${mib(limit)} that this adapter `
+        + `(${this.report.name}) allows; use a smaller model width or input, or an adapter with a larger limit (a GPU)`);
     }
     const bindGroup = this.device.createBindGroup({
       layout: kernel.layout,

@@ -4,15 +4,20 @@ import { Program } from './program.js';
 import { gradients } from './autograd.js';
 import { crossEntropy, correct } from './ops/loss.js';
 import { mean } from './ops/reduce.js';
+import { correctTopK } from './ops/topk.js';
 import { Sgd, SgdOptions, GradientTransform, GradSlot, SumGroups } from './optim.js';
-import type { Split } from './data/dataset.js';
+import { inBatches, type Split } from './data/dataset.js';
 
-/** What the trainer needs of a network (models/ implement it). */
+/** A network: its parameters (in PyTorch's order and names) and a forward graph builder for any batch size (models/ implement it). */
 export interface Network {
-  inputShape: number[];
-  numClasses: number;
+  /** Input shape of one example, e.g. [1, 28, 28]. */
+  readonly inputShape: number[];
+  readonly numClasses: number;
+  /** Trainable tensors, named like PyTorch's state_dict (`layers.0.weight`). */
   parameters(): Parameter[];
+  /** Non-trainable state saved in checkpoints (batch-norm running statistics). */
   buffers(): Parameter[];
+  /** Logits [B, numClasses] from x [B, ...inputShape]; graph.mode says train or eval. */
   forward(g: Graph, x: Node): Node;
 }
 
@@ -24,7 +29,8 @@ export interface TrainerOptions {
 }
 
 export interface EpochMetrics { loss: number; accuracy: number; examples: number; nonFiniteStep: number | null }
-export interface Evaluation { loss: number; accuracy: number; losses?: Float32Array; correct?: Uint8Array }
+/** Means over the evaluated examples; top5 is 1 when the model has 5 classes or fewer. Per-example values on request. */
+export interface Evaluation { loss: number; accuracy: number; top5: number; losses?: Float32Array; correct?: Uint8Array; correct5?: Uint8Array }
 
 export class NonFiniteLossError extends Error {}
 
@@ -32,6 +38,7 @@ export class NonFiniteLossError extends Error {}
 export interface StateTensor { name: string; shape: number[]; data: Float32Array; dtype: 'F32' | 'I64' }
 
 interface Forward { program: Program; x: Node; y: Node; losses: Node; correct: Node }
+interface EvalForward extends Forward { correct5: Node }
 
 /**
  * A training step recorded once (forward, backward, gradient transform, update, metrics) and replayed
@@ -49,7 +56,7 @@ export class Trainer {
   private readonly metricsAcc: GPUBuffer;
   private readonly metricsUniform: GPUBuffer;
   private readonly metricsDispatch: Dispatch;
-  private readonly evalPrograms = new Map<number, Forward>();
+  private readonly evalPrograms = new Map<number, EvalForward>();
   private readonly stepWord = new Uint32Array(1);
   /** The step's dispatches after the program's: the update, then the metric sums. */
   private readonly tail: Dispatch[];
@@ -147,20 +154,23 @@ export class Trainer {
     const extra = [...tensors.keys()].filter((n) => !known.has(n));
     if (extra.length > 0) {
       const named = extra.slice(0, 3).map((n) => `${n} [${tensors.get(n)!.shape}]`).join(', ');
-      throw new Error(`the checkpoint holds tensors this trainer does not have (${named}${extra.length > 3 ? `, and ${extra.length - 3} more` : ''}); it was written for another model or optimizer`);
+      throw new Error(`the checkpoint holds tensors this trainer does not have (${named}${extra.length > 3 ? `, and ${extra.length - 3} more` : ''}); it `
+        + `was written for another model or optimizer`);
     }
   }
 
   private stateEntries(): { name: string; shape: number[]; size: number; buffer: GPUBuffer; dtype: 'F32' | 'I64' }[] {
-    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu), dtype: p.safetensorsDtype }));
+    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu),
+      dtype: p.safetensorsDtype }));
     if (this.opts.sgd.momentum !== 0) {
-      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size, buffer: this.sgd.momentumBuffers[i], dtype: 'F32' }));
+      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size,
+        buffer: this.sgd.momentumBuffers[i], dtype: 'F32' }));
     }
     for (const t of this.transform.state?.() ?? []) entries.push({ name: t.name, shape: [t.size], size: t.size, buffer: t.buffer, dtype: 'F32' });
     return entries;
   }
 
-  private evalProgram(B: number): Forward {
+  private evalProgram(B: number): EvalForward {
     let f = this.evalPrograms.get(B);
     if (f) return f;
     const g = new Graph();
@@ -170,36 +180,46 @@ export class Trainer {
     const logits = this.net.forward(g, x);
     const losses = crossEntropy(logits, y);
     const right = correct(logits, y);
-    f = { program: new Program(this.gpu, g, [losses, right]), x, y, losses, correct: right };
+    const right5 = correctTopK(logits, y, 5);
+    f = { program: new Program(this.gpu, g, [losses, right, right5]), x, y, losses, correct: right, correct5: right5 };
     this.evalPrograms.set(B, f);
     return f;
   }
 
-  /** Mean loss and accuracy over a split in eval mode; per-example values on request. */
-  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array } = {}): Promise<Evaluation> {
-    const features = this.net.inputShape.reduce((a, b) => a * b, 1);
-    const E = Math.min(split.n, this.opts.evalBatchSize ?? 1000);
-    const labels = opts.labels ?? split.labels;
-    const losses = new Float32Array(split.n);
-    const right = new Uint8Array(split.n);
-    let lossSum = 0, rightSum = 0;
-    for (let start = 0; start < split.n; start += E) {
-      const B = Math.min(E, split.n - start);
+  /**
+   * Mean loss, accuracy and top-5 accuracy over a split in eval mode, or over its examples `indices` (read batch by
+   * batch, so a streamed split is never held whole); `labels` (indexed like the split) replace the split's own.
+   * `signal` is checked between batches: an aborted one stops the evaluation with its reason.
+   */
+  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; indices?: Int32Array; signal?: AbortSignal } = {}): Promise<Evaluation> {
+    const n = opts.indices ? opts.indices.length : split.n;
+    const E = Math.min(n, this.opts.evalBatchSize ?? 1000);
+    const all = opts.labels ?? split.labels;
+    const labels = opts.indices ? Int32Array.from(opts.indices, (i) => all[i]) : all;
+    const losses = new Float32Array(n);
+    const right = new Uint8Array(n);
+    const right5 = new Uint8Array(n);
+    let lossSum = 0, rightSum = 0, right5Sum = 0;
+    for await (const { images, start, size: B } of inBatches(split, E, opts.indices ?? null)) {
+      opts.signal?.throwIfAborted();
       const f = this.evalProgram(B);
-      f.program.write(f.x, split.images.subarray(start * features, (start + B) * features));
+      f.program.write(f.x, images);
       f.program.write(f.y, labels.subarray(start, start + B));
       f.program.run();
       const l = (await f.program.read(f.losses)) as Float32Array;
       const c = (await f.program.read(f.correct)) as Float32Array;
+      const c5 = (await f.program.read(f.correct5)) as Float32Array;
       for (let i = 0; i < B; i++) {
         losses[start + i] = l[i];
         right[start + i] = c[i];
+        right5[start + i] = c5[i];
         lossSum += l[i];
         rightSum += c[i];
+        right5Sum += c5[i];
       }
     }
-    const out: Evaluation = { loss: lossSum / split.n, accuracy: rightSum / split.n };
-    if (opts.perExample) { out.losses = losses; out.correct = right; }
+    const out: Evaluation = { loss: lossSum / n, accuracy: rightSum / n, top5: right5Sum / n };
+    if (opts.perExample) { out.losses = losses; out.correct = right; out.correct5 = right5; }
     return out;
   }
 }
