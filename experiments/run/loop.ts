@@ -92,7 +92,7 @@ export interface LoopResult {
  * whether that is an error); a stop criterion with 'stopped', after a partial epoch row and a checkpoint.
  */
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
-  const { gpu, trainer, batches, store } = o;
+  const { trainer, batches, store } = o;
   const hooks = o.hooks ?? {};
   const B = batches.batchSize;
   let syncEvery = o.syncEvery ?? Math.max(1, Math.round(512 / B));
@@ -197,7 +197,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         t0 = performance.now();
         hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'training' });
       } else if (sinceSync >= syncEvery) {
-        await gpu.idle();
+        // No number is read here: a CPU adapter's queue is drained; a GPU keeps the steps since the last sync queued.
+        await trainer.settle(0);
         const ms = performance.now() - t0;
         trainMs += ms;
         hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'training' });
