@@ -17,8 +17,8 @@ const COMMON: FlagSpec[] = [
   { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below '
     + 'override single ones' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'experiment folder (default: runs/<experiment>-<preset>); rerun the same command to resume' },
-  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx'], help: 'dataset: the embedded MNIST, CIFAR-10 binary or any IDX folder '
-    + '(--data-dir)' },
+  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx', 'imagefolder'], help: 'dataset: the embedded MNIST, CIFAR-10 binary, any IDX '
+    + 'folder or a folder made by cgh prepare (--data-dir)' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files' },
   { name: 'train-size', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples' },
   { name: 'test-size', type: 'int', min: 1, metavar: 'N', help: 'evaluate on a seeded sample of N test examples' },
@@ -95,7 +95,7 @@ export async function experimentCommand(argv: string[]): Promise<void> {
   if (rest.some((r) => r === '--dense-eval' || r.startsWith('--dense-eval='))) flags.denseEval = a.denseEval;
   const settings: TrainSettings & PhaseEpochs = presetSettings(preset, protocol.name, flags as Partial<TrainSettings>);
   if (needsDataDir(preset) && !settings.dataDir) {
-    const format = preset === 'paper' ? 'IDX or CIFAR-10 binary format; there is no ImageNet loader in this build' : 'cifar-10-batches-bin';
+    const format = preset === 'paper' ? 'ImageNet prepared with cgh prepare' : 'cifar-10-batches-bin';
     throw new UsageError(`--preset ${preset} needs --data-dir DIR with the dataset's files (${format})`);
   }
   withUsage(() => validateSchedule({ schedule: settings.schedule as ScheduleName, lr: settings.lr, epochs: settings.epochs, stepSize: settings.stepSize }));

@@ -25,7 +25,10 @@ export const TRAIN_SPEC = {
   summary: 'Train a model with SGD (or a gradient rule) and record every epoch in a run folder.',
   flags: [
     ...MODEL_FLAGS,
-    { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10'], default: 'mnist', help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir)' },
+    {
+      name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'imagefolder'], default: 'mnist',
+      help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir; imagefolder: a folder made by cgh prepare, e.g. ImageNet)',
+    },
     { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files (MNIST: the four IDX files, raw or .gz)' },
     ...TRAINING_FLAGS,
     { name: 'log-coherence', type: 'boolean', help: 'also record the m-coherence of the batch (||sum g_i||^2 / sum ||g_i||^2 over per-example gradients) at '
@@ -115,6 +118,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     { key: 'train_acc', title: 'train acc', format: percent },
     { key: 'test_loss', title: 'test loss', format: fixed(4) },
     { key: 'test_acc', title: 'test acc', format: percent },
+    { key: 'test_top5', title: 'test top-5', format: percent },
     { key: 'examples_per_s', title: 'ex/s', width: 6, format: fixed(0) },
     { key: 'elapsed_s', title: 'elapsed', width: 8, format: (v) => `${(v as number).toFixed(0)}s` },
   ], (line) => { if (!hooks.quiet) console.log(line); });

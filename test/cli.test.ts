@@ -215,7 +215,7 @@ test('cgh train: a run folder, then refusals that leave it intact', () => {
   assert.is(ok.code, 0, ok.stderr);
   const lines = ok.stdout.trim().split('\n');
   assert.match(lines[0], /^adapter: .*; mlp with 6370 parameters; 200 training and 100 test examples; run folder /);
-  assert.match(lines[1], /^epoch\s+lr\s+train loss\s+train acc\s+test loss\s+test acc\s+ex\/s\s+elapsed$/);
+  assert.match(lines[1], /^epoch\s+lr\s+train loss\s+train acc\s+test loss\s+test acc\s+test top-5\s+ex\/s\s+elapsed$/);
   assert.match(lines[3], /^1\s+0\.1\s+\d\.\d{4}\s+\d+\.\d\d%/);
   assert.match(lines[4], /^done: test accuracy \d+\.\d\d% after 1 epoch; metrics in /);
   assert.is(lines.length, 5);

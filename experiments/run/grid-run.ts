@@ -183,9 +183,9 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   // Evaluates every set at `at`, appends their rows, updates the records and notes whether the stop criterion is met.
   const evaluateAt = async (at: number, signal?: AbortSignal): Promise<{ stop: boolean }> => {
     const out: EvalRow[] = [];
-    const push = (set: string, m: { loss: number; acc: number; n: number }) => {
+    const push = (set: string, m: { loss: number; acc: number; top5: number; n: number }) => {
       if (m.n === 0) return;
-      const row: EvalRow = { kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, n: m.n };
+      const row: EvalRow = { kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, top5: m.top5, n: m.n };
       append(row);
       out.push(row);
     };
@@ -193,21 +193,21 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     if (full) {
       const ev = await trainer.evaluate(trainNoisy, { perExample: true, signal });
       records!.update(at, ev.correct!);
-      push('train', { loss: ev.loss, acc: ev.accuracy, n });
-      push('train-sample', subsetMetrics(ev.losses!, ev.correct!, sets.trainSample));
-      push('pristine', subsetMetrics(ev.losses!, ev.correct!, sets.pristine));
-      push('corrupt', subsetMetrics(ev.losses!, ev.correct!, sets.corrupt));
+      push('train', { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n });
+      push('train-sample', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.trainSample));
+      push('pristine', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.pristine));
+      push('corrupt', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.corrupt));
     } else {
       // Without records at this point (records off, or only at epoch ends): the gathered samples.
       for (const [name, split] of Object.entries(sampleSplits!)) {
         if (split.n === 0) continue;
         const ev = await trainer.evaluate(split, { signal });
-        push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
+        push(name, { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
       }
     }
     for (const { name, split } of data.evalSets) {
       const ev = await trainer.evaluate(split, { signal });
-      push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
+      push(name, { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
     }
     const s = config.stopAt;
     if (s && !stop) {

@@ -174,7 +174,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     epochSums = new StepSums();
     hooks.onProgress?.({ epoch, step, examplesDone: 0, examplesTotal: total, phase: 'training' });
     let inEpoch = 0;
-    for (const b of batches.epoch()) {
+    for await (const b of batches.epochAhead()) {
       if (inEpoch++ === spe) break;
       await gateOf(hooks, () => { trainMs += performance.now() - t0; tick(); }, () => { t0 = performance.now(); since = t0; });
       hooks.signal?.throwIfAborted();
@@ -253,5 +253,7 @@ function epochRowOf(a: { epoch: number; step: number; lr: number; sums: StepSums
 async function epochEvaluation(trainer: Trainer, sets: { train: Split; test: Split }, signal?: AbortSignal) {
   const onTrain = await trainer.evaluate(sets.train, { signal });
   const onTest = await trainer.evaluate(sets.test, { signal });
-  return { train_loss: onTrain.loss, train_acc: onTrain.accuracy, test_loss: onTest.loss, test_acc: onTest.accuracy };
+  return {
+    train_loss: onTrain.loss, train_acc: onTrain.accuracy, train_top5: onTrain.top5, test_loss: onTest.loss, test_acc: onTest.accuracy, test_top5: onTest.top5,
+  };
 }
