@@ -196,7 +196,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const port = (server.address() as { port: number }).port;
   bound.port = port;
-  const shownHost = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  // A wildcard address listens on every interface, loopback included; browsers give WebGPU to the loopback URL only.
+  const openHost = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host === '::' ? '::1' : opts.host;
+  const shownHost = openHost.includes(':') ? `[${openHost}]` : openHost;
   return {
     url: `http://${shownHost}:${port}/`,
     port,
