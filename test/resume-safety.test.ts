@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../engine/safetensors.js';
 import { cgh, snapshot } from './helpers/cli.js';
+import { runFingerprint } from '../experiments/run/fingerprint.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-resume-safety-'));
 const TINY = ['--hidden', '8', '--train-subset', '200', '--test-subset', '100', '--batch-size', '50', '--epochs', '4', '--log-every', '2'];
@@ -120,6 +121,17 @@ test('a finite but diverged run stops naming the step, and the rule can be switc
   assert.not.match(r.stdout, /done:/);
   const off = cgh(['train', ...args, '--diverge-factor', '0', '--out', path.join(tmp, 'diverged-off')]);
   assert.is(off.code, 0, off.stderr);
+});
+
+test('the fingerprint follows the settings and every value of the data, not key order or the keys allowed to change', () => {
+  const split = (v: number) => ({ images: new Float32Array([0, 0.5, v, 1]), labels: new Int32Array([1, 2]), n: 2 });
+  const base = runFingerprint({ lr: 0.1, seed: 3, version: '1' }, ['version'], [split(0.25)]);
+  assert.is(runFingerprint({ seed: 3, lr: 0.1, version: '2' }, ['version'], [split(0.25)]), base);
+  assert.is.not(runFingerprint({ lr: 0.1, seed: 4, version: '1' }, ['version'], [split(0.25)]), base);
+  assert.is.not(runFingerprint({ lr: 0.1, seed: 3, version: '1' }, ['version'], [split(0.75)]), base);
+  const relabelled = split(0.25);
+  relabelled.labels[1] = 3;
+  assert.is.not(runFingerprint({ lr: 0.1, seed: 3, version: '1' }, ['version'], [relabelled]), base);
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
