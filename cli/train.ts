@@ -12,6 +12,7 @@ import { validateSchedule, type ScheduleName } from '../experiments/run/schedule
 import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/settings-flags.js';
 import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
 import { trainLoop } from '../experiments/run/loop.js';
+import { runFingerprint } from '../experiments/run/fingerprint.js';
 import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
@@ -41,6 +42,9 @@ export const TRAIN_SPEC = {
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
     { name: 'log-every', type: 'int', min: 0, default: 0, metavar: 'STEPS', help: 'also write the training loss every STEPS steps to metrics.jsonl (0: per '
       + 'epoch only)' },
+    { name: 'diverge-factor', type: 'number', min: 0, default: 100, metavar: 'K', help: 'stop, naming the step, when the training loss stays above K times '
+      + 'the first step\'s loss for --diverge-points logging points in a row (step rows and epoch ends); 0 turns this off for deliberately noisy runs' },
+    { name: 'diverge-points', type: 'int', min: 1, default: 3, metavar: 'N', help: 'logging points in a row above the limit that count as diverged' },
   ],
   notes: `The run folder holds config.json (every setting, the adapter, the package version), metrics.jsonl
 (one JSON row per epoch, appended and flushed as it comes) and checkpoint.safetensors (written after
@@ -103,7 +107,10 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     version: packageVersion(),
   };
   const out = a.out ?? `runs/${a.model}-${a.dataset}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
-  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys: ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize'] });
+  // Settings that may change when a run is resumed: they change how it is watched, not what it computes.
+  const ignoreKeys = ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize', 'divergeFactor', 'divergePoints'];
+  const fingerprint = runFingerprint(config, ignoreKeys, [examples.train, examples.test]);
+  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys, fingerprint });
   if (a.resume && run.isDone()) {
     say(`${out} is already complete; its metrics are in ${run.metricsFile}`);
     return { run, rows: run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[], completed: true };
@@ -134,6 +141,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     logEvery: a.logEvery,
     stepsPerUpdate,
     probe: a.logCoherence ? createCoherenceProbe(trainer) : undefined,
+    divergence: a.divergeFactor > 0 ? { factor: a.divergeFactor, points: a.divergePoints } : undefined,
     hooks: {
       onStart: (epoch) => {
         if (epoch > 0) {
@@ -156,6 +164,12 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     },
   });
   progress.close();
+  if (result.diverged?.loss !== undefined) {
+    const { step, lr, loss, initialLoss, since, points } = result.diverged;
+    throw new TrainingError(`the training loss diverged: ${loss.toPrecision(3)} at step ${step} has stayed above ${a.divergeFactor} times the first `
+      + `step's ${initialLoss!.toPrecision(3)} for ${points} logging points (since step ${since}); lower the learning rate (e.g. --lr `
+      + `${+(lr / 10).toPrecision(3)}) and start again with another --out, or allow it with --diverge-factor 0`);
+  }
   if (result.diverged) {
     const { step, epoch, lr } = result.diverged;
     const lower = +(lr / 10).toPrecision(3);

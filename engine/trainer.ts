@@ -137,12 +137,18 @@ export class Trainer {
 
   /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
   async takeMetrics(): Promise<EpochMetrics> {
+    const m = await this.peekMetrics();
+    this.gpu.write(this.metricsAcc, new Float32Array(4));
+    return m;
+  }
+
+  /** The metrics takeMetrics would return, without resetting them (waits for the GPU). */
+  async peekMetrics(): Promise<EpochMetrics> {
     const fence = this.fence;
     this.fence = null;
     const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
     await fence;
     this.unawaited = 0;
-    this.gpu.write(this.metricsAcc, new Float32Array(4));
     return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
   }
 

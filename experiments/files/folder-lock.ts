@@ -16,12 +16,19 @@ export interface LockHolder { pid: number; host: string; started: string; token:
 
 const held = new Map<string, LockHolder>();
 let hooksInstalled = false;
+let heartbeat: NodeJS.Timeout | undefined;
+
+/** A holder touches its lock file this often, so that other hosts can tell a live holder from a lost one. */
+export const HEARTBEAT_MS = 15_000;
+/** A lock from another host whose file has not been touched for this long belongs to a process that is gone. */
+export const REMOTE_STALE_MS = 8 * HEARTBEAT_MS;
 
 /**
  * Takes the lock of `dir` (which must exist) for this process, or throws FolderLockedError naming the holder.
  * Taking it again in the same process is a no-op. The lock is released by releaseFolder, on exit, and on SIGINT,
  * SIGTERM and SIGHUP; after a SIGKILL or a crash it stays, and the next process on this host finds its PID dead and
- * breaks it. A lock from another host is never broken automatically (its PID means nothing here).
+ * breaks it. The PID of a process on another host (a worker sharing the folder over a network file system) means
+ * nothing here, so such a lock is broken only when its holder has stopped touching it (REMOTE_STALE_MS).
  */
 export function lockFolder(dir: string, what = 'folder'): void {
   const key = path.resolve(dir);
@@ -32,6 +39,7 @@ export function lockFolder(dir: string, what = 'folder'): void {
     if (createExclusive(file, me)) {
       held.set(key, me);
       installReleaseHooks();
+      heartbeat ??= setInterval(touchHeldLocks, HEARTBEAT_MS).unref();
       return;
     }
     const holder = readHolder(file);
@@ -41,8 +49,12 @@ export function lockFolder(dir: string, what = 'folder'): void {
       throw new FolderLockedError(`${dir} has a lock file ${LOCK_FILE} that cannot be read; if no cgh process uses the ${what}, delete ${file} and rerun`);
     }
     const inUse = `${dir} is in use by process ${holder.pid} on host ${holder.host} (since ${holder.started})`;
-    if (holder.host !== os.hostname()) throw new FolderLockedError(`${inUse}; wait for it to finish, or if it is gone delete ${file}`);
-    if (processIsAlive(holder.pid)) throw new FolderLockedError(`${inUse}; wait for it to finish or stop it, or choose another --out`);
+    if (holder.host !== os.hostname()) {
+      const quiet = Date.now() - lockTouchedAt(file);
+      if (quiet < REMOTE_STALE_MS) throw new FolderLockedError(`${inUse}; wait for it to finish, or choose another --out`);
+    } else if (processIsAlive(holder.pid)) {
+      throw new FolderLockedError(`${inUse}; wait for it to finish or stop it, or choose another --out`);
+    }
     breakStale(file, holder);
   }
   throw new FolderLockedError(`could not take the lock of ${dir}: other processes keep taking it; run one cgh command per ${what}`);
@@ -54,6 +66,7 @@ export function releaseFolder(dir: string): void {
   const me = held.get(key);
   if (!me) return;
   held.delete(key);
+  if (held.size === 0 && heartbeat) { clearInterval(heartbeat); heartbeat = undefined; }
   const file = path.join(key, LOCK_FILE);
   const now = readHolder(file);
   if (typeof now === 'object' && now.token === me.token) {
@@ -64,6 +77,22 @@ export function releaseFolder(dir: string): void {
 /** The folders this process holds (tests). */
 export function heldFolders(): string[] {
   return [...held.keys()];
+}
+
+function lockTouchedAt(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Marks every lock this process holds as alive now (run by a timer every HEARTBEAT_MS). */
+export function touchHeldLocks(): void {
+  const now = new Date();
+  for (const dir of held.keys()) {
+    try { fs.utimesSync(path.join(dir, LOCK_FILE), now, now); } catch { /* the folder went away; nothing to keep alive */ }
+  }
 }
 
 /** Writes the holder to a private file, then links it into place: the lock appears whole or not at all. */

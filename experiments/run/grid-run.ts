@@ -12,6 +12,7 @@ import type { NoisyLabels } from './label-noise.js';
 import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subsetMetrics, type EvalSets } from './eval-sets.js';
 import { ExampleRecords } from './example-records.js';
 import { LoopError, trainLoop } from './loop.js';
+import { runFingerprint } from './fingerprint.js';
 import type { EpochRow, EvalRow } from './rows.js';
 import { writeFileAtomic } from '../files/durable-file.js';
 
@@ -153,7 +154,8 @@ export function runLabels(config: RunConfig, data: RunData): { noisy: NoisyLabel
  */
 export async function executeRun(dir: string, config: RunConfig, data: RunData, hooks: RunHooks = {}): Promise<RunResult> {
   checkConfig(config, data);
-  const run = RunFolder.open(dir, config as unknown as Record<string, unknown>, { resume: true, ignoreKeys: RESUMABLE_KEYS });
+  const fingerprint = runFingerprint(config as unknown as Record<string, unknown>, RESUMABLE_KEYS, [data.train, ...data.evalSets.map((e) => e.split)]);
+  const run = RunFolder.open(dir, config as unknown as Record<string, unknown>, { resume: true, ignoreKeys: RESUMABLE_KEYS, fingerprint });
   const { noisy, sets } = runLabels(config, data);
   if (run.isDone()) return finishedRun(run, config, noisy);
 

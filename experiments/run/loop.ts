@@ -14,13 +14,35 @@ export interface RunStore {
   appendMetrics(row: Record<string, unknown>): void;
   readMetrics(): Record<string, unknown>[];
   saveCheckpoint(tensors: StateTensor[], meta: Record<string, unknown>): void;
-  /** The last checkpoint (the store cuts its rows back to those that existed then), or null. */
-  loadCheckpoint(): { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> } | null;
+  /** The last checkpoint, or null; reading it changes nothing. */
+  loadCheckpoint(): StoredCheckpoint | null;
+  /**
+   * Called once the checkpoint (or its absence) has been checked and loaded: the store cuts its rows back to those
+   * that existed when it was taken, so that a refused resume changes nothing.
+   */
+  rewindTo?(checkpoint: StoredCheckpoint | null): void;
 }
+
+export interface StoredCheckpoint { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> }
 
 
 /** The checkpoint's metadata, the same for every run: epochs finished, steps taken, the batch order's generator, time. */
-export interface CheckpointMeta { epoch: number; step: number; rng: RngState; elapsed_s: number; stopped?: boolean }
+export interface CheckpointMeta {
+  epoch: number;
+  step: number;
+  rng: RngState;
+  elapsed_s: number;
+  stopped?: boolean;
+  /** With a divergence rule: the loss of the first step, and how many logging points in a row were above the limit. */
+  initialLoss?: number;
+  lossAbove?: number;
+}
+
+/**
+ * Stops a run whose loss has run away while staying finite: above `factor` times the first step's loss at `points`
+ * logging points in a row (step rows and epoch ends).
+ */
+export interface DivergenceRule { factor: number; points: number }
 
 export interface LoopOptions {
   gpu: Gpu;
@@ -47,6 +69,8 @@ export interface LoopOptions {
   syncEvery?: number;
   /** Other state a checkpoint carries (per-example records); loaded back on resume. */
   extraState?: { tensors(): StateTensor[]; load(tensors: Map<string, { shape: number[]; data: Float32Array }>): void };
+  /** Stop a finite but diverged run (off when absent). */
+  divergence?: DivergenceRule;
   hooks?: LoopHooks;
 }
 
@@ -81,8 +105,11 @@ export interface LoopResult {
   step: number;
   stepsPerEpoch: number;
   elapsed_s: number;
-  /** A non-finite loss: the step, the 0-based epoch and its lr. */
-  diverged?: { step: number; epoch: number; lr: number };
+  /**
+   * A non-finite loss, or with `loss` a finite one above the divergence rule's limit (at the logging point of
+   * `step`, over `points` points since `since`): the step, the 0-based epoch and its lr.
+   */
+  diverged?: { step: number; epoch: number; lr: number; loss?: number; initialLoss?: number; since?: number; points?: number };
 }
 
 /**
@@ -103,12 +130,14 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   }
 
   let epoch = 0, step = 0, elapsedBefore = 0, activeMs = 0;
+  let initialLoss: number | undefined, lossAbove = 0, aboveSince = 0;
   const ck = store.loadCheckpoint();
   if (ck) {
     const meta = ck.meta as unknown as CheckpointMeta;
     if (!Number.isInteger(meta.epoch) || !Number.isInteger(meta.step) || !meta.rng) {
       throw new LoopError('the checkpoint lacks the epoch, step or generator state; delete it to restart the run');
     }
+    checkProgress(meta, o.epochs, spe);
     const own = new Map([...ck.tensors].filter(([name]) => !name.startsWith('records.')));
     try {
       trainer.loadStateTensors(own);
@@ -119,8 +148,12 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     o.rng.setState(meta.rng);
     ({ epoch, step } = meta);
     elapsedBefore = meta.elapsed_s ?? 0;
+    initialLoss = meta.initialLoss;
+    lossAbove = meta.lossAbove ?? 0;
+    store.rewindTo?.(ck);
     if (meta.stopped) return { status: 'stopped', epoch, step, stepsPerEpoch: spe, elapsed_s: elapsedBefore };
   }
+  if (!ck) store.rewindTo?.(null);
   hooks.onStart?.(epoch);
   let since = performance.now();
   const tick = () => { const now = performance.now(); activeMs += now - since; since = now; };
@@ -132,7 +165,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const lrOf = (e: number) => learningRate(o.schedule, e);
   const checkpoint = async (stopped: boolean) => {
     const tensors = [...(await trainer.stateTensors()), ...(o.extraState?.tensors() ?? [])];
-    const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: elapsed(), ...(stopped ? { stopped } : {}) };
+    const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: elapsed(), ...(stopped ? { stopped } : {}),
+      ...(o.divergence && initialLoss !== undefined ? { initialLoss, lossAbove } : {}) };
     store.saveCheckpoint(tensors, { ...meta });
   };
   const result = (status: LoopStatus, diverged?: LoopResult['diverged']): LoopResult => ({ status, epoch, step, stepsPerEpoch: spe, elapsed_s: elapsed(),
@@ -140,12 +174,22 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
   let epochSums = new StepSums();
   let rowSums = new StepSums();
-  // The running metrics since the last read, into the epoch's and the next step row's sums; null when finite.
-  const take = async (): Promise<number | null> => {
+  // The running metrics since the last read, into the epoch's and the next step row's sums; null while the loss is
+  // finite and (with a divergence rule) not run away.
+  const take = async (): Promise<{ step: number; loss?: number; initialLoss?: number; since?: number; points?: number } | null> => {
     const m = await trainer.takeMetrics();
-    if (m.nonFiniteStep !== null) return m.nonFiniteStep;
+    if (m.nonFiniteStep !== null) return { step: m.nonFiniteStep };
     epochSums.add(m);
     rowSums.add(m);
+    const rule = o.divergence;
+    if (rule && rule.factor > 0 && initialLoss !== undefined && m.examples > 0) {
+      if (m.loss > rule.factor * initialLoss) {
+        if (lossAbove++ === 0) aboveSince = step;
+      } else {
+        lossAbove = 0;
+      }
+      if (lossAbove >= rule.points) return { step, loss: m.loss, initialLoss, since: aboveSince || undefined, points: lossAbove };
+    }
     return null;
   };
   const stepRow = async (rowEpoch: number) => {
@@ -180,13 +224,15 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       hooks.signal?.throwIfAborted();
       trainer.step(b.images, b.labels, step, lr);
       step++;
+      // The divergence rule's reference: the loss of the very first step, read without disturbing the sums.
+      if (step === 1 && o.divergence && initialLoss === undefined) initialLoss = (await trainer.peekMetrics()).loss;
       sinceSync++;
       done += b.size;
       const logNow = (o.logEvery ?? 0) > 0 && step % o.logEvery! === 0;
       const pointNow = step % spe !== 0 && o.points !== undefined && o.points.at(step, spe);
       if (logNow || pointNow) {
         const bad = await take();
-        if (bad !== null) return result('diverged', { step: bad, epoch, lr });
+        if (bad !== null) return result('diverged', { ...bad, epoch, lr });
         if (logNow && !(pointNow && o.stepRowsAtPoints)) await stepRow(epoch + 1);
         trainMs += performance.now() - t0;
         if (pointNow && (await point(epoch + 1))) {
@@ -208,7 +254,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       }
     }
     const bad = await take();
-    if (bad !== null) return result('diverged', { step: bad, epoch, lr });
+    if (bad !== null) return result('diverged', { ...bad, epoch, lr });
     const coherence = o.probe ? (await o.probe.measure()).coherence : undefined;
     trainMs += performance.now() - t0;
     hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'evaluating' });
@@ -225,6 +271,20 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     if (hooks.stopAfterEpoch !== undefined && epoch >= hooks.stopAfterEpoch && epoch < o.epochs) return result('paused-after-epoch');
   }
   return result('completed');
+}
+
+/**
+ * A checkpoint's epoch and step must be ones this run can have written: whole, within its epochs, and the step at
+ * that epoch's end (or, for a run stopped by its criterion, within the epoch after it).
+ */
+function checkProgress(meta: CheckpointMeta, epochs: number, spe: number): void {
+  const { epoch, step } = meta;
+  const atEnd = epoch * spe;
+  const fits = epoch >= 0 && epoch <= epochs && step >= 0 && (meta.stopped ? step >= atEnd && step <= atEnd + spe : step === atEnd);
+  if (!fits) {
+    throw new LoopError(`the checkpoint says epoch ${epoch} and step ${step}, which a run of ${epochs} epochs of ${spe} steps never writes; `
+      + 'delete it to restart the run');
+  }
 }
 
 /** A run that cannot start or resume; the message is one line. */
