@@ -26,6 +26,8 @@ export interface GridWorkerOptions {
 interface Active {
   stop: AbortController;
   returnOnStop: boolean;
+  /** When the job's lock was last known to be ours (taken or renewed). */
+  heldAt: number;
 }
 
 /**
@@ -33,7 +35,8 @@ interface Active {
  * set), and at most `concurrency` jobs at once over all of them. BullMQ renews each job's lock while it
  * runs (the heartbeat) and hands a job whose lock lapsed (a killed worker, a lost machine) to another
  * worker, whose executeGridRun resumes from the folder's checkpoint. stop() asks the running runs to
- * checkpoint and stop and puts their jobs back on the queue.
+ * checkpoint and stop and puts their jobs back on the queue. A run whose lock could not be renewed for
+ * a whole lock period (Redis unreachable from here) is stopped too: another worker may have taken it.
  */
 export class GridWorker {
   private readonly workers = new Map<string, Worker>();
@@ -41,6 +44,7 @@ export class GridWorker {
   private running = 0;
   private stopping = false;
   private watchTimer?: NodeJS.Timeout;
+  private leaseTimer?: NodeJS.Timeout;
   private watching = false;
   private stopped?: Promise<void>;
 
@@ -49,6 +53,17 @@ export class GridWorker {
   async start(): Promise<void> {
     await this.watch();
     this.watchTimer = setInterval(() => void this.watch(), this.o.watchMs ?? 2000);
+    this.leaseTimer = setInterval(() => this.checkLeases(), Math.max(250, this.o.lockMs / 4));
+  }
+
+  /** Stops runs whose lock has not been renewed for a lock period: Redis may have handed them to another worker. */
+  private checkLeases(): void {
+    const now = Date.now();
+    for (const [key, a] of this.active) {
+      if (now - a.heldAt <= this.o.lockMs || a.stop.signal.aborted) continue;
+      this.o.log(`${key}: no heartbeat reached Redis for ${((now - a.heldAt) / 1000).toFixed(0)}s; stopping the run here, another worker may take it`);
+      a.stop.abort(new Error('lock lapsed'));
+    }
   }
 
   /** Stops taking jobs, stops the running runs at a checkpoint, returns their jobs to the queue, disconnects. */
@@ -56,6 +71,7 @@ export class GridWorker {
     this.stopped ??= (async () => {
       this.stopping = true;
       clearInterval(this.watchTimer);
+      clearInterval(this.leaseTimer);
       await Promise.all([...this.workers.values()].map((w) => w.pause(true)));
       for (const a of this.active.values()) { a.returnOnStop = true; a.stop.abort(new Error('the worker is stopping')); }
       await Promise.all([...this.workers.values()].map((w) => w.close()));
@@ -90,6 +106,13 @@ export class GridWorker {
       removeOnFail: { count: 100000 },
     });
     worker.on('error', (e) => this.onError(e));
+    worker.on('locksRenewed', ({ jobIds }: { jobIds: string[] }) => {
+      const now = Date.now();
+      for (const id of jobIds) {
+        const a = this.active.get(`${name}/${id}`);
+        if (a) a.heldAt = now;
+      }
+    });
     // Another worker has the job now (the lock lapsed, e.g. during a long Redis outage): stop ours at a checkpoint.
     worker.on('lockRenewalFailed', (ids: string[]) => {
       for (const id of ids) {
@@ -147,7 +170,7 @@ export class GridWorker {
     const plan = await this.o.executor.planGrid(folder);
     if (!plan.runs.some((r) => r.name === run)) throw new UnrecoverableError(`run "${run}" is not in the ${plan.experiment} grid of ${folder}; refused`);
     const key = `${job.queueName}/${job.id}`;
-    const a: Active = { stop: new AbortController(), returnOnStop: false };
+    const a: Active = { stop: new AbortController(), returnOnStop: false, heldAt: Date.now() };
     const onCancel = () => a.stop.abort(signal?.reason);
     signal?.addEventListener('abort', onCancel);
     this.active.set(key, a);
