@@ -221,6 +221,34 @@ test('Redis restarted mid-grid, and down for longer than a lock: runs stop at a 
   await stopAll(workers);
 });
 
+test('a run that keeps failing is retried, then marked failed; only its dependents wait; the same command again finishes the grid', async () => {
+  const grid: FakeGrid = {
+    steps: 3, stepMs: 50, failing: ['bad'],
+    runs: [{ name: 'good', dependsOn: [] }, { name: 'bad', dependsOn: [] }, { name: 'after-good', dependsOn: ['good'] }, { name: 'after-bad', dependsOn: ['bad'] }],
+  };
+  const ref = await reference('ref-failing', { ...grid, failing: [] });
+  const dir = path.join(tmp, 'failing');
+  writeFakeGrid(dir, grid);
+  const w = worker('f1', redis.url);
+  const first = start(['queue', 'run', dir, '--queue', redis.url]);
+  assert.is(await first.exit, 1, first.out());
+  const last = first.out().trim().split('\n').pop();
+  assert.is(last, `cgh: 1 run(s) of ${dir} failed (bad), 1 not run; cgh queue status ${dir} says why; run the same command again to retry them`);
+  const status = cli(['queue', 'status', dir, '--queue', redis.url]);
+  assert.match(status.stdout, /^ {2}bad +failed on f1: bad failed on purpose after step 1$/m, status.stdout);
+  assert.match(status.stdout, /^ {2}after-bad +blocked$/m);
+  assert.match(status.stdout, /^ {2}after-good +done on f1$/m);
+  assert.match(w.out(), /bad: started \(.*attempt 3\)/, 'tried three times');
+  const goodRows = rows(dir, 'good');
+  writeFakeGrid(dir, { ...grid, failing: [] });
+  const again = start(['queue', 'run', dir, '--queue', redis.url]);
+  assert.is(await again.exit, 0, again.out());
+  assert.match(again.out(), /queued 4 runs/);
+  assert.equal(rows(dir, 'good'), goodRows, 'a finished run is read back, not run again');
+  sameRuns(dir, ref, grid);
+  await stopAll([w]);
+});
+
 test('TLS with a password: rediss:// works with the server\'s CA', async () => {
   const tls = await startRedis({ password: 'tls-secret', tls: true });
   try {

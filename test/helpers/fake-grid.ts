@@ -14,6 +14,8 @@ export interface FakeGrid {
   steps: number;
   stepMs: number;
   runs: { name: string; dependsOn: string[] }[];
+  /** Runs that fail after their first step, every time. */
+  failing?: string[];
 }
 
 export function writeFakeGrid(folder: string, grid: FakeGrid): void {
@@ -78,16 +80,19 @@ export const fakeExecutor: GridExecutor = {
       fs.appendFileSync(rowsFile, JSON.stringify({ run, step, value }) + '\n');
       if (step % 3 === 0) checkpoint();
       opts.log?.(`step ${step}/${g.steps}`);
+      if (g.failing?.includes(run)) throw new Error(`${run} failed on purpose after step ${step}`);
     }
     checkpoint();
     writeAtomic(path.join(dir, 'done.json'), JSON.stringify({ final: value }));
   },
 
+  /** A line per run, finished or not (as the real report covers whatever has finished). */
   async writeGridReport(folder: string): Promise<string> {
     const g = readGrid(folder);
     const lines = g.runs.map((r) => {
-      const rows = fs.readFileSync(path.join(folder, r.name, 'metrics.jsonl'), 'utf8').trim().split('\n').length;
-      return `${r.name} final ${finalValue(folder, r.name)} rows ${rows}`;
+      const file = path.join(folder, r.name, 'metrics.jsonl');
+      const rows = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+      return `${r.name} final ${finalValue(folder, r.name) ?? 'none'} rows ${rows}`;
     });
     const file = path.join(folder, 'report.txt');
     writeAtomic(file, lines.join('\n') + '\n');
