@@ -224,7 +224,10 @@ test('Redis restarted mid-grid, and down for longer than a lock: runs stop at a 
 test('a run that keeps failing is retried, then marked failed; only its dependents wait; the same command again finishes the grid', async () => {
   const grid: FakeGrid = {
     steps: 3, stepMs: 50, failing: ['bad'],
-    runs: [{ name: 'good', dependsOn: [] }, { name: 'bad', dependsOn: [] }, { name: 'after-good', dependsOn: ['good'] }, { name: 'after-bad', dependsOn: ['bad'] }],
+    runs: [
+      { name: 'good', dependsOn: [] }, { name: 'bad', dependsOn: [] },
+      { name: 'after-good', dependsOn: ['good'] }, { name: 'after-bad', dependsOn: ['bad'] },
+    ],
   };
   const ref = await reference('ref-failing', { ...grid, failing: [] });
   const dir = path.join(tmp, 'failing');
