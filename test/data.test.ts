@@ -241,7 +241,7 @@ test('batch iterator: seeded order, each example once per epoch', () => {
 });
 
 test('batch larger than the split is a DataError with the fix', () => {
-  dataError(() => new BatchIterator(tinySplit(100, 2), 512, new Rng(1)), /^batch size 512 is larger than the 100 training examples; use --batch-size 100 or less$/);
+  dataError(() => new BatchIterator(tinySplit(100, 2), 512, new Rng(1)), /^batch size 512 is larger than the 100 training examples; use a batch of 100 or less$/);
   dataError(() => new BatchIterator(tinySplit(100, 2), 0, new Rng(1)), /batch size 0 is not a positive integer/);
 });
 
