@@ -52,7 +52,7 @@ export async function queueCommand(argv: string[], deps?: QueueDeps): Promise<vo
     const a = parseArgs(RUN_SPEC, flags);
     if (a.help) { console.log(helpText(RUN_SPEC)); return; }
     const dir = oneDir(dirs, 'run');
-    const d = deps ?? await defaultDeps();
+    const d = deps ?? await defaultQueueDeps();
     const url = queueUrl(a.queue);
     if (url && a.workers !== undefined) throw new UsageError('--workers N runs local worker processes without a queue; give either --queue or --workers');
     if (url) { await queueGrid(dir, url, a.detach, d.executor); return; }
@@ -64,14 +64,14 @@ export async function queueCommand(argv: string[], deps?: QueueDeps): Promise<vo
     const a = parseArgs(STATUS_SPEC, flags);
     if (a.help) { console.log(helpText(STATUS_SPEC)); return; }
     const dir = oneDir(dirs, 'status');
-    const d = deps ?? await defaultDeps();
+    const d = deps ?? await defaultQueueDeps();
     await showStatus(dir, a.queue, d.executor);
     return;
   }
   throw new UsageError(`unknown queue command "${sub}"; use cgh queue run DIR or cgh queue status DIR`);
 }
 
-async function defaultDeps(): Promise<QueueDeps> {
+export async function defaultQueueDeps(): Promise<QueueDeps> {
   const executor = await loadGridExecutor();
   return { executor, adapters: async () => (await import('../engine/device.js')).listAdapters().then((l) => l.map((x) => x.name)) };
 }

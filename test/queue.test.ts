@@ -175,7 +175,7 @@ test('SIGTERM puts the job back at a checkpoint; a SIGKILLed worker\'s job goes 
   await until(() => rows(dir, 'x').length >= 5, 'x to start');
   first.child.kill('SIGTERM');
   assert.is(await first.exit, 0, first.out());
-  assert.match(first.out(), /x: stopped at a checkpoint and put back on the queue/);
+  assert.match(first.out(), /x: stopped and put back on the queue, to resume from its last checkpoint/);
   const status = cli(['queue', 'status', dir, '--queue', redis.url]);
   assert.match(status.stdout, /^ {2}x +waiting/m, status.stdout);
   const stoppedAt = JSON.parse(fs.readFileSync(path.join(dir, 'x', 'checkpoint.json'), 'utf8')).step;

@@ -1,9 +1,15 @@
-import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import os from 'node:os';
+import path from 'node:path';
+import { DelayedError, Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GridExecutor } from './executor.js';
 import { GRID_JOB, REGISTRY_KEY, RUN_JOB } from './names.js';
 import { JobDataError, parseJobData } from './jobs.js';
 import { gridStep } from './grid-job.js';
+import { breakLockOf, lockHolderOf, setLockOwner } from '../files/folder-lock.js';
+
+/** What a worker's run-folder locks say holds them. */
+const WORKER_LOCK_OWNER = 'cgh worker';
 
 export interface GridWorkerOptions {
   connection: Redis;
@@ -34,8 +40,8 @@ interface Active {
  * A worker of every grid queued on one Redis: a BullMQ Worker per grid queue (found in the registry
  * set), and at most `concurrency` jobs at once over all of them. BullMQ renews each job's lock while it
  * runs (the heartbeat) and hands a job whose lock lapsed (a killed worker, a lost machine) to another
- * worker, whose executeGridRun resumes from the folder's checkpoint. stop() asks the running runs to
- * checkpoint and stop and puts their jobs back on the queue. A run whose lock could not be renewed for
+ * worker, whose executeGridRun resumes from the folder's checkpoint. stop() stops the running runs and
+ * puts their jobs back on the queue. A run whose lock could not be renewed for
  * a whole lock period (Redis unreachable from here) is stopped too: another worker may have taken it.
  */
 export class GridWorker {
@@ -51,6 +57,7 @@ export class GridWorker {
   constructor(private readonly o: GridWorkerOptions) {}
 
   async start(): Promise<void> {
+    setLockOwner(`${WORKER_LOCK_OWNER} ${this.o.name}`);
     await this.watch();
     this.watchTimer = setInterval(() => void this.watch(), this.o.watchMs ?? 2000);
     this.leaseTimer = setInterval(() => this.checkLeases(), Math.max(250, this.o.lockMs / 4));
@@ -66,7 +73,7 @@ export class GridWorker {
     }
   }
 
-  /** Stops taking jobs, stops the running runs at a checkpoint, returns their jobs to the queue, disconnects. */
+  /** Stops taking jobs, stops the running runs, returns their jobs to the queue, disconnects. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
@@ -184,7 +191,20 @@ export class GridWorker {
     this.o.log(`${run}: started (${folder}, attempt ${job.attemptsMade + 1})`);
     const t0 = Date.now();
     try {
-      await this.o.executor.executeGridRun(folder, run, { adapter: this.o.adapter, log, signal: a.stop.signal });
+      for (let tookOver = false; ; tookOver = true) {
+        try {
+          await this.o.executor.executeGridRun(folder, run, { adapter: this.o.adapter, log, signal: a.stop.signal });
+          break;
+        } catch (e) {
+          if ((e as Error).name !== 'FolderLockedError' || a.stop.signal.aborted) throw e;
+          if (!tookOver && takeOver(path.join(folder, run), this.o.log)) continue;
+          // A local cgh experiment (or a worker still stopping) has the run: try again later.
+          const seconds = Math.round(this.o.lockMs / 1000);
+          this.o.log(`${run}: ${(e as Error).message.split(';')[0]}; trying again in ${seconds}s`);
+          await job.moveToDelayed(Date.now() + this.o.lockMs, token);
+          throw new DelayedError();
+        }
+      }
     } catch (e) {
       if (!a.stop.signal.aborted) throw e;
     } finally {
@@ -193,9 +213,9 @@ export class GridWorker {
     }
     if (a.stop.signal.aborted) {
       if (a.returnOnStop) {
-        // The run has checkpointed; the next worker resumes it from there.
+        // The next worker resumes the run from its last checkpoint.
         await job.moveToWait(token);
-        this.o.log(`${run}: stopped at a checkpoint and put back on the queue`);
+        this.o.log(`${run}: stopped and put back on the queue, to resume from its last checkpoint`);
         throw new WaitingError();
       }
       throw new Error(`${run} stopped: ${(a.stop.signal.reason as Error)?.message ?? 'cancelled'}`);
@@ -203,6 +223,19 @@ export class GridWorker {
     this.o.log(`${run}: done in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
     return { worker: this.o.name };
   }
+}
+
+/**
+ * Breaks a run folder's lock held by a worker on another host: the job came to this worker because that
+ * worker's lease lapsed, and a worker whose lease lapses stops its run. (A dead holder on this host is
+ * recognised by the lock itself; a lock of anything but a worker is left alone.)
+ */
+function takeOver(dir: string, log: (line: string) => void): boolean {
+  const holder = lockHolderOf(dir);
+  if (!holder?.owner?.startsWith(WORKER_LOCK_OWNER) || holder.host === os.hostname()) return false;
+  if (!breakLockOf(dir, holder)) return false;
+  log(`${dir}: took over the lock of ${holder.owner} on ${holder.host}, whose lease on the run lapsed`);
+  return true;
 }
 
 function parse(job: Job, withRun: boolean): { folder: string; run?: string } {
