@@ -9,7 +9,7 @@ import { openGrid, runGrid, validateRequest, type ExperimentRequest } from '../e
 import { maskPassword } from '../experiments/queue/redis-url.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
-import { reproduce, reproduceNotes } from '../experiments/protocols/reproduce.js';
+import { openReproduce, reproduce, reproduceNotes, writeReproduceReport } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
@@ -115,7 +115,7 @@ export async function experimentCommand(argv: string[]): Promise<void> {
     // The runs go to workers (the queue's, or local processes); this process only makes the folder and waits.
     await dispatch.check();
     await openGrid(protocol.name, out, request);
-    await dispatch.run(out);
+    await dispatch.run([out]);
     return;
   }
   await getGpu({ adapterName: a.adapter });
@@ -145,14 +145,26 @@ const REPRODUCE_SPEC = {
       + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
+    ...DISPATCH_FLAGS,
   ],
 } as const;
 
 export async function reproduceCommand(argv: string[]): Promise<void> {
   const a = parseArgs(REPRODUCE_SPEC, argv);
   if (a.help) { console.log(helpText({ ...REPRODUCE_SPEC, notes: reproduceNotes() })); return; }
+  const command = ['cgh', 'reproduce', ...argv].map((x) => quote(maskPassword(x))).join(' ');
+  const dispatch = dispatchOf(a as { queue?: string; detach?: boolean; workers?: number });
+  if (dispatch) {
+    await dispatch.check();
+    const t0 = performance.now();
+    const parts = await openReproduce(a.out, { command, version: packageVersion() });
+    if (!(await dispatch.run(parts.map((p) => p.folder)))) { console.error(`when the grids are done: cgh report ${a.out}`); return; }
+    const where = (a as { queue?: string }).queue ? `the queue's workers (cgh worker)` : 'local worker processes';
+    const info = { where, adapter: where, seconds: (performance.now() - t0) / 1000, timings: [] };
+    console.error(`report: ${writeReproduceReport(a.out, { command, version: packageVersion() }, info)}`);
+    return;
+  }
   await getGpu({ adapterName: a.adapter });
-  const command = ['cgh', 'reproduce', ...argv].map(quote).join(' ');
   const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose });
   console.error(`report: ${report}`);
 }

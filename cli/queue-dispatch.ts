@@ -13,8 +13,8 @@ export const DISPATCH_FLAGS: FlagSpec[] = [
 export interface Dispatch {
   /** Refuses before anything is written: a malformed or unreachable queue URL. */
   check(): Promise<void>;
-  /** Sends the folder's grid to the workers and (unless detached) waits for its report. */
-  run(folder: string): Promise<void>;
+  /** Sends the folders' grids to the workers and (unless detached) waits for their reports; false when detached. */
+  run(folders: string[]): Promise<boolean>;
 }
 
 /** The dispatch the flags ask for, or null for the plain local path in this process. */
@@ -31,11 +31,12 @@ export function dispatchOf(a: { queue?: string; detach?: boolean; workers?: numb
       const { parseTarget } = await import('./queue-connect.js');
       await checkReachable(parseTarget(a.queue));
     },
-    async run(folder) {
-      const { defaultQueueDeps, queueGrid, runGridLocally } = await import('./queue.js');
+    async run(folders) {
+      const { defaultQueueDeps, queueGrids, runGridLocally } = await import('./queue.js');
       const deps = await defaultQueueDeps();
-      if (a.queue !== undefined) await queueGrid(folder, a.queue, !!a.detach, deps.executor);
-      else await runGridLocally(folder, a.workers!, deps);
+      if (a.queue !== undefined) await queueGrids(folders, a.queue, !!a.detach, deps.executor);
+      else for (const f of folders) await runGridLocally(f, a.workers!, deps);
+      return !a.detach;
     },
   };
 }
