@@ -41,7 +41,8 @@ async function until(cond: () => boolean, what: string, limitMs = 300_000): Prom
 function rows(dir: string, run: string): string[] {
   const f = path.join(dir, run, 'metrics.jsonl');
   if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.stringify({ ...JSON.parse(l), elapsed_s: undefined, examples_per_s: undefined }));
+  const lines = fs.readFileSync(f, 'utf8').split('\n').filter(Boolean);
+  return lines.map((l) => JSON.stringify({ ...JSON.parse(l), elapsed_s: undefined, examples_per_s: undefined }));
 }
 
 /** The report's tables (the CSV files beside report.html). */

@@ -13,6 +13,7 @@ import { fakeExecutor, writeFakeGrid, type FakeGrid } from './helpers/fake-grid.
 import { freePort, startRedis, type TestRedis } from './helpers/redis.js';
 import { connectRedis, parseRedisUrl } from '../experiments/queue/redis-url.js';
 import { queueName, REGISTRY_KEY } from '../experiments/queue/names.js';
+import { LOCK_FILE, lockFolder, releaseFolder } from '../experiments/files/folder-lock.js';
 
 const ENTRY = fileURLToPath(new URL('./helpers/queue-cli.js', import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-queue-'));
@@ -248,6 +249,33 @@ test('a run that keeps failing is retried, then marked failed; only its dependen
   assert.is(await again.exit, 0, again.out());
   assert.match(again.out(), /queued 4 runs/);
   assert.equal(rows(dir, 'good'), goodRows, 'a finished run is read back, not run again');
+  sameRuns(dir, ref, grid);
+  await stopAll([w]);
+});
+
+test('a run folder held by a live local process waits for it; one held by a vanished worker on another host is taken over', async () => {
+  const grid: FakeGrid = { steps: 3, stepMs: 50, runs: ['held', 'orphan', 'foreign'].map((name) => ({ name, dependsOn: [] })) };
+  const ref = await reference('ref-locks', grid);
+  const dir = path.join(tmp, 'locks');
+  writeFakeGrid(dir, grid);
+  for (const r of ['held', 'orphan', 'foreign']) fs.mkdirSync(path.join(dir, r));
+  // This test process stands for a local cgh experiment training "held".
+  lockFolder(path.join(dir, 'held'), 'run folder');
+  const holder = (token: string, owner?: string) => JSON.stringify({ pid: 1, host: 'lost-host', started: '2026-01-01T00:00:00Z', token, owner });
+  fs.writeFileSync(path.join(dir, 'orphan', LOCK_FILE), holder('aaaa', 'cgh worker lost'));
+  fs.writeFileSync(path.join(dir, 'foreign', LOCK_FILE), holder('bbbb'));
+  const w = worker('l1', redis.url, ['--lock-seconds', '1']);
+  assert.is(cli(['queue', 'run', dir, '--queue', redis.url, '--detach']).code, 0);
+  const done = (r: string) => fs.existsSync(path.join(dir, r, 'done.json'));
+  await until(() => done('orphan'), 'the orphaned run to be taken over');
+  assert.match(w.out(), /took over the lock of cgh worker lost on lost-host, whose lease on the run lapsed/);
+  await until(() => /held: .*held is in use by process \d+ on host .*; trying again in 1s/.test(w.out()), 'the held run to wait');
+  await until(() => /foreign: .*foreign is in use by process 1 on host lost-host/.test(w.out()), 'the foreign-held run to wait');
+  assert.not.ok(done('held') || done('foreign'), 'a run held by anything but a lapsed worker is not run');
+  releaseFolder(path.join(dir, 'held'));
+  fs.unlinkSync(path.join(dir, 'foreign', LOCK_FILE));
+  const watch = start(['queue', 'run', dir, '--queue', redis.url]);
+  assert.is(await watch.exit, 0, watch.out());
   sameRuns(dir, ref, grid);
   await stopAll([w]);
 });

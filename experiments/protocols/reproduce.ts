@@ -123,7 +123,8 @@ export function writeReproduceReport(out: string, o: Pick<ReproduceOptions, 'com
   const { where, adapter, seconds: total, timings } = info;
   const intro = [
     `Produced by: ${o.command} (version ${o.version ?? 'unknown'}), on ${where}.`,
-    `Wall time of this invocation: ${(total / 60).toFixed(1)} minutes${timings.length ? ` (${timings.join(', ')})` : ''}; parts finished by an earlier invocation take no time here.`,
+    `Wall time of this invocation: ${(total / 60).toFixed(1)} minutes${timings.length ? ` (${timings.join(', ')})` : ''}; `
+      + 'parts finished by an earlier invocation take no time here.',
     'Scale: the first 1,000 MNIST training images (500 for winsorize, 3,000 for easy/hard), 500 test images, a one-hidden-layer MLP, 10-40 epochs. The '
       + 'paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
