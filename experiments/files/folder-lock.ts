@@ -12,9 +12,35 @@ export class FolderLockedError extends Error {
   override name = 'FolderLockedError';
 }
 
-export interface LockHolder { pid: number; host: string; started: string; token: string }
+export interface LockHolder { pid: number; host: string; started: string; token: string; owner?: string }
 
 const held = new Map<string, LockHolder>();
+let owner: string | undefined;
+
+/**
+ * Names what holds this process's locks from now on (a queue worker says so), so that another process can
+ * tell a lock whose holder is known to be gone by other means (see breakLockOf) from any other.
+ */
+export function setLockOwner(name: string | undefined): void {
+  owner = name;
+}
+
+/** The holder of `dir`'s lock, if a readable one is there. */
+export function lockHolderOf(dir: string): LockHolder | undefined {
+  const h = readHolder(path.join(path.resolve(dir), LOCK_FILE));
+  return typeof h === 'object' ? h : undefined;
+}
+
+/**
+ * Breaks `dir`'s lock if its holder is the one given (by token): for a caller that knows by other means that
+ * the holder is gone, e.g. a queue worker on another host whose job lease has lapsed. Returns whether it did.
+ */
+export function breakLockOf(dir: string, holder: LockHolder): boolean {
+  const now = lockHolderOf(dir);
+  if (!now || now.token !== holder.token) return false;
+  breakStale(path.join(path.resolve(dir), LOCK_FILE), now);
+  return true;
+}
 let hooksInstalled = false;
 let heartbeat: NodeJS.Timeout | undefined;
 
@@ -34,7 +60,8 @@ export function lockFolder(dir: string, what = 'folder'): void {
   const key = path.resolve(dir);
   if (held.has(key)) return;
   const file = path.join(key, LOCK_FILE);
-  const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const token = randomBytes(8).toString('hex');
+  const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), token, ...(owner ? { owner } : {}) };
   for (let attempt = 0; attempt < 20; attempt++) {
     if (createExclusive(file, me)) {
       held.set(key, me);
