@@ -52,7 +52,10 @@ function recordCount({ name, bytes }: NamedBytes): number {
   if (len === 0) throw new DataError(`${name}: file is empty (0 bytes); re-download it (${FORMAT_HINT})`);
   if (len % RECORD !== 0) {
     const cifar100 = len % (RECORD + 1) === 0 ? ' (it looks like CIFAR-100, which has 3074-byte records)' : '';
-    throw new DataError(`${name}: ${len} bytes is not a whole number of ${RECORD}-byte records (1 label + 3x32x32 pixels), ${len % RECORD} bytes left over${cifar100}; ${FORMAT_HINT}`);
+    throw new DataError(
+      `${name}: ${len} bytes is not a whole number of ${RECORD}-byte records (1 label + 3x32x32 pixels), ` +
+        `${len % RECORD} bytes left over${cifar100}; ${FORMAT_HINT}`,
+    );
   }
   return len / RECORD;
 }

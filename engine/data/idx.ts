@@ -195,7 +195,10 @@ export function loadIdxPair(
   }
   const bad = labels.data.findIndex((y) => y >= numClasses);
   if (bad >= 0) {
-    throw new DataError(`${names.labels}: label ${labels.data[bad]} at index ${bad} is outside 0..${numClasses - 1}; use a label file with ${numClasses} classes`);
+    throw new DataError(
+      `${names.labels}: label ${labels.data[bad]} at index ${bad} is outside 0..${numClasses - 1}; ` +
+        `use a label file with ${numClasses} classes`,
+    );
   }
   return { images: images.data, labels: labels.data, n, shape: [1, rows, cols], numClasses };
 }
@@ -231,14 +234,18 @@ function describe(ex: IdxExports, code: number, raw: Uint8Array, dims: number[],
     case ex.ERR_TYPE.value: {
       const type = raw[2];
       const name = TYPE_NAMES[type] ?? 'unknown type';
-      return `IDX element type 0x${type.toString(16).padStart(2, '0')} (${name}) is not supported, only unsigned bytes (0x08); convert the file or ${DATA_DIR_HINT}`;
+      const hex = type.toString(16).padStart(2, '0');
+      return `IDX element type 0x${hex} (${name}) is not supported, only unsigned bytes (0x08); convert the file or ${DATA_DIR_HINT}`;
     }
     case ex.ERR_RANK.value:
       return `IDX header ${hex32(raw)} declares ${raw[3]} dimensions, but only 1 to 4 are valid; the file is corrupt or not IDX, so ${DATA_DIR_HINT}`;
     case ex.ERR_TRUNCATED.value:
       return `truncated: the header describes ${dims.join('x')} values, so ${expected} bytes are expected, but the file has ${len}; re-download the file`;
     case ex.ERR_TRAILING.value:
-      return `${len - expected} trailing bytes: the header describes ${dims.join('x')} values, so ${expected} bytes are expected, but the file has ${len}; re-download the file`;
+      return (
+        `${len - expected} trailing bytes: the header describes ${dims.join('x')} values, ` +
+        `so ${expected} bytes are expected, but the file has ${len}; re-download the file`
+      );
     default:
       return `decoder error code ${code}; rebuild build/idx.wasm with npm run asbuild`;
   }

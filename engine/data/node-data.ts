@@ -29,7 +29,10 @@ export async function loadDataset({ dataset, dataDir }: LoadOptions): Promise<Da
       return dataDir === undefined ? loadMnist() : loadIdxDir(dataDir, 'mnist');
     case 'cifar10':
       if (dataDir === undefined) {
-        throw new DataError('CIFAR-10 is not bundled; download cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, unpack it and pass --data-dir DIR');
+        throw new DataError(
+          'CIFAR-10 is not bundled; download cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, ' +
+            'unpack it and pass --data-dir DIR',
+        );
       }
       return loadCifar10Dir(dataDir);
     case 'imagefolder':
@@ -62,7 +65,10 @@ export async function loadIdxDir(dir: string, name = path.basename(path.resolve(
   const train = loadIdxPair(trainImages, trainLabels, { images: files[0], labels: files[1] });
   const test = loadIdxPair(testImages, testLabels, { images: files[2], labels: files[3] });
   if (train.shape.join() !== test.shape.join()) {
-    throw new DataError(`${files[2]} holds ${test.shape.slice(1).join('x')} images but ${files[0]} holds ${train.shape.slice(1).join('x')}; use train and test files of the same dataset`);
+    const size = (shape: number[]) => shape.slice(1).join('x');
+    throw new DataError(
+      `${files[2]} holds ${size(test.shape)} images but ${files[0]} holds ${size(train.shape)}; use train and test files of the same dataset`,
+    );
   }
   return { name, train: toSplit(train), test: toSplit(test), shape: train.shape, numClasses: train.numClasses };
 }

@@ -41,10 +41,13 @@ export function conv2d(x: Node, w: Node, b: Node | null, opts: Conv2dOptions = {
   const [N, C, H, W] = x.shape;
   const [O, Cg, KH, KW] = w.shape;
   if (C % groups !== 0 || O % groups !== 0) {
-    throw new Error(`conv2d: input channels ${C} and output channels ${O} must both be divisible by groups ${groups} (input [${x.shape}], weight [${w.shape}])`);
+    throw new Error(
+      `conv2d: input channels ${C} and output channels ${O} must both be divisible by groups ${groups} (input [${x.shape}], weight [${w.shape}])`,
+    );
   }
   if (Cg * groups !== C) {
-    throw new Error(`conv2d: weight [${w.shape}] expects ${Cg * groups} input channels${groups > 1 ? ` (${Cg} per group x ${groups} groups)` : ''} but input [${x.shape}] has ${C}`);
+    const perGroup = groups > 1 ? ` (${Cg} per group x ${groups} groups)` : '';
+    throw new Error(`conv2d: weight [${w.shape}] expects ${Cg * groups} input channels${perGroup} but input [${x.shape}] has ${C}`);
   }
   if (b && (b.shape.length !== 1 || b.shape[0] !== O)) throw new Error(`conv2d: bias must be [${O}] for weight [${w.shape}], got [${b.shape}]`);
   const Ho = outputSize(H, KH, SH, PH, DH);
@@ -108,10 +111,15 @@ export const Conv2dOp: OpDef = {
     }
     if (isPointwise(geo)) {
       const P = geo.H * geo.W;
-      const product = { M: geo.O, N: geo.N * P, K: geo.C, cols: P, transA: false, transB: false, batch: 1, strideA: 0, strideB: geo.C * P, strideC: geo.O * P, accumulate: !!b };
+      const product = {
+        M: geo.O, N: geo.N * P, K: geo.C, cols: P, transA: false, transB: false,
+        batch: 1, strideA: 0, strideB: geo.C * P, strideC: geo.O * P, accumulate: !!b,
+      };
       const main = dispatchMatmul(c, product, c.buf(w), c.buf(x), c.buf(n), `conv2d 1x1 ${describe(geo)}`);
       if (!b) return main;
-      const fill = c.gpu.dispatch(c.gpu.kernel('conv2d_forward', 'fill_bias'), [u, c.buf(x), c.buf(w), c.buf(b), c.buf(n)], grid1d(Math.ceil(n.size / 16), 64).grid, `conv2d bias ${describe(geo)}`);
+      const fillBias = c.gpu.kernel('conv2d_forward', 'fill_bias');
+      const fillGrid = grid1d(Math.ceil(n.size / 16), 64).grid;
+      const fill = c.gpu.dispatch(fillBias, [u, c.buf(x), c.buf(w), c.buf(b), c.buf(n)], fillGrid, `conv2d bias ${describe(geo)}`);
       return [fill, ...main];
     }
     const lanes = Math.ceil((geo.N * geo.Ho * geo.Wo) / TILE), WG = workgroupFor(lanes);
@@ -214,7 +222,9 @@ const TARGET_WORKGROUPS = 64;
 function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w: Node): Node {
   const g = x.graph;
   const perGradGroup = splitBatch(geo.N, gradGroups, w);
-  if (geo.groups * gradGroups > MAX_GRID) throw new Error(`${w.name}: ${geo.groups} groups x ${gradGroups} gradient groups exceed ${MAX_GRID} workgroups; use fewer gradient groups`);
+  if (geo.groups * gradGroups > MAX_GRID) {
+    throw new Error(`${w.name}: ${geo.groups} groups x ${gradGroups} gradient groups exceed ${MAX_GRID} workgroups; use fewer gradient groups`);
+  }
   const K = (geo.C / geo.groups) * geo.KH * geo.KW;
   const tapTiles = Math.ceil(K / TILE);
   // Example slices interleaved on the lanes: as many as fill whole workgroups best (few taps need many slices).
@@ -227,7 +237,8 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   const chunks = gradGroups * chunksPerGradGroup;
   const parts = chunksPerGradGroup * slices;
   const size = geo.O * K;
-  const partial = g.op(Conv2dWeightGradOp, [x, dy], [chunks * slices, ...w.shape], { geo, perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks, WG });
+  const plan = { geo, perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks, WG };
+  const partial = g.op(Conv2dWeightGradOp, [x, dy], [chunks * slices, ...w.shape], plan);
   const shape = gradGroups > 1 ? [gradGroups, ...w.shape] : w.shape;
   if (parts === 1) return g.view(partial, shape);
   return g.view(sumMiddle(g.view(partial, [gradGroups, parts, size]), gradGroups, parts, size), shape);
@@ -261,7 +272,11 @@ function biasGrad(dy: Node, geo: ConvGeometry, gradGroups: number, b: Node): Nod
 }
 
 function splitBatch(N: number, gradGroups: number, p: Node): number {
-  if (N % gradGroups !== 0) throw new Error(`${p.name}: batch of ${N} examples does not split into ${gradGroups} equal gradient groups; use a batch size divisible by ${gradGroups}`);
+  if (N % gradGroups !== 0) {
+    throw new Error(
+      `${p.name}: batch of ${N} examples does not split into ${gradGroups} equal gradient groups; use a batch size divisible by ${gradGroups}`,
+    );
+  }
   return N / gradGroups;
 }
 

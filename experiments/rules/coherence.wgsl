@@ -70,7 +70,12 @@ var<workgroup> sums: array<vec2<f32>, 64>;
 // Materialised X [B, cols]: coordinate c contributes (sum_b X[b, c])^2 and sum_b X[b, c]^2; each workgroup
 // adds its 64 coordinates into Partial[2 w], Partial[2 w + 1].
 @compute @workgroup_size(64)
-fn columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+fn columns(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(local_invocation_index) l: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nw: vec3<u32>,
+) {
   let c = gid.x + gid.y * p.rowStride;
   var part = vec2<f32>(0.0, 0.0);
   if (c < p.cols) {

@@ -56,7 +56,8 @@ export class RunFolder {
       const differ = keys.filter((k) => JSON.stringify(existing![k]) !== JSON.stringify(config[k]));
       if (differ.length > 0) {
         const shown = differ.slice(0, 4).map((k) => `${k} (${show(existing![k])} there, ${show(config[k])} now)`).join(', ');
-        throw new RunError(`cannot resume ${dir}: its config differs in ${shown}${differ.length > 4 ? ` and ${differ.length - 4} more` : ''}; use the original settings or choose another --out`);
+        const more = differ.length > 4 ? ` and ${differ.length - 4} more` : '';
+        throw new RunError(`cannot resume ${dir}: its config differs in ${shown}${more}; use the original settings or choose another --out`);
       }
       return new RunFolder(dir, existing, true, opts.fingerprint);
     }
@@ -137,7 +138,12 @@ export class RunFolder {
       const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
       for (const [name, t] of decoded.tensors) {
         const data = t.dtype === 'F32' || t.dtype === 'I64' ? asFloat32(t) : null;
-        if (!data) throw new RunError(`${this.checkpointFile}: tensor ${name} is ${t.dtype}, expected F32 (or I64 for a counter); delete the checkpoint or choose another --out`);
+        if (!data) {
+          throw new RunError(
+            `${this.checkpointFile}: tensor ${name} is ${t.dtype}, expected F32 (or I64 for a counter); ` +
+              'delete the checkpoint or choose another --out',
+          );
+        }
         tensors.set(name, { shape: t.shape, data });
       }
       loaded = { tensors, meta };
