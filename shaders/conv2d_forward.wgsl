@@ -10,15 +10,8 @@
 // Bounds are resolved once per kernel tap (i, j): the inner loop over input channels is loads and multiply-adds.
 // Grid: x = position tiles (WG invocations x 8 positions), y = channel tiles within a group, z = group.
 
-struct Params {
-  N: u32, C: u32, H: u32, W: u32,
-  O: u32, Ho: u32, Wo: u32, groups: u32,
-  KH: u32, KW: u32, SH: u32, SW: u32,
-  PH: u32, PW: u32, DH: u32, DW: u32,
-  hasBias: u32, _a: u32, _b: u32, _c: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//#include _conv_params
+struct Tail { hasBias: u32, _a: u32, _b: u32, _c: u32, _d: vec4<u32> }
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Wt: array<f32>;
 @group(0) @binding(3) var<storage, read> Bias: array<f32>;
@@ -106,7 +99,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     let o = oFirst + t;
     if (o > oLast) { break; }
     var bias = 0.0;
-    if (p.hasBias != 0u) { bias = Bias[o]; }
+    if (p.tail.hasBias != 0u) { bias = Bias[o]; }
     for (var s = 0u; s < TP; s++) {
       if (q0 + s >= P) { break; }
       let q = q0 + s;

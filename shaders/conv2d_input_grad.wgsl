@@ -10,15 +10,8 @@
 // every lane active so that those loads stay scalar on a CPU adapter.
 // Grid: x = pixel tiles (WG invocations x 8 pixels, sized for phase 0), y = channel tiles in a group, z as above.
 
-struct Params {
-  N: u32, C: u32, H: u32, W: u32,
-  O: u32, Ho: u32, Wo: u32, groups: u32,
-  KH: u32, KW: u32, SH: u32, SW: u32,
-  PH: u32, PW: u32, DH: u32, DW: u32,
-  _a: u32, _b: u32, _c: u32, _d: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//#include _conv_params
+struct Tail { _unused: array<vec4<u32>, 2> }
 @group(0) @binding(1) var<storage, read> dY: array<f32>;
 @group(0) @binding(2) var<storage, read> Wt: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dX: array<f32>;

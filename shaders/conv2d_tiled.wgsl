@@ -8,14 +8,11 @@
 //                            M = O/groups, N = C/groups·KH·KW, K = examples·Ho·Wo, split into the parts of each gradient
 //                            group (consecutive examples per part); an empty part writes zeros.
 
-struct Params {
-  N: u32, C: u32, H: u32, W: u32, O: u32, Ho: u32, Wo: u32, groups: u32,
-  KH: u32, KW: u32, SH: u32, SW: u32, PH: u32, PW: u32, DH: u32, DW: u32,
+//#include _conv_params
+struct Tail {
   // forward: 1 with a bias; weight gradient: examples per gradient group, parts per gradient group, examples per part
-  hasBias: u32, perGradGroup: u32, parts: u32, perPart: u32, _a: u32, _b: u32, _c: u32, _d: u32,
+  hasBias: u32, perGradGroup: u32, parts: u32, perPart: u32, _a: vec4<u32>,
 }
-
-@group(0) @binding(0) var<uniform> p: Params;
 // forward: X, W, bias; input gradient: dY, W, (unused); weight gradient: X, dY, (unused)
 @group(0) @binding(1) var<storage, read> In0: array<f32>;
 @group(0) @binding(2) var<storage, read> In1: array<f32>;
@@ -35,10 +32,10 @@ fn og() -> u32 { return p.O / p.groups; }
 fn gemmDims() -> vec3<u32> {
   if (MODE == 0u) { return vec3<u32>(og(), p.N * p.Ho * p.Wo, cg() * taps()); }
   if (MODE == 1u) { return vec3<u32>(cg(), p.N * p.H * p.W, og() * taps()); }
-  return vec3<u32>(og(), cg() * taps(), p.perGradGroup * p.Ho * p.Wo);
+  return vec3<u32>(og(), cg() * taps(), p.tail.perGradGroup * p.Ho * p.Wo);
 }
-fn gemmSplits() -> u32 { return select(1u, p.parts, MODE == 2u); }
-fn gemmKChunk() -> u32 { return select(gemmDims().z, p.perPart * p.Ho * p.Wo, MODE == 2u); }
+fn gemmSplits() -> u32 { return select(1u, p.tail.parts, MODE == 2u); }
+fn gemmKChunk() -> u32 { return select(gemmDims().z, p.tail.perPart * p.Ho * p.Wo, MODE == 2u); }
 
 // Input pixel (image, channel) at output position q = y·Wo + x seen through tap t = kh·KW + kw, or -1 when padding.
 fn inputAt(image: u32, channel: u32, q: u32, t: u32) -> f32 {
@@ -54,7 +51,7 @@ fn elemA(z: u32, m: u32, k: u32) -> f32 {
   if (MODE == 1u) { return In1[((grp * og() + k / taps()) * cg() + m) * taps() + k % taps()]; }
   // dY[image, o, q], k = example within the gradient group · Ho·Wo + q
   let P = p.Ho * p.Wo;
-  let image = (z / p.groups) * p.perGradGroup + k / P;
+  let image = (z / p.groups) * p.tail.perGradGroup + k / P;
   return In1[(image * p.O + grp * og() + m) * P + k % P];
 }
 
@@ -77,7 +74,7 @@ fn elemB(z: u32, k: u32, n: u32) -> f32 {
     return In0[(((n / HW) * p.O + grp * og() + k / taps()) * p.Ho + oy) * p.Wo + ox];
   }
   let P = p.Ho * p.Wo;
-  let image = (z / p.groups) * p.perGradGroup + k / P;
+  let image = (z / p.groups) * p.tail.perGradGroup + k / P;
   return inputAt(image, grp * cg() + n / taps(), k % P, n % taps());
 }
 
@@ -108,12 +105,12 @@ fn storeC(z: u32, s: u32, m: u32, n: u32, v: f32) {
   if (MODE == 0u) {
     let P = p.Ho * p.Wo;
     let o = grp * og() + m;
-    Out[((n / P) * p.O + o) * P + n % P] = v + select(0.0, Bias[o], p.hasBias != 0u);
+    Out[((n / P) * p.O + o) * P + n % P] = v + select(0.0, Bias[o], p.tail.hasBias != 0u);
   } else if (MODE == 1u) {
     let HW = p.H * p.W;
     Out[((n / HW) * p.C + grp * cg() + m) * HW + n % HW] = v;
   } else {
-    let part = (z / p.groups) * p.parts + s;
+    let part = (z / p.groups) * p.tail.parts + s;
     Out[(part * p.O + grp * og() + m) * cg() * taps() + n] = v;
   }
 }

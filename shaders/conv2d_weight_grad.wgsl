@@ -11,16 +11,11 @@
 // Nothing returns early (surplus invocations are clamped and store nothing), so every lane stays active.
 // Grid: x = (tap tile, slice) pairs, WG per workgroup; y = channel tiles within a group; z as above.
 
-struct Params {
-  N: u32, C: u32, H: u32, W: u32,
-  O: u32, Ho: u32, Wo: u32, groups: u32,
-  KH: u32, KW: u32, SH: u32, SW: u32,
-  PH: u32, PW: u32, DH: u32, DW: u32,
+//#include _conv_params
+struct Tail {
   perChunk: u32, chunksPerGradGroup: u32, perGradGroup: u32, slices: u32,
   tapTiles: u32, _a: u32, _b: u32, _c: u32,
 }
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> dY: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Out: array<f32>;
@@ -49,11 +44,11 @@ fn weight_grad(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
   let K = Cg * KK;
   let g = wg.z % p.groups;
   let chunk = wg.z / p.groups;
-  let gradGroup = chunk / p.chunksPerGradGroup;
-  let tapTile = lane % p.tapTiles;
-  let slice = min(lane / p.tapTiles, p.slices - 1u);
-  let nStart = gradGroup * p.perGradGroup + (chunk % p.chunksPerGradGroup) * p.perChunk + slice;
-  let nEnd = min(nStart - slice + p.perChunk, (gradGroup + 1u) * p.perGradGroup);
+  let gradGroup = chunk / p.tail.chunksPerGradGroup;
+  let tapTile = lane % p.tail.tapTiles;
+  let slice = min(lane / p.tail.tapTiles, p.tail.slices - 1u);
+  let nStart = gradGroup * p.tail.perGradGroup + (chunk % p.tail.chunksPerGradGroup) * p.tail.perChunk + slice;
+  let nEnd = min(nStart - slice + p.tail.perChunk, (gradGroup + 1u) * p.tail.perGradGroup);
   let HW = p.H * p.W;
   let HoWo = p.Ho * p.Wo;
 
@@ -80,7 +75,7 @@ fn weight_grad(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
   var acc: array<vec4<f32>, 2u * TO_MAX>;
   let H = i32(p.H);
   let W = i32(p.W);
-  for (var n = nStart; n < nEnd; n += p.slices) {
+  for (var n = nStart; n < nEnd; n += p.tail.slices) {
     let xImage = i32(n * p.C * HW);
     let yImage = n * p.O * HoWo;
     for (var ho = 0u; ho < p.Ho; ho++) {
@@ -109,8 +104,8 @@ fn weight_grad(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
     }
   }
 
-  if (lane >= p.tapTiles * p.slices) { return; }
-  let outBase = (chunk * p.slices + slice) * (p.O * K);
+  if (lane >= p.tail.tapTiles * p.tail.slices) { return; }
+  let outBase = (chunk * p.tail.slices + slice) * (p.O * K);
   for (var t = 0u; t < TO; t++) {
     let o = oFirst + t;
     if (o > oLast) { break; }

@@ -18,6 +18,12 @@ struct Params {
 
 fn index(gid: vec3<u32>) -> u32 { return gid.x + gid.y * p.rowStride; }
 
+// Element i of a stack of rows x cols planes as (plane, row, column).
+fn position(i: u32, rows: u32, cols: u32) -> vec3<u32> {
+  let r = i % (rows * cols);
+  return vec3<u32>(i / (rows * cols), r / cols, r % cols);
+}
+
 // First and one-past-last row (or column) of window `o` clipped to the image, for a kernel k, stride s, padding pad.
 fn windowRange(o: u32, k: u32, s: u32, pad: u32, size: u32) -> vec2<u32> {
   let start = i32(o * s) - i32(pad);
@@ -35,11 +41,10 @@ fn windowsContaining(i: u32, k: u32, s: u32, pad: u32, outSize: u32) -> vec2<i32
 // Max over each window (padding never wins); the argmax kernel records which input won, first in scan order on ties
 // (PyTorch's rule), as a float index into the plane (exact below 2^24 values per plane).
 fn windowMax(i: u32) -> vec2<f32> {
-  let plane = i / (p.Ho * p.Wo);
-  let r = i % (p.Ho * p.Wo);
-  let hs = windowRange(r / p.Wo, p.KH, p.SH, p.PH, p.H);
-  let ws = windowRange(r % p.Wo, p.KW, p.SW, p.PW, p.W);
-  let base = plane * p.H * p.W;
+  let o = position(i, p.Ho, p.Wo);
+  let hs = windowRange(o.y, p.KH, p.SH, p.PH, p.H);
+  let ws = windowRange(o.z, p.KW, p.SW, p.PW, p.W);
+  let base = o.x * p.H * p.W;
   // Windows are never empty (padding is at most half the kernel): start from the first input in the window.
   var at = hs.x * p.W + ws.x;
   var best = A[base + at];
@@ -71,14 +76,11 @@ fn max_argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
   if (i >= p.NC * p.H * p.W) { return; }
-  let plane = i / (p.H * p.W);
-  let r = i % (p.H * p.W);
-  let h = r / p.W;
-  let w = r % p.W;
-  let oh = windowsContaining(h, p.KH, p.SH, p.PH, p.Ho);
-  let ow = windowsContaining(w, p.KW, p.SW, p.PW, p.Wo);
-  let base = plane * p.Ho * p.Wo;
-  let me = f32(r);
+  let at = position(i, p.H, p.W);
+  let oh = windowsContaining(at.y, p.KH, p.SH, p.PH, p.Ho);
+  let ow = windowsContaining(at.z, p.KW, p.SW, p.PW, p.Wo);
+  let base = at.x * p.Ho * p.Wo;
+  let me = f32(at.y * p.W + at.z);
   var s = 0.0;
   for (var y = oh.x; y <= oh.y; y++) {
     for (var x = ow.x; x <= ow.y; x++) {
@@ -107,30 +109,26 @@ fn avgDivisor(oh: u32, ow: u32) -> f32 {
 fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
   if (i >= p.NC * p.Ho * p.Wo) { return; }
-  let plane = i / (p.Ho * p.Wo);
-  let r = i % (p.Ho * p.Wo);
-  let oh = r / p.Wo;
-  let ow = r % p.Wo;
-  let hs = windowRange(oh, p.KH, p.SH, p.PH, p.H);
-  let ws = windowRange(ow, p.KW, p.SW, p.PW, p.W);
-  let base = plane * p.H * p.W;
+  let o = position(i, p.Ho, p.Wo);
+  let hs = windowRange(o.y, p.KH, p.SH, p.PH, p.H);
+  let ws = windowRange(o.z, p.KW, p.SW, p.PW, p.W);
+  let base = o.x * p.H * p.W;
   var s = 0.0;
   for (var h = hs.x; h < hs.y; h++) {
     for (var w = ws.x; w < ws.y; w++) { s += A[base + h * p.W + w]; }
   }
   // A window entirely in the padding (possible only in ceil mode) averages nothing: 0, as in PyTorch.
-  Out[i] = select(0.0, s / avgDivisor(oh, ow), hs.x < hs.y && ws.x < ws.y);
+  Out[i] = select(0.0, s / avgDivisor(o.y, o.z), hs.x < hs.y && ws.x < ws.y);
 }
 
 @compute @workgroup_size(64)
 fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
   if (i >= p.NC * p.H * p.W) { return; }
-  let plane = i / (p.H * p.W);
-  let r = i % (p.H * p.W);
-  let oh = windowsContaining(r / p.W, p.KH, p.SH, p.PH, p.Ho);
-  let ow = windowsContaining(r % p.W, p.KW, p.SW, p.PW, p.Wo);
-  let base = plane * p.Ho * p.Wo;
+  let at = position(i, p.H, p.W);
+  let oh = windowsContaining(at.y, p.KH, p.SH, p.PH, p.Ho);
+  let ow = windowsContaining(at.z, p.KW, p.SW, p.PW, p.Wo);
+  let base = at.x * p.Ho * p.Wo;
   var s = 0.0;
   for (var y = oh.x; y <= oh.y; y++) {
     for (var x = ow.x; x <= ow.y; x++) {
@@ -149,11 +147,10 @@ fn adaptiveRange(o: u32, n: u32, size: u32) -> vec2<u32> {
 fn adaptive_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
   if (i >= p.NC * p.Ho * p.Wo) { return; }
-  let plane = i / (p.Ho * p.Wo);
-  let r = i % (p.Ho * p.Wo);
-  let hs = adaptiveRange(r / p.Wo, p.Ho, p.H);
-  let ws = adaptiveRange(r % p.Wo, p.Wo, p.W);
-  let base = plane * p.H * p.W;
+  let o = position(i, p.Ho, p.Wo);
+  let hs = adaptiveRange(o.y, p.Ho, p.H);
+  let ws = adaptiveRange(o.z, p.Wo, p.W);
+  let base = o.x * p.H * p.W;
   var s = 0.0;
   for (var h = hs.x; h < hs.y; h++) {
     for (var w = ws.x; w < ws.y; w++) { s += A[base + h * p.W + w]; }
@@ -166,11 +163,10 @@ fn adaptive_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn adaptive_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
   if (i >= p.NC * p.H * p.W) { return; }
-  let plane = i / (p.H * p.W);
-  let r = i % (p.H * p.W);
-  let h = r / p.W;
-  let w = r % p.W;
-  let base = plane * p.Ho * p.Wo;
+  let at = position(i, p.H, p.W);
+  let h = at.y;
+  let w = at.z;
+  let base = at.x * p.Ho * p.Wo;
   var s = 0.0;
   for (var y = (h * p.Ho) / p.H; y < ((h + 1u) * p.Ho + p.H - 1u) / p.H; y++) {
     let hs = adaptiveRange(y, p.Ho, p.H);
