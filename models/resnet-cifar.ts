@@ -1,10 +1,8 @@
 import { Graph, Node, Parameter } from '../engine/graph.js';
 import { Rng } from '../engine/random.js';
-import { relu } from '../engine/ops/elementwise.js';
 import { Model } from './model.js';
 import { BatchNorm2d, Conv2d, Linear, Init, Registry, WeightInit, scaled } from './layers.js';
-import { BasicBlock, Shortcut, basicStages, poolToVector } from './resnet.js';
-import { checkInput } from './shapes.js';
+import { BasicBlock, Shortcut, basicResNetForward, basicStages } from './resnet.js';
 
 export interface CifarResNetOptions { width?: number; init?: WeightInit; shortcut?: Shortcut }
 
@@ -43,9 +41,6 @@ export class CifarResNet implements Model {
   buffers(): Parameter[] { return this.modules.buffers(); }
 
   forward(g: Graph, x: Node): Node {
-    checkInput(this, x);
-    let h = relu(this.bn1.apply(g, this.conv1.apply(g, x)));
-    for (const stage of this.stages) for (const block of stage) h = block.apply(g, h);
-    return this.fc.apply(g, poolToVector(g, h));
+    return basicResNetForward(this, this.stages, g, x);
   }
 }

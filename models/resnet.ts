@@ -81,6 +81,20 @@ export function basicStages(modules: Registry, inPlanes: number, planes: number[
   return { stages, outPlanes: inPlanes };
 }
 
+/** The parts of a BasicBlock ResNet that its forward pass reads. */
+interface BasicResNet extends Model { conv1: Conv2d; bn1: BatchNorm2d; fc: Linear }
+
+/**
+ * The forward pass of the BasicBlock ResNets: stem conv, batch norm and ReLU, then `afterStem` (ResNet18's
+ * max pool), the stages, global average pooling and fc.
+ */
+export function basicResNetForward(net: BasicResNet, stages: BasicBlock[][], g: Graph, x: Node, afterStem = (h: Node) => h): Node {
+  checkInput(net, x);
+  let h = afterStem(relu(net.bn1.apply(g, net.conv1.apply(g, x))));
+  for (const stage of stages) for (const block of stage) h = block.apply(g, h);
+  return net.fc.apply(g, poolToVector(g, h));
+}
+
 export interface ResNetOptions { width?: number; init?: WeightInit; stem?: 'imagenet' | 'cifar' }
 
 /**
@@ -117,13 +131,7 @@ export class ResNet18 implements Model {
   buffers(): Parameter[] { return this.modules.buffers(); }
 
   forward(g: Graph, x: Node): Node {
-    checkInput(this, x);
-    let h = relu(this.bn1.apply(g, this.conv1.apply(g, x)));
-    if (this.stem === 'imagenet') {
-      const s = h;
-      h = atLayer('maxpool', s, () => maxPool2d(s, { kernel: 3, stride: 2, padding: 1 }));
-    }
-    for (const layer of this.layers) for (const block of layer) h = block.apply(g, h);
-    return this.fc.apply(g, poolToVector(g, h));
+    if (this.stem === 'cifar') return basicResNetForward(this, this.layers, g, x);
+    return basicResNetForward(this, this.layers, g, x, (h) => atLayer('maxpool', h, () => maxPool2d(h, { kernel: 3, stride: 2, padding: 1 })));
   }
 }

@@ -91,6 +91,15 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   Out[i] = s;
 }
 
+// Sum of the input plane starting at `base` over rows hs.x..hs.y and columns ws.x..ws.y (ends excluded).
+fn windowSum(base: u32, hs: vec2<u32>, ws: vec2<u32>) -> f32 {
+  var s = 0.0;
+  for (var h = hs.x; h < hs.y; h++) {
+    for (var w = ws.x; w < ws.y; w++) { s += A[base + h * p.W + w]; }
+  }
+  return s;
+}
+
 // PyTorch's avg_pool2d divisor: the window clipped to the padded image (count_include_pad) or to the image.
 fn avgDivisor(oh: u32, ow: u32) -> f32 {
   if (p.countIncludePad != 0u) {
@@ -112,11 +121,7 @@ fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = position(i, p.Ho, p.Wo);
   let hs = windowRange(o.y, p.KH, p.SH, p.PH, p.H);
   let ws = windowRange(o.z, p.KW, p.SW, p.PW, p.W);
-  let base = o.x * p.H * p.W;
-  var s = 0.0;
-  for (var h = hs.x; h < hs.y; h++) {
-    for (var w = ws.x; w < ws.y; w++) { s += A[base + h * p.W + w]; }
-  }
+  let s = windowSum(o.x * p.H * p.W, hs, ws);
   // A window entirely in the padding (possible only in ceil mode) averages nothing: 0, as in PyTorch.
   Out[i] = select(0.0, s / avgDivisor(o.y, o.z), hs.x < hs.y && ws.x < ws.y);
 }
@@ -150,11 +155,7 @@ fn adaptive_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = position(i, p.Ho, p.Wo);
   let hs = adaptiveRange(o.y, p.Ho, p.H);
   let ws = adaptiveRange(o.z, p.Wo, p.W);
-  let base = o.x * p.H * p.W;
-  var s = 0.0;
-  for (var h = hs.x; h < hs.y; h++) {
-    for (var w = ws.x; w < ws.y; w++) { s += A[base + h * p.W + w]; }
-  }
+  let s = windowSum(o.x * p.H * p.W, hs, ws);
   Out[i] = s / f32((hs.y - hs.x) * (ws.y - ws.x));
 }
 
