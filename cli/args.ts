@@ -21,6 +21,8 @@ export interface FlagSpec {
   readonly min?: number;
   /** For numbers: the minimum itself is not allowed. */
   readonly exclusiveMin?: boolean;
+  /** The names a 'string' flag accepts, when they are a registry's (e.g. the models); others get a "did you mean". */
+  readonly known?: () => readonly string[];
   /** Placeholder in --help, e.g. DIR. */
   readonly metavar?: string;
 }
@@ -88,9 +90,15 @@ function convert(f: FlagSpec, raw: string, see: string): unknown {
     return v;
   };
   switch (f.type) {
-    case 'string':
+    case 'string': {
       if (raw === '') throw bad('a value');
+      const known = f.known?.();
+      if (known && !known.includes(raw)) {
+        const guess = closest(raw, [...known]);
+        throw new UsageError(`unknown --${f.name} "${raw}"${guess ? `; did you mean ${guess}?` : ''} (known: ${known.join(', ')})`);
+      }
       return raw;
+    }
     case 'boolean':
       if (raw === 'true' || raw === '1' || raw === 'yes') return true;
       if (raw === 'false' || raw === '0' || raw === 'no') return false;
@@ -107,6 +115,7 @@ function convert(f: FlagSpec, raw: string, see: string): unknown {
     case 'int-list': {
       const parts = raw.split(',');
       if (parts.some((p) => !/^\s*\d+\s*$/.test(p))) throw bad('comma-separated whole numbers such as 1024,1024');
+      if (parts.some((p) => !Number.isSafeInteger(Number(p)))) throw bad(`comma-separated whole numbers up to ${Number.MAX_SAFE_INTEGER}`);
       return parts.map((p) => checkMin(Number(p), 'comma-separated whole numbers, each'));
     }
     case 'choice':
@@ -140,7 +149,8 @@ function editDistance(a: string, b: string): number {
 /** Usage text listing every flag with its default. */
 export function helpText(spec: CommandSpec): string {
   const rows = spec.flags.map((f) => {
-    const meta = f.type === 'boolean' ? '' : ` ${f.metavar ?? (f.type === 'choice' ? f.choices!.join('|') : f.type === 'int-list' ? 'N,N,...' : f.type === 'string' ? 'VALUE' : 'N')}`;
+    const placeholder = f.type === 'choice' ? f.choices!.join('|') : f.type === 'int-list' ? 'N,N,...' : f.type === 'string' ? 'VALUE' : 'N';
+    const meta = f.type === 'boolean' ? '' : ` ${f.metavar ?? placeholder}`;
     const def = f.default === undefined ? '' : ` (default: ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})`;
     return [`  --${f.name}${meta}`, `${f.help}${def}`];
   });

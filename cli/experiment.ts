@@ -1,24 +1,28 @@
 // `cgh experiment NAME`, `cgh reproduce` and `cgh report DIR`: the paper's experiments as grids of runs.
 import path from 'node:path';
 import { getGpu } from '../engine/context.js';
-import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/schedule.js';
-import { parseNoiseLevels, NoiseError } from '../experiments/label-noise.js';
-import { EXPERIMENTS, PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type ExperimentName, type PhaseEpochs } from '../experiments/presets.js';
-import type { TrainSettings } from '../experiments/experiment-run.js';
-import { runExperiment, validateRequest, type ExperimentOptionsByName, type ExperimentRequest } from '../experiments/run-experiment.js';
-import { reproduce, REPRODUCE_NOTES } from '../experiments/reproduce.js';
+import { modelNames } from '../models/registry.js';
+import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
+import { PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type PhaseEpochs } from '../experiments/protocols/presets.js';
+import type { TrainSettings } from '../experiments/run/grid-run.js';
+import { runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
+import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
+import type { Protocol } from '../experiments/protocols/protocol.js';
+import { reproduce, reproduceNotes } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
 
 const COMMON: FlagSpec[] = [
-  { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below override single ones' },
+  { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below '
+    + 'override single ones' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'experiment folder (default: runs/<experiment>-<preset>); rerun the same command to resume' },
-  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx'], help: 'dataset: the embedded MNIST, CIFAR-10 binary or any IDX folder (--data-dir)' },
+  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx'], help: 'dataset: the embedded MNIST, CIFAR-10 binary or any IDX folder '
+    + '(--data-dir)' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files' },
   { name: 'train-size', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples' },
   { name: 'test-size', type: 'int', min: 1, metavar: 'N', help: 'evaluate on a seeded sample of N test examples' },
-  { name: 'model', type: 'string', metavar: 'NAME', help: 'model (see cgh models)' },
+  { name: 'model', type: 'string', metavar: 'NAME', known: modelNames, help: 'model (see cgh models)' },
   { name: 'hidden', type: 'int-list', min: 1, help: 'hidden widths of the mlp' },
   { name: 'width', type: 'number', min: 0, exclusiveMin: true, help: 'width multiplier of the model' },
   { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], help: 'weight initialisation' },
@@ -30,56 +34,17 @@ const COMMON: FlagSpec[] = [
   { name: 'epochs', type: 'int', min: 1, help: 'epochs of the main trainings' },
   { name: 'momentum', type: 'number', min: 0, help: 'SGD momentum' },
   { name: 'weight-decay', type: 'number', min: 0, help: 'L2 weight decay' },
-  { name: 'sample-size', type: 'int', min: 1, metavar: 'N', help: 'size of the pristine, corrupt and training samples (default: the paper\'s 50,000 of ImageNet scaled to the training set, at least 1,000)' },
-  { name: 'dense-eval', type: 'boolean', help: 'evaluate at steps 0-9, 10-90, 100-900, ... as well as every epoch (default: on; --dense-eval=false for epochs only)' },
-  { name: 'records', type: 'choice', choices: ['all', 'epochs', 'off'], help: 'per-example first/last-correct records over the whole training set: at every evaluation, at epoch ends only, or none' },
+  { name: 'sample-size', type: 'int', min: 1, metavar: 'N', help: 'size of the pristine, corrupt and training samples (default: the paper\'s 50,000 of '
+    + 'ImageNet scaled to the training set, at least 1,000)' },
+  { name: 'dense-eval', type: 'boolean', help: 'evaluate at steps 0-9, 10-90, 100-900, ... as well as every epoch (default: on; --dense-eval=false for '
+    + 'epochs only)' },
+  { name: 'records', type: 'choice', choices: ['all', 'epochs', 'off'], help: 'per-example first/last-correct records over the whole training set: at every '
+    + 'evaluation, at epoch ends only, or none' },
   { name: 'seed', type: 'int', min: 0, help: 'seed of initialisation and batch order' },
   { name: 'data-seed', type: 'int', min: 0, help: 'seed of the label noise and the evaluation samples' },
   { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
   { name: 'quiet', type: 'boolean', help: 'one line per run instead of one per epoch' },
 ];
-
-const OWN: Record<ExperimentName, FlagSpec[]> = {
-  'label-noise': [
-    { name: 'noise', type: 'string', default: '0,25%,50%,75%,100%', metavar: 'LEVELS', help: 'label-noise levels, fractions or percentages' },
-  ],
-  suppression: [
-    { name: 'rules', type: 'string', default: 'sgd,ra3,rm3,m3', metavar: 'RULES', help: 'gradient rules to compare (sgd, ra3, rm3, m3)' },
-    { name: 'noise', type: 'string', default: '0,50%,100%', metavar: 'LEVELS', help: 'label-noise levels' },
-  ],
-  winsorize: [
-    { name: 'levels', type: 'int-list', default: [0, 2, 4], min: 0, metavar: 'S,S,...', help: 'winsorization levels s (examples clipped per side of each coordinate)' },
-    { name: 'noise', type: 'string', default: '0,100%', metavar: 'LEVELS', help: 'label-noise levels' },
-  ],
-  'easy-hard': [
-    { name: 'threshold', type: 'string', default: '50%', metavar: 'ACC', help: 'training accuracy at which learned examples are called easy' },
-    { name: 'threshold-epochs', type: 'int', min: 1, help: 'epoch budget for reaching the threshold (default: the preset\'s)' },
-    { name: 'easy-train', type: 'int', min: 1, metavar: 'N', help: 'size of e-train (default: 5/6 of the smaller of easy and hard)' },
-    { name: 'easy-test', type: 'int', min: 1, metavar: 'N', help: 'size of e-test (default: 1/6 of the smaller of easy and hard)' },
-    { name: 'hard-train', type: 'int', min: 1, metavar: 'N', help: 'size of h-train' },
-    { name: 'hard-test', type: 'int', min: 1, metavar: 'N', help: 'size of h-test' },
-  ],
-  difficulty: [
-    { name: 'repeats', type: 'int', min: 1, default: 8, metavar: 'R', help: 'easy/hard classifications with different seeds' },
-    { name: 'threshold', type: 'string', default: '50%', metavar: 'ACC', help: 'training accuracy at which learned examples are called easy' },
-    { name: 'threshold-epochs', type: 'int', min: 1, help: 'epoch budget for reaching the threshold (default: the preset\'s)' },
-    { name: 'compare-sgd', type: 'boolean', default: true, help: 'also train SGD beside RM3 (--compare-sgd=false to skip)' },
-  ],
-  'anti-adversarial': [
-    { name: 'target', type: 'string', default: '100%', metavar: 'ACC', help: 'training accuracy the clean pre-training must reach (paper: 100%)' },
-    { name: 'goal', type: 'string', default: '90%', metavar: 'ACC', help: 'training accuracy on 100%-noise labels whose epochs are compared' },
-    { name: 'anti-epochs', type: 'int', min: 1, help: 'epoch budget of each anti-adversarial run (default: the preset\'s)' },
-  ],
-};
-
-const SUMMARIES: Record<ExperimentName, string> = {
-  'label-noise': 'Label noise (Section 2, Figure 1): SGD at several noise levels; train/test, pristine/corrupt curves.',
-  suppression: 'Suppressing weak gradient directions (Section 3.3, Figures 2-3): SGD, RA3, RM3, M3 at several noise levels.',
-  winsorize: 'Winsorized gradients (Appendix B, Figure 8): levels s at 0% and 100% noise, batch 32.',
-  'easy-hard': 'Easy and hard examples (Sections 4.2 and 4.4, Figure 4): train to a threshold, split, train on each.',
-  difficulty: 'Difficulty (Section 4.3, Figure 5a): R easy/hard classifications, then RM3 accuracy per difficulty level.',
-  'anti-adversarial': 'Anti-adversarial initialisation (Section 2): memorise 100%-noise labels from clean-trained vs random weights.',
-};
 
 export const PROTOCOL_NOTES = `Protocol (where the paper and the authors' code differ, the paper is followed):
   label noise   with probability p a label is replaced by one drawn uniformly from all classes; an example
@@ -97,36 +62,30 @@ export const PROTOCOL_NOTES = `Protocol (where the paper and the authors' code d
 The experiment folder holds experiment.json, one folder per run (config.json, metrics.jsonl,
 checkpoint.safetensors, examples.safetensors, summary.json) and report.html with CSV tables.`;
 
-function experimentSpec(name: ExperimentName): CommandSpec {
-  return { name: `experiment ${name}`, summary: SUMMARIES[name], flags: [...COMMON, ...OWN[name]], notes: `${PRESET_HELP}\n\n${PROTOCOL_NOTES}` };
+function experimentSpec(p: Protocol<any>): CommandSpec {
+  return { name: `experiment ${p.name}`, summary: p.summary, flags: [...COMMON, ...p.flags], notes: `${PRESET_HELP}\n\n${PROTOCOL_NOTES}` };
 }
 
-function experimentsHelp(): string {
-  return ['usage: cgh experiment <name> [flags]', '', 'Runs one of the paper\'s experiments as a grid of training runs in one folder, then writes report.html there.', '',
-    'experiments:', ...EXPERIMENTS.map((e) => `  ${e.padEnd(18)}${SUMMARIES[e]}`), '', 'cgh experiment <name> --help shows its flags.', '', PRESET_HELP].join('\n');
+/** cgh experiment --help: every protocol of the index with its summary. */
+export function experimentsHelp(): string {
+  return ['usage: cgh experiment <name> [flags]', '', 'Runs one of the paper\'s experiments as a grid of training runs in one folder, then writes '
+    + 'report.html there.', '',
+    'experiments:', ...PROTOCOLS.map((p) => `  ${p.name.padEnd(18)}${p.summary}`), '', 'cgh experiment <name> --help shows its '
+      + 'flags.', '', PRESET_HELP].join('\n');
 }
 
-/** "50%" or "0.5" as a fraction in (0, 1]. */
-export function parseFraction(text: string, flag: string): number {
-  try {
-    return parseNoiseLevels(text, flag)[0];
-  } catch (e) {
-    if (e instanceof NoiseError) throw new UsageError(e.message.replace('noise', 'value'));
-    throw e;
-  }
-}
-
-const SETTING_FLAGS: (keyof TrainSettings)[] = ['dataset', 'dataDir', 'trainSize', 'testSize', 'model', 'hidden', 'width', 'init', 'batchSize', 'evalBatchSize', 'lr', 'schedule', 'stepSize', 'epochs', 'momentum', 'weightDecay', 'sampleSize', 'denseEval', 'records', 'seed', 'dataSeed'];
+const SETTING_FLAGS: (keyof TrainSettings)[] = ['dataset', 'dataDir', 'trainSize', 'testSize', 'model', 'hidden', 'width', 'init', 'batchSize',
+  'evalBatchSize', 'lr', 'schedule', 'stepSize', 'epochs', 'momentum', 'weightDecay', 'sampleSize', 'denseEval', 'records', 'seed', 'dataSeed'];
 
 export async function experimentCommand(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h') { console.log(experimentsHelp()); return; }
-  if (!(EXPERIMENTS as readonly string[]).includes(name)) {
-    const guess = closest(name, [...EXPERIMENTS]);
-    throw new UsageError(`unknown experiment "${name}"${guess ? ` (did you mean ${guess}?)` : ''}; use one of ${EXPERIMENTS.join(', ')}`);
+  const protocol = findProtocol(name);
+  if (!protocol) {
+    const guess = closest(name, protocolNames());
+    throw new UsageError(`unknown experiment "${name}"${guess ? ` (did you mean ${guess}?)` : ''}; use one of ${protocolNames().join(', ')}`);
   }
-  const exp = name as ExperimentName;
-  const spec = experimentSpec(exp);
+  const spec = experimentSpec(protocol);
   const a = parseArgs(spec, rest) as Record<string, any>;
   if (a.help) { console.log(helpText(spec)); return; }
   const preset = withUsage(() => validatePreset(a.preset));
@@ -134,40 +93,23 @@ export async function experimentCommand(argv: string[]): Promise<void> {
   for (const k of SETTING_FLAGS) if (k !== 'denseEval' && a[k] !== undefined) flags[k] = a[k];
   // --dense-eval is a boolean the parser defaults to false, so only an explicit one counts.
   if (rest.some((r) => r === '--dense-eval' || r.startsWith('--dense-eval='))) flags.denseEval = a.denseEval;
-  const settings: TrainSettings & PhaseEpochs = presetSettings(preset, exp, flags as Partial<TrainSettings>);
-  if (needsDataDir(preset) && !settings.dataDir) throw new UsageError(`--preset ${preset} needs --data-dir DIR with the dataset's files (${preset === 'paper' ? 'IDX or CIFAR-10 binary format; there is no ImageNet loader in this build' : 'cifar-10-batches-bin'})`);
-  withUsage(() => validateSchedule({ schedule: settings.schedule as ScheduleName, lr: settings.lr, epochs: settings.epochs, stepSize: settings.stepSize }));
-  const options = withUsage(() => ownOptions(exp, a, settings));
-  const out = a.out ?? path.join('runs', `${exp}-${preset}`);
-  const { thresholdEpochs, antiEpochs, epochs, ...train } = settings;
-  const command = ['cgh', 'experiment', ...argv].map(quote).join(' ');
-  const request: ExperimentRequest = { preset, settings: { ...train, epochs }, options, thresholdEpochs, antiEpochs, command, version: packageVersion() };
-  withUsage(() => validateRequest(exp, request));
-  await getGpu({ adapterName: a.adapter });
-  const report = await runExperiment(exp, out, request, { verbose: !a.quiet });
-  console.error(`report: ${report}`);
-}
-
-function ownOptions(exp: ExperimentName, a: Record<string, any>, s: PhaseEpochs): ExperimentOptionsByName[ExperimentName] {
-  switch (exp) {
-    case 'label-noise': return { noise: noise(a.noise) };
-    case 'suppression': return { rules: String(a.rules).split(',').map((r) => r.trim()), noise: noise(a.noise) } as ExperimentOptionsByName['suppression'];
-    case 'winsorize': return { levels: a.levels, noise: noise(a.noise) };
-    case 'easy-hard': {
-      s.thresholdEpochs = a.thresholdEpochs ?? s.thresholdEpochs;
-      return { threshold: parseFraction(a.threshold, '--threshold'), easyTrain: a.easyTrain, easyTest: a.easyTest, hardTrain: a.hardTrain, hardTest: a.hardTest };
-    }
-    case 'difficulty':
-      s.thresholdEpochs = a.thresholdEpochs ?? s.thresholdEpochs;
-      return { repeats: a.repeats, threshold: parseFraction(a.threshold, '--threshold'), compareSgd: a.compareSgd };
-    case 'anti-adversarial':
-      s.antiEpochs = a.antiEpochs ?? s.antiEpochs;
-      return { target: parseFraction(a.target, '--target'), goal: parseFraction(a.goal, '--goal') };
+  const settings: TrainSettings & PhaseEpochs = presetSettings(preset, protocol.name, flags as Partial<TrainSettings>);
+  if (needsDataDir(preset) && !settings.dataDir) {
+    const format = preset === 'paper' ? 'IDX or CIFAR-10 binary format; there is no ImageNet loader in this build' : 'cifar-10-batches-bin';
+    throw new UsageError(`--preset ${preset} needs --data-dir DIR with the dataset's files (${format})`);
   }
-}
-
-function noise(text: string): number[] {
-  return parseNoiseLevels(text, '--noise');
+  withUsage(() => validateSchedule({ schedule: settings.schedule as ScheduleName, lr: settings.lr, epochs: settings.epochs, stepSize: settings.stepSize }));
+  // Epochs last, where experiment.json has always had them.
+  const { thresholdEpochs, antiEpochs, epochs, ...others } = settings;
+  const train = { ...others, epochs };
+  const options = withUsage(() => protocol.parseFlags(a, { epochs: settings.epochs, thresholdEpochs, antiEpochs }));
+  const out = a.out ?? path.join('runs', `${protocol.name}-${preset}`);
+  const command = ['cgh', 'experiment', ...argv].map(quote).join(' ');
+  const request: ExperimentRequest = { preset, settings: train, options, command, version: packageVersion() };
+  withUsage(() => validateRequest(protocol.name, request));
+  await getGpu({ adapterName: a.adapter });
+  const report = await runGrid(protocol.name, out, request, { verbose: !a.quiet });
+  console.error(`report: ${report}`);
 }
 
 function withUsage<T>(f: () => T): T {
@@ -188,16 +130,16 @@ const REPRODUCE_SPEC = {
   name: 'reproduce',
   summary: 'Runs a small-scale version of all of the paper\'s experiments on the embedded MNIST and writes one report.',
   flags: [
-    { name: 'out', type: 'string', default: 'runs/reproduce', metavar: 'DIR', help: 'folder of the experiments and report.html; rerun the same command to resume' },
+    { name: 'out', type: 'string', default: 'runs/reproduce', metavar: 'DIR', help: 'folder of the experiments and report.html; rerun the same command to '
+      + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
   ],
-  notes: REPRODUCE_NOTES,
 } as const;
 
 export async function reproduceCommand(argv: string[]): Promise<void> {
   const a = parseArgs(REPRODUCE_SPEC, argv);
-  if (a.help) { console.log(helpText(REPRODUCE_SPEC)); return; }
+  if (a.help) { console.log(helpText({ ...REPRODUCE_SPEC, notes: reproduceNotes() })); return; }
   await getGpu({ adapterName: a.adapter });
   const command = ['cgh', 'reproduce', ...argv].map(quote).join(' ');
   const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose });
@@ -206,7 +148,8 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
 
 const REPORT_SPEC = {
   name: 'report',
-  summary: 'Writes report.html (figures, the paper\'s predictions and whether the runs agree, tables, commands, configs) and CSV tables for an experiment folder or a cgh reproduce folder.',
+  summary: 'Writes report.html (figures, the paper\'s predictions and whether the runs agree, tables, commands, configs) and CSV tables for an experiment '
+    + 'folder or a cgh reproduce folder.',
   flags: [],
 } as const;
 

@@ -1,32 +1,38 @@
 #!/usr/bin/env node
 // The `cgh` command: dispatches to the subcommands and turns every error into one line.
 import { listAdapters } from '../engine/device.js';
+import { defaultFamily } from '../engine/plans.js';
 import { closest, helpText, parseArgs, UsageError } from './args.js';
-import { importOptional } from './optional.js';
 import { formatTable } from './table.js';
 import { runCommand } from './run-command.js';
 import { packageVersion } from './version.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
-/** A subcommand that lives in a module which may not be built yet. */
-function optional(file: string, exportName: string, what: string): Command {
-  return async (argv) => {
-    const mod = await importOptional<Record<string, Command>>(file);
-    if (!mod || typeof mod[exportName] !== 'function') throw new UsageError(`${what} is not available in this build yet`);
-    await mod[exportName](argv);
-  };
-}
-
 const COMMANDS: Record<string, { summary: string; run: Command }> = {
   train: { summary: 'train a model on MNIST or CIFAR-10 into a run folder', run: async (argv) => (await import('./train.js')).trainCommand(argv) },
-  reproduce: { summary: 'run the paper\'s experiments end to end (the main job)', run: optional('./experiment.js', 'reproduceCommand', 'cgh reproduce') },
-  experiment: { summary: 'run one CGH experiment protocol', run: optional('./experiment.js', 'experimentCommand', 'cgh experiment') },
-  report: { summary: 'summarise run folders into tables and figures', run: optional('./experiment.js', 'reportCommand', 'cgh report') },
+  reproduce: {
+    summary: 'run the paper\'s experiments end to end (the main job)',
+    run: async (argv) => (await import('./experiment.js')).reproduceCommand(argv),
+  },
+  experiment: { summary: 'run one CGH experiment protocol', run: async (argv) => (await import('./experiment.js')).experimentCommand(argv) },
+  report: { summary: 'summarise run folders into tables and figures', run: async (argv) => (await import('./experiment.js')).reportCommand(argv) },
+  prepare: {
+    summary: 'convert an image-folder dataset (ImageNet) into resized uint8 shards',
+    run: async (argv) => (await import('./prepare/command.js')).prepareCommand(argv),
+  },
   models: { summary: 'list the models with their parameter counts', run: async (argv) => (await import('./models.js')).modelsCommand(argv) },
   adapters: { summary: 'list the WebGPU adapters this machine offers', run: adaptersCommand },
-  bench: { summary: 'measure GEMM GFLOP/s and training throughput on the current adapter', run: optional('./bench.js', 'benchCommand', 'cgh bench') },
-  serve: { summary: 'serve the browser training page', run: optional('./serve.js', 'serveCommand', 'cgh serve') },
+  bench: {
+    summary: 'measure GEMM GFLOP/s and training throughput on the current adapter',
+    run: async (argv) => (await import('./bench.js')).benchCommand(argv),
+  },
+  serve: { summary: 'serve the browser training page', run: async (argv) => (await import('./serve.js')).serveCommand(argv) },
+  worker: { summary: 'train the runs of grids queued on Redis, one worker per GPU', run: async (argv) => (await import('./worker.js')).workerCommand(argv) },
+  queue: {
+    summary: 'run an experiment folder\'s grid on a Redis queue or local workers; show its progress',
+    run: async (argv) => (await import('./queue.js')).queueCommand(argv),
+  },
 };
 
 function mainHelp(): string {
@@ -44,7 +50,8 @@ function mainHelp(): string {
   ].join('\n');
 }
 
-const ADAPTERS_SPEC = { name: 'adapters', summary: 'List the WebGPU adapters; pick one for cgh train with --adapter NAME (any part of its name).', flags: [] } as const;
+const ADAPTERS_SPEC = { name: 'adapters', summary: 'List the WebGPU adapters; pick one for cgh train with --adapter NAME (any part of its '
+  + 'name).', flags: [] } as const;
 
 async function adaptersCommand(argv: string[]): Promise<void> {
   const a = parseArgs(ADAPTERS_SPEC, argv);
@@ -56,8 +63,19 @@ async function adaptersCommand(argv: string[]): Promise<void> {
     { key: 'backend', title: 'backend', align: 'left' },
     { key: 'maxBuffer', title: 'max buffer (MiB)' },
     { key: 'maxInvocations', title: 'max invocations/workgroup' },
-  ], adapters.map((r) => ({ ...r, maxBuffer: Math.floor(r.limits.maxBufferSize / 2 ** 20), maxInvocations: r.limits.maxComputeInvocationsPerWorkgroup }))));
-  console.log('\nThe first adapter is the default; choose another with --adapter NAME.');
+    { key: 'workgroupKiB', title: 'workgroup memory (KiB)' },
+    { key: 'plans', title: 'kernel plans', align: 'left' },
+  ], adapters.map((r) => ({
+    ...r,
+    maxBuffer: Math.floor(r.limits.maxBufferSize / 2 ** 20),
+    maxInvocations: r.limits.maxComputeInvocationsPerWorkgroup,
+    workgroupKiB: r.limits.maxComputeWorkgroupStorageSize / 1024,
+    plans: defaultFamily(r) + (defaultFamily(r) === 'gpu' && r.features.includes('subgroups') ? ' + subgroups' : ''),
+  }))));
+  console.log('');
+  for (const r of adapters) console.log(`${r.name} features: ${r.features.join(', ') || 'none'}`);
+  console.log('\nThe first adapter is the default; choose another with --adapter NAME. CGH_PLANS=gpu|lavapipe (or matmul=..,conv=..)');
+  console.log('forces a kernel plan family on any adapter.');
 }
 
 async function dispatch(argv: string[]): Promise<void> {

@@ -25,7 +25,8 @@ export async function modelsCommand(argv: string[]): Promise<void> {
     { key: 'numClasses', title: 'classes' },
     { key: 'parameters', title: 'parameters' },
     { key: 'description', title: 'description', align: 'left' },
-  ], rows.map((r) => ({ ...r, input: r.inputShape.join('x'), parameters: r.parameters ?? 'n/a', description: r.error ? `does not fit: ${r.error}` : r.description }))));
+  ], rows.map((r) => ({ ...r, input: r.inputShape.join('x'), parameters: r.parameters ?? 'n/a',
+    description: r.error ? `does not fit: ${r.error}` : r.description }))));
   console.log(`\nwidth ${a.width}; mlp hidden ${a.hidden.join(',')}. Train one with cgh train --model NAME.`);
 }
 

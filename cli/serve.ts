@@ -1,6 +1,8 @@
 // `cgh serve`: a static file server for the training page and the modules, wasm and data it loads.
 import http from 'node:http';
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +70,18 @@ function findRoutes(root: string): Routes {
  * it is meant to come from, so `..`, encoded slashes and absolute paths cannot reach anything else.
  */
 export function resolveRequest(routes: Routes, urlPath: string): string | null {
+  return resolveRoute(routes, urlPath)?.file ?? null;
+}
+
+/** The file a URL path names and the folder it must really lie in (after following links). */
+function resolveRoute(routes: Routes, urlPath: string): { file: string; home: string } | null {
+  const file = resolveFile(routes, urlPath);
+  if (!file) return null;
+  const mod = /^\/dist\/([a-z]+)\//.exec(urlPath);
+  return { file, home: mod ? path.join(routes.root, 'dist', mod[1]) : path.dirname(file) };
+}
+
+function resolveFile(routes: Routes, urlPath: string): string | null {
   let p: string;
   try {
     p = decodeURIComponent(urlPath);
@@ -97,28 +111,61 @@ function send(res: http.ServerResponse, status: number, text: string): void {
   res.end(text);
 }
 
-function handle(routes: Routes, req: http.IncomingMessage, res: http.ServerResponse): void {
+/**
+ * Whether a request's Host header names this server: localhost, an IP address (a DNS rebinding attack needs a
+ * name of its own, never an address), the address it listens on, or this machine's name when it listens beyond
+ * loopback; always with the port it listens on.
+ */
+export function hostAllowed(hostHeader: string | undefined, boundHost: string, port: number): boolean {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(hostHeader ?? '');
+  if (!m) return false;
+  if ((m[2] === undefined ? 80 : Number(m[2])) !== port) return false;
+  const name = m[1].toLowerCase().replace(/\.$/, '');
+  const bare = name.startsWith('[') ? name.slice(1, -1) : name;
+  if (name === 'localhost' || net.isIP(bare) !== 0) return true;
+  const bound = boundHost.toLowerCase();
+  if (bare === bound) return true;
+  const loopbackOnly = ['127.0.0.1', 'localhost', '::1'].includes(bound);
+  return !loopbackOnly && bare === os.hostname().toLowerCase();
+}
+
+/** The file if it is a regular file whose real path (links followed) lies inside `home`, else null. */
+function realFileInside(file: string, home: string, done: (real: string | null, size: number) => void): void {
+  fs.realpath(home, (e1, realHome) => {
+    if (e1) return done(null, 0);
+    fs.realpath(file, (e2, real) => {
+      if (e2 || !(real === realHome || real.startsWith(realHome + path.sep))) return done(null, 0);
+      fs.stat(real, (e3, st) => done(!e3 && st.isFile() ? real : null, e3 ? 0 : st.size));
+    });
+  });
+}
+
+function handle(routes: Routes, req: http.IncomingMessage, res: http.ServerResponse, bound: { host: string; port: number }): void {
+  if (!hostAllowed(req.headers.host, bound.host, bound.port)) {
+    return send(res, 403, `the Host header ${JSON.stringify(req.headers.host ?? '')} does not name this server; open http://localhost:${bound.port}/\n`);
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return send(res, 405, 'only GET and HEAD are served\n');
   }
   const urlPath = (req.url ?? '/').split('?')[0].split('#')[0];
-  const file = resolveRequest(routes, urlPath);
-  if (!file) return send(res, 404, `not found: ${urlPath}\n`);
-  fs.stat(file, (err, st) => {
-    if (err || !st.isFile()) {
+  const route = resolveRoute(routes, urlPath);
+  if (!route) return send(res, 404, `not found: ${urlPath}\n`);
+  const { file, home } = route;
+  realFileInside(file, home, (real, size) => {
+    if (!real) {
       const hint = file.endsWith('.wasm') ? ' (run npm run asbuild)' : file.includes(`${path.sep}dist${path.sep}`) ? ' (run npm run build)' : '';
       return send(res, 404, `not found: ${urlPath}${hint}\n`);
     }
     res.writeHead(200, {
       'Content-Type': MIME[path.extname(file)] ?? OCTETS,
-      'Content-Length': st.size,
+      'Content-Length': size,
       // The page is rebuilt often during development; never let a browser run stale modules.
       'Cache-Control': 'no-cache',
       'X-Content-Type-Options': 'nosniff',
     });
     if (req.method === 'HEAD') return res.end();
-    const stream = fs.createReadStream(file);
+    const stream = fs.createReadStream(real);
     stream.on('error', () => res.destroy());
     stream.pipe(res);
   });
@@ -135,7 +182,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw new ServeError(`${path.join(root, 'dist', 'web', 'main.js')} is missing; run npm run build first`);
   }
   const routes = findRoutes(root);
-  const server = http.createServer((req, res) => handle(routes, req, res));
+  const bound = { host: opts.host, port: opts.port };
+  const server = http.createServer((req, res) => handle(routes, req, res, bound));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       const why = e.code === 'EADDRINUSE' ? `port ${opts.port} is in use; pick another with --port`
@@ -147,7 +195,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     server.listen(opts.port, opts.host, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
-  const shownHost = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  bound.port = port;
+  // A wildcard address listens on every interface, loopback included; browsers give WebGPU to the loopback URL only.
+  const openHost = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host === '::' ? '::1' : opts.host;
+  const shownHost = openHost.includes(':') ? `[${openHost}]` : openHost;
   return {
     url: `http://${shownHost}:${port}/`,
     port,

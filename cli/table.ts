@@ -53,3 +53,8 @@ export class TableStream {
     this.write(this.line(this.columns.map((c) => (c.format ?? cell)(r[c.key]))));
   }
 }
+
+/** "1 epoch", "2 epochs". */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -3,17 +3,19 @@ import fs from 'node:fs';
 import { getGpu } from '../engine/context.js';
 import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
+import { notARegularFile } from '../engine/data/file-kind.js';
 import { parameterCount } from '../models/model.js';
 import { loadWeights, WeightsError } from '../models/weights.js';
-import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RULE_NAMES, RuleError, type RuleOptions } from '../experiments/rules/index.js';
-import { RunFolder } from '../experiments/run-folder.js';
-import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/schedule.js';
-import { setupRun } from '../experiments/setup.js';
-import { trainLoop } from '../experiments/train-loop.js';
-import type { EpochRow } from '../experiments/epoch.js';
+import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RuleError, type RuleOptions } from '../experiments/rules/index.js';
+import { RunFolder } from '../experiments/run/run-folder.js';
+import { validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
+import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/settings-flags.js';
+import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
+import { trainLoop } from '../experiments/run/loop.js';
+import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
-import { fixed, percent, TableStream } from './table.js';
+import { fixed, percent, plural, TableStream } from './table.js';
 import { packageVersion } from './version.js';
 
 export { packageVersion };
@@ -22,33 +24,20 @@ export const TRAIN_SPEC = {
   name: 'train',
   summary: 'Train a model with SGD (or a gradient rule) and record every epoch in a run folder.',
   flags: [
-    { name: 'model', type: 'string', default: 'mlp', metavar: 'NAME', help: 'model to train; cgh models lists them' },
-    { name: 'hidden', type: 'int-list', default: [1024, 1024], min: 1, help: 'hidden layer widths of the mlp' },
-    { name: 'width', type: 'number', min: 0, exclusiveMin: true, default: 1, metavar: 'W', help: 'width multiplier of the model\'s channels (and of the mlp\'s hidden widths)' },
-    { name: 'init', type: 'choice', choices: ['pytorch', 'glorot-cg'], default: 'pytorch', help: 'weight init: PyTorch\'s nn.Linear default, or N(0,1)*2/sqrt(fan_in+fan_out) with zero biases as in the original Coherent Gradients code' },
+    ...MODEL_FLAGS,
     { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10'], default: 'mnist', help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir)' },
     { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files (MNIST: the four IDX files, raw or .gz)' },
-    { name: 'train-subset', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples only (default: all)' },
-    { name: 'test-subset', type: 'int', min: 1, metavar: 'N', help: 'evaluate on the first N test examples only (default: all)' },
-    { name: 'epochs', type: 'int', min: 1, default: 10, help: 'epochs to train' },
-    { name: 'batch-size', type: 'int', min: 1, default: 128, help: 'examples per step (the last partial batch of an epoch is dropped)' },
-    { name: 'eval-batch-size', type: 'int', min: 1, default: 1000, help: 'examples per evaluation pass' },
-    { name: 'lr', type: 'number', min: 0, exclusiveMin: true, default: 0.1, help: 'learning rate (the schedule\'s initial value)' },
-    { name: 'schedule', type: 'choice', choices: SCHEDULES, default: 'constant', help: 'lr schedule, stepped per epoch: constant; step = divide by 10 every --step-size epochs (StepLR); cosine = CosineAnnealingLR over --epochs' },
-    { name: 'step-size', type: 'int', min: 1, default: 30, help: 'epochs between lr divisions of the step schedule' },
-    { name: 'momentum', type: 'number', min: 0, default: 0, help: 'SGD momentum (PyTorch\'s form, no dampening)' },
-    { name: 'weight-decay', type: 'number', min: 0, default: 0, help: 'L2 weight decay added to the gradient' },
-    { name: 'rule', type: 'choice', choices: RULE_NAMES, default: 'sgd', help: 'gradient rule applied between backward and update (see below)' },
-    { name: 'groups', type: 'int', min: 1, default: 3, metavar: 'K', help: 'groups K of --rule m3: the median of K group-mean gradients (K must divide the batch)' },
-    { name: 'winsor', type: 'int', min: 0, metavar: 'S', help: 'examples clipped on each side of every coordinate by --rule winsorize (required with it)' },
-    { name: 'm3-mode', type: 'choice', choices: ['one-pass', 'serial'], default: 'one-pass', help: 'how --rule m3 computes its micro-batch gradients' },
-    { name: 'log-coherence', type: 'boolean', help: 'also record the m-coherence of the batch (||sum g_i||^2 / sum ||g_i||^2 over per-example gradients) at each logged step and at the end of each epoch' },
-    { name: 'weights', type: 'string', metavar: 'FILE', help: 'start from the weights in a safetensors file of a PyTorch state_dict, by name (torchvision\'s, or a cgh checkpoint); --resume from a checkpoint takes precedence' },
-    { name: 'seed', type: 'int', min: 0, default: 0, help: 'seed of all randomness (init, batch order)' },
+    ...TRAINING_FLAGS,
+    { name: 'log-coherence', type: 'boolean', help: 'also record the m-coherence of the batch (||sum g_i||^2 / sum ||g_i||^2 over per-example gradients) at '
+      + 'each logged step and at the end of each epoch' },
+    { name: 'weights', type: 'string', metavar: 'FILE', help: 'start from the weights in a safetensors file of a PyTorch state_dict, by name '
+      + '(torchvision\'s, or a cgh checkpoint); --resume from a checkpoint takes precedence' },
+    ...SEED_FLAGS,
     { name: 'out', type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<date-time>)' },
     { name: 'resume', type: 'boolean', help: 'continue the run in --out from its last checkpoint' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
-    { name: 'log-every', type: 'int', min: 0, default: 0, metavar: 'STEPS', help: 'also write the training loss every STEPS steps to metrics.jsonl (0: per epoch only)' },
+    { name: 'log-every', type: 'int', min: 0, default: 0, metavar: 'STEPS', help: 'also write the training loss every STEPS steps to metrics.jsonl (0: per '
+      + 'epoch only)' },
   ],
   notes: `The run folder holds config.json (every setting, the adapter, the package version), metrics.jsonl
 (one JSON row per epoch, appended and flushed as it comes) and checkpoint.safetensors (written after
@@ -94,9 +83,11 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const trainN = a.trainSubset ?? ds.train.n;
   if (a.batchSize > trainN) throw new DataError(`batch size ${a.batchSize} is larger than the ${trainN} training examples; use --batch-size ${trainN} or less`);
   const gpu = await getGpu({ adapterName: a.adapter });
-  const { train, test, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, ds, { ...a, winsor: rule.winsor });
+  const examples = firstExamples(ds, a.trainSubset, a.testSubset);
+  const { test } = examples;
+  const { train, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, examples, { ...a, winsor: rule.winsor });
   for (const w of ruleWarnings(rule)) console.error(`cgh: warning: ${w}`);
-  if (a.weights !== undefined) loadWeights(gpu, model, readWeightsFile(a.weights), a.weights);
+  if (a.weights !== undefined) loadWeights(gpu, model, readWeightsFile(a.weights), a.weights, NOT_MODEL_STATE);
 
   const { help: _h, out: _o, resume: _r, ...settings } = a;
   const config = {
@@ -115,7 +106,8 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     return { run, rows: run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[], completed: true };
   }
 
-  say(`adapter: ${gpu.report.name} (${gpu.report.backend}); ${model.name} with ${parameterCount(model)} parameters; ${train.n} training and ${test.n} test examples; run folder ${out}`);
+  say(`adapter: ${gpu.report.name} (${gpu.report.backend}); ${model.name} with ${parameterCount(model)} parameters; ${train.n} training and ${test.n} test `
+    + `examples; run folder ${out}`);
   const table = new TableStream([
     { key: 'epoch', title: 'epoch', width: 5 },
     { key: 'lr', title: 'lr', width: 8, format: (v) => String(Number((v as number).toPrecision(4))) },
@@ -129,33 +121,54 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const progress = new Progress({ rateUnit: 'ex/s', quiet: hooks.quiet });
   const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
   let barEpoch = -1;
+  let runningLoss: number | undefined;
   const result = await trainLoop({
-    gpu, trainer, batches, rng: batchRng, test, run,
+    gpu, trainer, batches, rng: batchRng, store: run,
     epochs: a.epochs,
     schedule: { schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize },
+    epochSets: { train, test },
     logEvery: a.logEvery,
     stepsPerUpdate,
     probe: a.logCoherence ? createCoherenceProbe(trainer) : undefined,
-    onStart: (epoch) => {
-      if (epoch > 0) {
-        say(`resuming ${out} after epoch ${epoch}`);
-        for (const r of run.readMetrics()) if (r.kind === 'epoch') table.row(r);
-      }
+    hooks: {
+      onStart: (epoch) => {
+        if (epoch > 0) {
+          say(`resuming ${out} after epoch ${epoch}`);
+          for (const r of run.readMetrics()) if (r.kind === 'epoch') table.row(r);
+        }
+      },
+      onProgress: (p) => {
+        if (p.phase !== 'training') return;
+        const total = p.examplesTotal;
+        if (p.epoch !== barEpoch) {
+          barEpoch = p.epoch;
+          progress.begin(`epoch ${p.epoch + 1}/${a.epochs}`, total, { done: p.epoch * total, total: a.epochs * total });
+        }
+        if (p.examplesDone < total) progress.update(p.examplesDone, { loss: runningLoss });
+      },
+      onRow: (row) => { if (row.kind === 'step') runningLoss = row.loss as number; },
+      onEpoch: show,
+      stopAfterEpoch: hooks.stopAfterEpoch,
     },
-    onProgress: (epoch, done, total) => {
-      if (epoch !== barEpoch) { barEpoch = epoch; progress.begin(`epoch ${epoch + 1}/${a.epochs}`, total); }
-      if (done > 0 && done < total) progress.update(done);
-    },
-    onEpoch: show,
-    stopAfterEpoch: hooks.stopAfterEpoch,
   });
-  progress.clear();
-  const last = result.rows[result.rows.length - 1];
-  if (last && result.completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${last.epoch} epochs; metrics in ${run.metricsFile}`);
-  return { run, rows: result.rows, completed: result.completed };
+  progress.close();
+  if (result.diverged) {
+    const { step, epoch, lr } = result.diverged;
+    const lower = +(lr / 10).toPrecision(3);
+    throw new TrainingError(`the training loss became NaN or infinite at step ${step} (epoch ${epoch + 1}, learning rate ${lr}); `
+      + `lower the learning rate (e.g. --lr ${lower}) and start again with another --out`);
+  }
+  const rows = run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[];
+  const last = rows[rows.length - 1];
+  const completed = result.status === 'completed';
+  if (completed) run.markDone({ epochs: a.epochs, steps: result.step, elapsed_s: result.elapsed_s, final: last ?? null });
+  if (last && completed) say(`done: test accuracy ${(last.test_acc * 100).toFixed(2)}% after ${plural(last.epoch, 'epoch')}; metrics in ${run.metricsFile}`);
+  return { run, rows, completed };
 }
 
 function readWeightsFile(file: string): Uint8Array {
+  const problem = notARegularFile(file, 'give --weights a safetensors file');
+  if (problem) throw new WeightsError(`--weights ${problem}`);
   try {
     return fs.readFileSync(file);
   } catch (e) {
@@ -166,7 +179,8 @@ function readWeightsFile(file: string): Uint8Array {
 
 /** The rule's options, checked as usage (a bad combination of flags is exit code 2). */
 function checkRule(a: TrainArgs): RuleOptions {
-  if (a.rule === 'winsorize' && a.winsor === undefined) throw new UsageError('--rule winsorize needs --winsor S, the examples clipped on each side (see cgh train --help)');
+  if (a.rule === 'winsorize' && a.winsor === undefined) throw new UsageError('--rule winsorize needs --winsor S, the examples clipped on each side (see cgh '
+    + 'train --help)');
   const o: RuleOptions = { rule: a.rule, groups: a.groups, winsor: a.winsor ?? 0, m3Mode: a.m3Mode, batchSize: a.batchSize, momentum: a.momentum };
   try {
     validateRuleOptions(o);

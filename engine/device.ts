@@ -9,6 +9,8 @@ export interface AdapterReport {
   vendor: string;
   architecture: string;
   backend: string;
+  /** The adapter's optional WebGPU features (subgroups, shader-f16, ...), sorted. */
+  features: string[];
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeInvocationsPerWorkgroup: number; maxComputeWorkgroupStorageSize: number };
 }
 
@@ -33,10 +35,16 @@ async function gpuEntry(): Promise<GPU> {
   return dawnInstance;
 }
 
+/** The apt source of Debian 12's newer Mesa; its own Mesa 22 is too old for Dawn. */
+export const BOOKWORM_BACKPORTS = 'deb http://deb.debian.org/debian bookworm-backports main';
+
 function noAdapterMessage(): string {
   if (!isNode) return 'WebGPU found no adapter; enable hardware acceleration in the browser settings or try another browser';
   if (process.platform === 'linux') {
-    return 'no WebGPU adapter found; on a machine without a GPU install a software Vulkan driver: apt-get install -t bookworm-backports mesa-vulkan-drivers (Debian 12; Mesa >= 24 is needed)';
+    return 'no WebGPU adapter found; without a GPU, install Mesa\'s lavapipe (Mesa 24 or later): on Debian 12 add the line '
+      + `'${BOOKWORM_BACKPORTS}' to /etc/apt/sources.list.d/bookworm-backports.list, then apt-get update `
+      + '&& apt-get install -t bookworm-backports mesa-vulkan-drivers; with a GPU, its Vulkan driver did not load '
+      + '(bash scripts/setup.sh does the former and names what is missing for the latter)';
   }
   return `no WebGPU adapter found on ${process.platform}; update the GPU driver (Vulkan, Metal or D3D12 is required)`;
 }
@@ -66,6 +74,7 @@ function describe(adapter: GPUAdapter): AdapterReport {
     vendor: info.vendor || 'unknown',
     architecture: info.architecture || 'unknown',
     backend: (info as any).backendType || backendFromName(name),
+    features: [...adapter.features].sort(),
     limits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
@@ -92,12 +101,15 @@ export async function acquireDevice(opts: { adapterName?: string } = {}): Promis
     const want = opts.adapterName.toLowerCase();
     const match = adapters.find((a) => describe(a).name.toLowerCase().includes(want) || describe(a).vendor.toLowerCase().includes(want));
     if (!match) {
-      throw new DeviceError(`no adapter matches --adapter "${opts.adapterName}"; available: ${adapters.map((a) => describe(a).name).join(', ')}`);
+      throw new DeviceError(`no adapter name contains "${opts.adapterName}"; available: ${adapters.map((a) => describe(a).name).join(', ')}`);
     }
     adapter = match;
   }
   const l = adapter.limits;
+  // Only features the kernels use, and only where offered (a device without them gets the fallbacks).
+  const requiredFeatures = (['subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
+    requiredFeatures,
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

@@ -1,6 +1,7 @@
 import { parseBindings, BindingDecl } from './wgsl.js';
 import { shaders } from '../shaders/index.js';
 import type { AdapterReport } from './device.js';
+import { choosePlans, Plans } from './plans.js';
 
 /** A compiled compute pipeline with its explicit layout. */
 export interface Kernel { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; bindings: BindingDecl[]; label: string }
@@ -16,6 +17,9 @@ const STORAGE = 0x0080 | 0x0004 | 0x0008; // STORAGE | COPY_SRC | COPY_DST
  * The engine's handle on a device: caches pipelines by shader and constants, creates buffers
  * and dispatches, and waits for the GPU without busy-polling.
  */
+/** WGSL source with a name for labels and caching (names must be unique across shaders). */
+export interface Shader { readonly name: string; readonly code: string }
+
 export class Gpu {
   private kernels = new Map<string, Kernel>();
   /** Milliseconds per submission of each kind of work, used to sleep instead of spinning on a pending promise. */
@@ -23,11 +27,15 @@ export class Gpu {
   private pending = new Map<string, number>();
   private pendingSince = 0;
   bytesAllocated = 0;
+  /** The kernel families ops compile to; set before building programs (tests force them with choosePlans). */
+  plans: Plans;
+  private placeholder: GPUBuffer | null = null;
 
   /** The first uncaptured GPU error; raised at the next wait so that no result is silently wrong. */
   private error: string | null = null;
 
   constructor(readonly device: GPUDevice, readonly report: AdapterReport) {
+    this.plans = choosePlans(report, device.features as ReadonlySet<string>);
     device.addEventListener?.('uncapturederror', (e: any) => {
       this.error ??= String(e.error?.message ?? e).split('\n')[0];
     });
@@ -41,12 +49,16 @@ export class Gpu {
     }
   }
 
-  /** The kernel for shader file `name` (in shaders/) and entry point, specialised by override constants. */
-  kernel(name: string, entry = 'main', constants: Constants = {}): Kernel {
+  /**
+   * The kernel for an entry point of a shader, specialised by override constants: an engine shader by its file
+   * name in shaders/, or a Shader a caller brings (a gradient rule's kernels, imported from beside the rule).
+   */
+  kernel(shader: string | Shader, entry = 'main', constants: Constants = {}): Kernel {
+    const name = typeof shader === 'string' ? shader : shader.name;
     const key = `${name}:${entry}:${JSON.stringify(constants)}`;
     let k = this.kernels.get(key);
     if (k) return k;
-    const code = shaders[name];
+    const code = typeof shader === 'string' ? shaders[shader] : shader.code;
     if (code === undefined) throw new Error(`no shader named ${name} in shaders/`);
     const module = this.device.createShaderModule({ code, label: name });
     const bindings = parseBindings(code);
@@ -79,6 +91,12 @@ export class Gpu {
     return buf;
   }
 
+  /** A 16-byte storage buffer for a binding a kernel declares but the dispatch does not use. */
+  unused(): GPUBuffer {
+    this.placeholder ??= this.buffer(4, 'unused');
+    return this.placeholder;
+  }
+
   /** A uniform buffer holding `words` (each a u32 or f32, as typed by the caller's view). */
   uniform(words: ArrayBuffer, label = ''): GPUBuffer {
     const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
@@ -96,7 +114,8 @@ export class Gpu {
     const big = buffers.find((b) => b.size > limit && (b.usage & 0x0080) !== 0); // STORAGE
     if (big) {
       const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
-      throw new Error(`${big.label || label} needs ${mib(big.size)} in one storage binding, more than the ${mib(limit)} that this adapter (${this.report.name}) allows; use a smaller model width or input, or an adapter with a larger limit (a GPU)`);
+      throw new Error(`${big.label || label} needs ${mib(big.size)} in one storage binding, more than the ${mib(limit)} that this adapter `
+        + `(${this.report.name}) allows; use a smaller model width or input, or an adapter with a larger limit (a GPU)`);
     }
     const bindGroup = this.device.createBindGroup({
       layout: kernel.layout,

@@ -17,12 +17,27 @@ export class Parameter {
   }
 }
 
-/** How an op is computed on the GPU and differentiated. */
+/**
+ * How an op is computed on the GPU and differentiated: one object per op, in its own file under engine/ops/.
+ *
+ * Two general features ride on `backward`, and an op that takes a parameter as an input has duties for each:
+ * - Gradient groups (`graph.gradGroups` = K > 1): the batch is K runs of B/K consecutive examples, and the
+ *   gradient of every input that is a parameter must have shape [K, ...param.shape], group k reduced over its
+ *   own examples only. Gradients of non-parameter inputs keep their shapes. An op that cannot group (too many
+ *   workgroups) throws a one-line Error naming the limit. An op whose statistics span the batch (batch norm)
+ *   computes them per group as well, so that the groups are independent.
+ * - Per-example gradients: an op whose parameter gradient is a sum over examples of a rank-one or per-example
+ *   term records its factors in `graph.perExample` (dy [B, out] and x [B, in] for x·Wᵀ, dy alone for a bias), so
+ *   that a consumer can form or reduce the B per-example gradients without materialising them. Ops that
+ *   record nothing (convolutions) leave a consumer to rebuild the gradient with `graph.gradSites` and
+ *   gradGroups = B, which autograd records for every parameter use, so `backward` must be callable again on
+ *   the same node under another gradGroups.
+ */
 export interface OpDef {
   type: string;
   /** Record the forward dispatches of `node`; buffers come from `c.buf(...)`. */
   compile(node: Node, c: CompileContext): Dispatch[];
-  /** Gradients w.r.t. each input (null where none flows), built from graph ops. */
+  /** Gradients w.r.t. each input (null where none flows), built from graph ops; see above for parameters. */
   backward?(node: Node, dy: Node): (Node | null)[];
 }
 

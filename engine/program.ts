@@ -1,5 +1,5 @@
 import { Gpu, Dispatch } from './gpu.js';
-import { Graph, Node, sizeOf } from './graph.js';
+import { Graph, Node, sizeOf, type CompileContext } from './graph.js';
 import { topoOrder } from './autograd.js';
 
 /**
@@ -13,15 +13,22 @@ export class Program {
 
   constructor(readonly gpu: Gpu, readonly graph: Graph, outputs: Node[]) {
     this.order = topoOrder(outputs);
-    const ctx = {
-      gpu,
-      buf: (n: Node) => this.buf(n),
-      uniform: (w: ArrayBuffer, label?: string) => gpu.uniform(w, label),
+    for (const n of this.order) if (n.kind !== 'op') this.buf(n);
+    this.dispatches.push(...this.compile(this.order.filter((n) => n.kind === 'op')));
+  }
+
+  /**
+   * The dispatches of op nodes, in order. Without `allocate` they write to the program's own buffers; with it,
+   * a node gets the buffer `allocate` returns (undefined: the program's), so nodes built after the program
+   * (a late backward pass) are compiled against it into scratch buffers. Not appended to the program's steps.
+   */
+  compile(nodes: Node[], allocate?: (n: Node) => GPUBuffer | undefined): Dispatch[] {
+    const ctx: CompileContext = {
+      gpu: this.gpu,
+      buf: (n: Node) => allocate?.(n) ?? this.buf(n),
+      uniform: (w: ArrayBuffer, label?: string) => this.gpu.uniform(w, label),
     };
-    for (const n of this.order) {
-      if (n.kind === 'op') this.dispatches.push(...n.op!.compile(n, ctx));
-      else this.buf(n);
-    }
+    return nodes.flatMap((n) => n.op!.compile(n, ctx));
   }
 
   /** The buffer holding `node`'s value. */

@@ -42,6 +42,18 @@ function dtypeOf(t: SafeTensor): Dtype {
 
 /** Serialise tensors (in the given order) and string metadata. */
 export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string, string> = {}): Uint8Array {
+  const parts = safetensorsParts(tensors, metadata);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  return out;
+}
+
+/**
+ * The file as consecutive pieces, the length-prefixed header then each tensor's bytes (views, not copies), so a
+ * large file can be written piece by piece without a second copy in memory.
+ */
+export function safetensorsParts(tensors: SafeTensor[], metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -52,11 +64,13 @@ export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string
   let offset = 0;
   const seen = new Set<string>();
   for (const t of tensors) {
-    if (t.name === '__metadata__' || seen.has(t.name)) throw new SafetensorsError(`tensor name "${t.name}" is reserved or used twice; give each tensor a unique name`);
+    if (t.name === '__metadata__' || seen.has(t.name)) throw new SafetensorsError(`tensor name "${t.name}" is reserved or used twice; give each tensor a `
+      + `unique name`);
     seen.add(t.name);
     const dtype = dtypeOf(t);
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (t.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new SafetensorsError(`tensor "${t.name}" has shape [${t.shape}]; dimensions must be non-negative integers`);
+    if (t.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new SafetensorsError(`tensor "${t.name}" has shape [${t.shape}]; dimensions must be `
+      + `non-negative integers`);
     if (t.data.byteLength !== count * BYTES[dtype]) {
       throw new SafetensorsError(`tensor "${t.name}" holds ${t.data.byteLength} bytes but shape [${t.shape}] of ${dtype} needs ${count * BYTES[dtype]}`);
     }
@@ -66,16 +80,11 @@ export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string
   let json = JSON.stringify(header);
   // Pad with spaces so the data starts 8-byte aligned (as the reference writer does).
   json += ' '.repeat((8 - ((8 + new TextEncoder().encode(json).length) % 8)) % 8);
-  const head = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let at = 8 + head.length;
-  for (const t of tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
-  }
-  return out;
+  const text = new TextEncoder().encode(json);
+  const head = new Uint8Array(8 + text.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(text.length), true);
+  head.set(text, 8);
+  return [head, ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
 }
 
 /** Parse and validate a safetensors file; `source` names it in errors. */
@@ -110,7 +119,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
     if (entry === null || typeof entry !== 'object') throw bad(`entry "${name}" is not an object`);
     const { dtype, shape, data_offsets: off } = entry;
     if (typeof dtype !== 'string' || !(dtype in BYTES)) throw bad(`tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`tensor "${name}" has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`tensor "${name}" has shape ${JSON.stringify(shape)}, not a `
+      + `list of non-negative integers`);
     if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isInteger(o) && o >= 0) || off[0] > off[1]) {
       throw bad(`tensor "${name}" has data_offsets ${JSON.stringify(off)}, not [begin, end] with 0 <= begin <= end`);
     }

@@ -4,15 +4,20 @@ import { Program } from './program.js';
 import { gradients } from './autograd.js';
 import { crossEntropy, correct } from './ops/loss.js';
 import { mean } from './ops/reduce.js';
+import { correctTopK } from './ops/topk.js';
 import { Sgd, SgdOptions, GradientTransform, GradSlot, SumGroups } from './optim.js';
-import type { Split } from './data/dataset.js';
+import { inBatches, type Split } from './data/dataset.js';
 
-/** What the trainer needs of a network (models/ implement it). */
+/** A network: its parameters (in PyTorch's order and names) and a forward graph builder for any batch size (models/ implement it). */
 export interface Network {
-  inputShape: number[];
-  numClasses: number;
+  /** Input shape of one example, e.g. [1, 28, 28]. */
+  readonly inputShape: number[];
+  readonly numClasses: number;
+  /** Trainable tensors, named like PyTorch's state_dict (`layers.0.weight`). */
   parameters(): Parameter[];
+  /** Non-trainable state saved in checkpoints (batch-norm running statistics). */
   buffers(): Parameter[];
+  /** Logits [B, numClasses] from x [B, ...inputShape]; graph.mode says train or eval. */
   forward(g: Graph, x: Node): Node;
 }
 
@@ -24,7 +29,8 @@ export interface TrainerOptions {
 }
 
 export interface EpochMetrics { loss: number; accuracy: number; examples: number; nonFiniteStep: number | null }
-export interface Evaluation { loss: number; accuracy: number; losses?: Float32Array; correct?: Uint8Array }
+/** Means over the evaluated examples; top5 is 1 when the model has 5 classes or fewer. Per-example values on request. */
+export interface Evaluation { loss: number; accuracy: number; top5: number; losses?: Float32Array; correct?: Uint8Array; correct5?: Uint8Array }
 
 export class NonFiniteLossError extends Error {}
 
@@ -32,10 +38,16 @@ export class NonFiniteLossError extends Error {}
 export interface StateTensor { name: string; shape: number[]; data: Float32Array; dtype: 'F32' | 'I64' }
 
 interface Forward { program: Program; x: Node; y: Node; losses: Node; correct: Node }
+interface EvalForward extends Forward { correct5: Node }
 
 /**
  * A training step recorded once (forward, backward, gradient transform, update, metrics) and replayed
  * as one command buffer per step; metrics stay on the GPU until `takeMetrics`.
+ *
+ * The step API never waits for the GPU: `step` uploads the batch (queue-ordered behind the step in flight, whose
+ * inputs it therefore cannot disturb; the caller may refill its arrays at once) and submits. A loop calls
+ * `settle()` after each step, which waits only when more than `maxAhead` steps are unawaited, and reads numbers only
+ * where it needs them: `takeMetrics` (the loss and accuracy sums since the last read) at logging points and epoch ends.
  */
 export class Trainer {
   readonly train: Forward;
@@ -44,8 +56,12 @@ export class Trainer {
   private readonly metricsAcc: GPUBuffer;
   private readonly metricsUniform: GPUBuffer;
   private readonly metricsDispatch: Dispatch;
-  private readonly evalPrograms = new Map<number, Forward>();
+  private readonly evalPrograms = new Map<number, EvalForward>();
   private readonly stepWord = new Uint32Array(1);
+  /** The step's dispatches after the program's: the update, then the metric sums. */
+  private readonly tail: Dispatch[];
+  /** Steps submitted since the GPU was last known idle. */
+  private unawaited = 0;
 
   constructor(readonly gpu: Gpu, readonly net: Network, readonly opts: TrainerOptions) {
     this.transform = opts.transform ?? new SumGroups(1);
@@ -75,7 +91,11 @@ export class Trainer {
     this.metricsAcc = gpu.buffer(4, 'metrics');
     this.metricsUniform = gpu.uniform(words([B, 0, 0, 0]));
     this.metricsDispatch = gpu.dispatch(gpu.kernel('metrics'), [this.metricsUniform, program.buf(losses), program.buf(right), this.metricsAcc], [1, 1, 1]);
+    this.tail = [...this.sgd.dispatches, this.metricsDispatch];
   }
+
+  /** Compute dispatches in one training step's command buffer. */
+  get dispatchesPerStep(): number { return this.train.program.dispatches.length + this.tail.length; }
 
   /** Upload a batch and submit one step; `step` is the global step index (0-based). Does not wait. */
   step(images: Float32Array, labels: Int32Array, step: number, lr: number): void {
@@ -85,12 +105,24 @@ export class Trainer {
     this.stepWord[0] = step;
     this.gpu.device.queue.writeBuffer(this.metricsUniform, 4, this.stepWord);
     this.sgd.prepare(step, lr, step === 0);
-    program.run([...this.sgd.dispatches, this.metricsDispatch]);
+    program.run(this.tail);
+    this.unawaited++;
+  }
+
+  /**
+   * Bounds how far the CPU runs ahead of the GPU: returns at once while at most `maxAhead` steps are unawaited,
+   * else waits until the GPU has finished them all. No number is read back.
+   */
+  async settle(maxAhead = 4): Promise<void> {
+    if (this.unawaited <= maxAhead) return;
+    await this.gpu.idle();
+    this.unawaited = 0;
   }
 
   /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
   async takeMetrics(): Promise<EpochMetrics> {
     const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
+    this.unawaited = 0;
     this.gpu.write(this.metricsAcc, new Float32Array(4));
     return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
   }
@@ -122,20 +154,23 @@ export class Trainer {
     const extra = [...tensors.keys()].filter((n) => !known.has(n));
     if (extra.length > 0) {
       const named = extra.slice(0, 3).map((n) => `${n} [${tensors.get(n)!.shape}]`).join(', ');
-      throw new Error(`the checkpoint holds tensors this trainer does not have (${named}${extra.length > 3 ? `, and ${extra.length - 3} more` : ''}); it was written for another model or optimizer`);
+      throw new Error(`the checkpoint holds tensors this trainer does not have (${named}${extra.length > 3 ? `, and ${extra.length - 3} more` : ''}); it `
+        + `was written for another model or optimizer`);
     }
   }
 
   private stateEntries(): { name: string; shape: number[]; size: number; buffer: GPUBuffer; dtype: 'F32' | 'I64' }[] {
-    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu), dtype: p.safetensorsDtype }));
+    const entries = [...this.net.parameters(), ...this.net.buffers()].map((p) => ({ name: p.name, shape: p.shape, size: p.size, buffer: p.ensure(this.gpu),
+      dtype: p.safetensorsDtype }));
     if (this.opts.sgd.momentum !== 0) {
-      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size, buffer: this.sgd.momentumBuffers[i], dtype: 'F32' }));
+      this.sgd.slots.forEach((s, i) => entries.push({ name: `${s.param.name}.momentum_buffer`, shape: s.param.shape, size: s.size,
+        buffer: this.sgd.momentumBuffers[i], dtype: 'F32' }));
     }
     for (const t of this.transform.state?.() ?? []) entries.push({ name: t.name, shape: [t.size], size: t.size, buffer: t.buffer, dtype: 'F32' });
     return entries;
   }
 
-  private evalProgram(B: number): Forward {
+  private evalProgram(B: number): EvalForward {
     let f = this.evalPrograms.get(B);
     if (f) return f;
     const g = new Graph();
@@ -145,36 +180,46 @@ export class Trainer {
     const logits = this.net.forward(g, x);
     const losses = crossEntropy(logits, y);
     const right = correct(logits, y);
-    f = { program: new Program(this.gpu, g, [losses, right]), x, y, losses, correct: right };
+    const right5 = correctTopK(logits, y, 5);
+    f = { program: new Program(this.gpu, g, [losses, right, right5]), x, y, losses, correct: right, correct5: right5 };
     this.evalPrograms.set(B, f);
     return f;
   }
 
-  /** Mean loss and accuracy over a split in eval mode; per-example values on request. */
-  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array } = {}): Promise<Evaluation> {
-    const features = this.net.inputShape.reduce((a, b) => a * b, 1);
-    const E = Math.min(split.n, this.opts.evalBatchSize ?? 1000);
-    const labels = opts.labels ?? split.labels;
-    const losses = new Float32Array(split.n);
-    const right = new Uint8Array(split.n);
-    let lossSum = 0, rightSum = 0;
-    for (let start = 0; start < split.n; start += E) {
-      const B = Math.min(E, split.n - start);
+  /**
+   * Mean loss, accuracy and top-5 accuracy over a split in eval mode, or over its examples `indices` (read batch by
+   * batch, so a streamed split is never held whole); `labels` (indexed like the split) replace the split's own.
+   * `signal` is checked between batches: an aborted one stops the evaluation with its reason.
+   */
+  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; indices?: Int32Array; signal?: AbortSignal } = {}): Promise<Evaluation> {
+    const n = opts.indices ? opts.indices.length : split.n;
+    const E = Math.min(n, this.opts.evalBatchSize ?? 1000);
+    const all = opts.labels ?? split.labels;
+    const labels = opts.indices ? Int32Array.from(opts.indices, (i) => all[i]) : all;
+    const losses = new Float32Array(n);
+    const right = new Uint8Array(n);
+    const right5 = new Uint8Array(n);
+    let lossSum = 0, rightSum = 0, right5Sum = 0;
+    for await (const { images, start, size: B } of inBatches(split, E, opts.indices ?? null)) {
+      opts.signal?.throwIfAborted();
       const f = this.evalProgram(B);
-      f.program.write(f.x, split.images.subarray(start * features, (start + B) * features));
+      f.program.write(f.x, images);
       f.program.write(f.y, labels.subarray(start, start + B));
       f.program.run();
       const l = (await f.program.read(f.losses)) as Float32Array;
       const c = (await f.program.read(f.correct)) as Float32Array;
+      const c5 = (await f.program.read(f.correct5)) as Float32Array;
       for (let i = 0; i < B; i++) {
         losses[start + i] = l[i];
         right[start + i] = c[i];
+        right5[start + i] = c5[i];
         lossSum += l[i];
         rightSum += c[i];
+        right5Sum += c5[i];
       }
     }
-    const out: Evaluation = { loss: lossSum / split.n, accuracy: rightSum / split.n };
-    if (opts.perExample) { out.losses = losses; out.correct = right; }
+    const out: Evaluation = { loss: lossSum / n, accuracy: rightSum / n, top5: right5Sum / n };
+    if (opts.perExample) { out.losses = losses; out.correct = right; out.correct5 = right5; }
     return out;
   }
 }

@@ -5,7 +5,7 @@ import { maxPool2d, avgPool2d } from '../engine/ops/pool.js';
 import { concat } from '../engine/ops/concat.js';
 import type { Pair } from '../engine/ops/conv2d.js';
 import { Model } from './model.js';
-import { BatchNorm2d, Conv2d, Dense, Dropout, Init, Registry, WeightInit, atLayer, scaled } from './conv-modules.js';
+import { BatchNorm2d, Conv2d, Linear, Dropout, Init, Registry, WeightInit, atLayer, scaled } from './layers.js';
 import { checkInput } from './shapes.js';
 import { poolToVector } from './resnet.js';
 
@@ -164,7 +164,7 @@ export class InceptionV3 implements Model {
   private readonly stem: BasicConv2d[] = [];
   private readonly blocks: Mixed[] = [];
   readonly dropout: Dropout;
-  readonly fc: Dense;
+  readonly fc: Linear;
   private readonly modules = new Registry();
 
   constructor(readonly inputShape: number[], readonly numClasses: number, rng: Rng, opts: InceptionOptions = {}) {
@@ -186,12 +186,13 @@ export class InceptionV3 implements Model {
     add(new InceptionA('Mixed_5c', c, 64, init, m, width));
     add(new InceptionA('Mixed_5d', c, 64, init, m, width));
     add(new InceptionB('Mixed_6a', c, init, m, width));
-    for (const [name, c7] of [['Mixed_6b', 128], ['Mixed_6c', 160], ['Mixed_6d', 160], ['Mixed_6e', 192]] as const) add(new InceptionC(name, c, c7, init, m, width));
+    for (const [name, c7] of [['Mixed_6b', 128], ['Mixed_6c', 160], ['Mixed_6d', 160], ['Mixed_6e', 192]] as const) add(new InceptionC(name, c, c7, init, m,
+      width));
     add(new InceptionD('Mixed_7a', c, init, m, width));
     add(new InceptionE('Mixed_7b', c, init, m, width));
     add(new InceptionE('Mixed_7c', c, init, m, width));
     this.dropout = new Dropout(0.5, rng);
-    this.fc = m.add(new Dense('fc', c, numClasses, init, { truncNormal: 0.1 }));
+    this.fc = m.add(new Linear('fc', c, numClasses, init, { truncNormal: 0.1 }));
   }
 
   parameters(): Parameter[] { return this.modules.parameters(); }

@@ -2,7 +2,7 @@ import { Graph, Node, Parameter } from '../engine/graph.js';
 import { Rng } from '../engine/random.js';
 import { relu } from '../engine/ops/elementwise.js';
 import { InitScheme } from '../engine/init.js';
-import { Linear } from './linear.js';
+import { Init, Linear } from './layers.js';
 import { Model } from './model.js';
 
 /**
@@ -14,7 +14,8 @@ export class Mlp implements Model {
   readonly layers: Linear[] = [];
   constructor(readonly inputShape: number[], readonly numClasses: number, hidden: number[], rng: Rng, init: InitScheme = 'pytorch') {
     const widths = [inputShape.reduce((a, b) => a * b, 1), ...hidden, numClasses];
-    for (let i = 0; i + 1 < widths.length; i++) this.layers.push(new Linear(`layers.${2 * i}`, widths[i], widths[i + 1], rng, { init }));
+    const weights = new Init(rng, init);
+    for (let i = 0; i + 1 < widths.length; i++) this.layers.push(new Linear(`layers.${2 * i}`, widths[i], widths[i + 1], weights));
   }
   parameters(): Parameter[] { return this.layers.flatMap((l) => l.parameters()); }
   buffers(): Parameter[] { return []; }

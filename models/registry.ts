@@ -1,7 +1,7 @@
 import { Rng } from '../engine/random.js';
 import { Mlp } from './mlp.js';
 import { Model, parameterCount } from './model.js';
-import { WeightInit } from './conv-modules.js';
+import { WeightInit } from './layers.js';
 import { SmallCnn } from './small-cnn.js';
 import { ResNet18 } from './resnet.js';
 import { CifarResNet } from './resnet-cifar.js';

@@ -2,7 +2,7 @@ import { Graph, Node, Parameter } from '../engine/graph.js';
 import { Rng } from '../engine/random.js';
 import { relu } from '../engine/ops/elementwise.js';
 import { Model } from './model.js';
-import { BatchNorm2d, Conv2d, Dense, Init, Registry, WeightInit, scaled } from './conv-modules.js';
+import { BatchNorm2d, Conv2d, Linear, Init, Registry, WeightInit, scaled } from './layers.js';
 import { BasicBlock, Shortcut, basicStages, poolToVector } from './resnet.js';
 import { checkInput } from './shapes.js';
 
@@ -22,7 +22,7 @@ export class CifarResNet implements Model {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly stages: BasicBlock[][] = [];
-  readonly fc: Dense;
+  readonly fc: Linear;
   private readonly modules = new Registry();
 
   constructor(readonly depth: number, readonly inputShape: number[], readonly numClasses: number, rng: Rng, opts: CifarResNetOptions = {}) {
@@ -36,7 +36,7 @@ export class CifarResNet implements Model {
     this.bn1 = this.modules.add(new BatchNorm2d('bn1', w0));
     const { stages, outPlanes } = basicStages(this.modules, w0, [16, 32, 64], n, width, init, opts.shortcut ?? 'pad');
     this.stages.push(...stages);
-    this.fc = this.modules.add(new Dense('fc', outPlanes, numClasses, init));
+    this.fc = this.modules.add(new Linear('fc', outPlanes, numClasses, init));
   }
 
   parameters(): Parameter[] { return this.modules.parameters(); }

@@ -4,7 +4,7 @@ import { add, relu } from '../engine/ops/elementwise.js';
 import { maxPool2d, avgPool2d, globalAvgPool } from '../engine/ops/pool.js';
 import { concat } from '../engine/ops/concat.js';
 import { Model } from './model.js';
-import { BatchNorm2d, Conv2d, Dense, Init, Registry, WeightInit, atLayer, scaled } from './conv-modules.js';
+import { BatchNorm2d, Conv2d, Linear, Init, Registry, WeightInit, atLayer, scaled } from './layers.js';
 import { checkInput } from './shapes.js';
 
 /**
@@ -21,7 +21,8 @@ export class BasicBlock {
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   readonly downsample: [Conv2d, BatchNorm2d] | null = null;
-  constructor(readonly name: string, readonly inPlanes: number, readonly planes: number, readonly stride: number, init: Init, modules: Registry, readonly shortcut: Shortcut) {
+  constructor(readonly name: string, readonly inPlanes: number, readonly planes: number, readonly stride: number, init: Init, modules: Registry,
+    readonly shortcut: Shortcut) {
     const conv = { bias: false, rule: 'kaiming-fan-out' as const };
     this.conv1 = modules.add(new Conv2d(`${name}.conv1`, inPlanes, planes, 3, init, { ...conv, stride, padding: 1 }));
     this.bn1 = modules.add(new BatchNorm2d(`${name}.bn1`, planes));
@@ -65,7 +66,8 @@ export function poolToVector(g: Graph, x: Node): Node {
  * planes[i] x width channels, and all but the first stage start with a stride-2 block. Returns the stages and
  * the channels they end with.
  */
-export function basicStages(modules: Registry, inPlanes: number, planes: number[], blocks: number, width: number, init: Init, shortcut: Shortcut): { stages: BasicBlock[][]; outPlanes: number } {
+export function basicStages(modules: Registry, inPlanes: number, planes: number[], blocks: number, width: number, init: Init,
+  shortcut: Shortcut): { stages: BasicBlock[][]; outPlanes: number } {
   const stages: BasicBlock[][] = [];
   planes.forEach((base, i) => {
     const p = scaled(base, width);
@@ -91,7 +93,7 @@ export class ResNet18 implements Model {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly layers: BasicBlock[][] = [];
-  readonly fc: Dense;
+  readonly fc: Linear;
   private readonly modules = new Registry();
   private readonly stem: 'imagenet' | 'cifar';
 
@@ -108,7 +110,7 @@ export class ResNet18 implements Model {
     this.bn1 = this.modules.add(new BatchNorm2d('bn1', w0));
     const { stages, outPlanes } = basicStages(this.modules, w0, [64, 128, 256, 512], 2, width, init, 'projection');
     this.layers.push(...stages);
-    this.fc = this.modules.add(new Dense('fc', outPlanes, numClasses, init));
+    this.fc = this.modules.add(new Linear('fc', outPlanes, numClasses, init));
   }
 
   parameters(): Parameter[] { return this.modules.parameters(); }

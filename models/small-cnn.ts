@@ -3,7 +3,7 @@ import { Rng } from '../engine/random.js';
 import { relu } from '../engine/ops/elementwise.js';
 import { maxPool2d } from '../engine/ops/pool.js';
 import { Model } from './model.js';
-import { Conv2d, Dense, Init, Registry, WeightInit, atLayer, scaled } from './conv-modules.js';
+import { Conv2d, Linear, Init, Registry, WeightInit, atLayer, scaled } from './layers.js';
 import { checkInput, featureShape } from './shapes.js';
 
 /**
@@ -16,8 +16,8 @@ export class SmallCnn implements Model {
   readonly name = 'small-cnn';
   readonly conv1: Conv2d;
   readonly conv2: Conv2d;
-  readonly fc1: Dense;
-  readonly fc2: Dense;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
   private readonly modules = new Registry();
 
   constructor(readonly inputShape: number[], readonly numClasses: number, rng: Rng, opts: { width?: number; init?: WeightInit } = {}) {
@@ -27,8 +27,8 @@ export class SmallCnn implements Model {
     this.conv1 = this.modules.add(new Conv2d('conv1', inputShape[0], c1, 5, init, { padding: 2 }));
     this.conv2 = this.modules.add(new Conv2d('conv2', c1, c2, 5, init, { padding: 2 }));
     const features = featureShape(this.name, inputShape, (g, x) => this.features(g, x));
-    this.fc1 = this.modules.add(new Dense('fc1', features.reduce((a, b) => a * b, 1), hidden, init));
-    this.fc2 = this.modules.add(new Dense('fc2', hidden, numClasses, init));
+    this.fc1 = this.modules.add(new Linear('fc1', features.reduce((a, b) => a * b, 1), hidden, init));
+    this.fc2 = this.modules.add(new Linear('fc2', hidden, numClasses, init));
   }
 
   parameters(): Parameter[] { return this.modules.parameters(); }

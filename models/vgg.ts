@@ -3,7 +3,7 @@ import { Rng } from '../engine/random.js';
 import { relu } from '../engine/ops/elementwise.js';
 import { maxPool2d, adaptiveAvgPool2d } from '../engine/ops/pool.js';
 import { Model } from './model.js';
-import { BatchNorm2d, Conv2d, Dense, Dropout, Init, Registry, WeightInit, atLayer, scaled } from './conv-modules.js';
+import { BatchNorm2d, Conv2d, Linear, Dropout, Init, Registry, WeightInit, atLayer, scaled } from './layers.js';
 import { checkInput } from './shapes.js';
 
 /** torchvision's configuration 'B' (VGG-13): conv widths, 'M' for a 2x2 max pool. */
@@ -21,7 +21,7 @@ export interface VggOptions { width?: number; init?: WeightInit; batchNorm?: boo
 export class Vgg implements Model {
   readonly name: string;
   private readonly layers: ({ conv: Conv2d; bn: BatchNorm2d | null } | { pool: string })[] = [];
-  readonly classifier: [Dense, Dropout, Dense, Dropout, Dense];
+  readonly classifier: [Linear, Dropout, Linear, Dropout, Linear];
   private readonly modules = new Registry();
 
   constructor(readonly inputShape: number[], readonly numClasses: number, rng: Rng, opts: VggOptions = {}) {
@@ -46,11 +46,11 @@ export class Vgg implements Model {
     const hidden = scaled(4096, width);
     const linear = { normal: 0.01 };
     this.classifier = [
-      this.modules.add(new Dense('classifier.0', channels * 7 * 7, hidden, init, linear)),
+      this.modules.add(new Linear('classifier.0', channels * 7 * 7, hidden, init, linear)),
       new Dropout(0.5, rng),
-      this.modules.add(new Dense('classifier.3', hidden, hidden, init, linear)),
+      this.modules.add(new Linear('classifier.3', hidden, hidden, init, linear)),
       new Dropout(0.5, rng),
-      this.modules.add(new Dense('classifier.6', hidden, numClasses, init, linear)),
+      this.modules.add(new Linear('classifier.6', hidden, numClasses, init, linear)),
     ];
   }
 

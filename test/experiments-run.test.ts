@@ -5,13 +5,13 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { executeRun, type MetricRow, type RunConfig, type RunData } from '../experiments/experiment-run.js';
-import { loadExperimentData, type ExperimentData } from '../experiments/experiment-data.js';
-import { plainRunData } from '../experiments/label-noise-experiment.js';
-import { presetSettings, type ExperimentName } from '../experiments/presets.js';
-import { runExperiment, type ExperimentRequest } from '../experiments/run-experiment.js';
+import { executeRun, type MetricRow, type RunConfig, type RunData } from '../experiments/run/grid-run.js';
+import { loadExperimentData, type ExperimentData } from '../experiments/run/experiment-data.js';
+import { plainRunData } from '../experiments/protocols/protocol.js';
+import { presetSettings } from '../experiments/protocols/presets.js';
+import { runGrid as runExperiment, type ExperimentRequest } from '../experiments/protocols/grid.js';
 import { writeReport } from '../experiments/report/index.js';
-import { reproduce, reproducePlan, equivalentCommand } from '../experiments/reproduce.js';
+import { reproduce, reproducePlan, equivalentCommand } from '../experiments/protocols/reproduce.js';
 import { experimentCommand } from '../cli/experiment.js';
 import { decodeSafetensors } from '../engine/safetensors.js';
 
@@ -114,16 +114,15 @@ test('a stop criterion ends a run at the first evaluation that reaches it, and r
   assert.is(correct / 300, trainRows[hit].acc);
 });
 
-interface Tiny { exp: ExperimentName; options: Record<string, unknown>; settings?: Record<string, unknown>; thresholdEpochs?: number; antiEpochs?: number }
+interface Tiny { exp: string; options: Record<string, unknown>; settings?: Record<string, unknown>; thresholdEpochs?: number; antiEpochs?: number }
 
 function request(t: Tiny): ExperimentRequest {
   const { thresholdEpochs, antiEpochs, ...s } = presetSettings('tiny', t.exp);
   return {
     preset: 'tiny',
     settings: { ...s, hidden: [16], trainSize: 300, testSize: 200, epochs: 1, ...t.settings },
-    options: t.options as any,
-    thresholdEpochs: t.thresholdEpochs ?? thresholdEpochs,
-    antiEpochs: t.antiEpochs ?? antiEpochs,
+    options: { ...t.options, ...(t.exp === 'easy-hard' || t.exp === 'difficulty' ? { thresholdEpochs: t.thresholdEpochs ?? thresholdEpochs } : {}),
+      ...(t.exp === 'anti-adversarial' ? { antiEpochs: t.antiEpochs ?? antiEpochs } : {}) },
     command: `test ${t.exp}`,
   };
 }
@@ -151,7 +150,7 @@ test('every experiment runs end to end on a tiny configuration, and a rerun repe
   assert.ok(fs.existsSync(path.join(root, 'difficulty', 'difficulty.safetensors')) && fs.existsSync(path.join(root, 'easy-hard', 'splits.safetensors')));
   const before = fs.readFileSync(path.join(root, 'suppression', 'rm3-noise-50', 'metrics.jsonl'), 'utf8');
   const lines: string[] = [];
-  await runExperiment('suppression', path.join(root, 'suppression'), request(TINY[1]), { log: (l) => lines.push(l) });
+  await runExperiment('suppression', path.join(root, 'suppression'), request(TINY[1]), { log: (l: string) => lines.push(l) });
   assert.ok(lines.length === 4 && lines.every((l) => l.endsWith('already done')), lines.join('\n'));
   assert.is(fs.readFileSync(path.join(root, 'suppression', 'rm3-noise-50', 'metrics.jsonl'), 'utf8'), before);
 });
@@ -171,7 +170,7 @@ test('bad input: one-line errors, and nothing already written is lost', async ()
   await rejects(() => runExperiment('easy-hard', eh2, request({ exp: 'easy-hard', options: { threshold: 0.3, easyTrain: 100_000 }, thresholdEpochs: 2 }), quiet), /--easy-train 100000 plus --easy-test \d+ is more than the \d+ easy examples/);
   const thresholdRows = fs.readFileSync(path.join(eh2, 'threshold', 'metrics.jsonl'), 'utf8');
   const lines: string[] = [];
-  await runExperiment('easy-hard', eh2, request({ exp: 'easy-hard', options: { threshold: 0.3 }, thresholdEpochs: 2 }), { log: (l) => lines.push(l) });
+  await runExperiment('easy-hard', eh2, request({ exp: 'easy-hard', options: { threshold: 0.3 }, thresholdEpochs: 2 }), { log: (l: string) => lines.push(l) });
   assert.ok(lines.some((l) => l.startsWith('easy-hard/threshold') && l.endsWith('already done')), lines.join('\n'));
   assert.is(fs.readFileSync(path.join(eh2, 'threshold', 'metrics.jsonl'), 'utf8'), thresholdRows);
   // Other settings in the same folder: refused, experiment.json unchanged.

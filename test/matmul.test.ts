@@ -69,7 +69,7 @@ test('batched matmul forward and backward', async () => {
 async function runProduct(p: Product, A: Float32Array, B: Float32Array): Promise<Float32Array> {
   const g = new Graph();
   const a = g.input('a', [A.length]), b = g.input('b', [B.length]);
-  const op: OpDef = { type: 'test_product', compile: (n, c) => [dispatchMatmul(c, p, c.buf(a), c.buf(b), c.buf(n), 'test product')] };
+  const op: OpDef = { type: 'test_product', compile: (n, c) => dispatchMatmul(c, p, c.buf(a), c.buf(b), c.buf(n), 'test product') };
   const out = g.op(op, [a, b], [productSize(p)], {});
   const prog = new Program(await getGpu(), g, [out]);
   prog.write(a, A);

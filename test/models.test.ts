@@ -6,7 +6,7 @@ import { SumGroups } from '../engine/optim.js';
 import { Rng } from '../engine/random.js';
 import { parameterCount, Model } from '../models/model.js';
 import { createModel, listModels, modelNames } from '../models/registry.js';
-import { BatchCounter } from '../models/conv-modules.js';
+import { BatchCounter } from '../models/layers.js';
 
 const rng = () => new Rng(7);
 

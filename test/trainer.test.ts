@@ -6,6 +6,7 @@ import { Rng } from '../engine/random.js';
 import { Parameter } from '../engine/graph.js';
 import { randn, assertClose } from './helpers/check.js';
 import { refGradients, RefLayer } from './helpers/ref-mlp.js';
+import { withPlans } from './helpers/plans.js';
 
 test('three recorded SGD steps with momentum and weight decay match a float64 reference MLP', async () => {
   const gpu = await getGpu();
@@ -39,6 +40,49 @@ test('three recorded SGD steps with momentum and weight decay match a float64 re
     assertClose(`${l.weight.name}`, await gpu.read(l.weight.buffer!, l.weight.size), layers[li].W, 1e-5, 1e-4);
     assertClose(`${l.bias!.name}`, await gpu.read(l.bias!.buffer!, l.bias!.size), layers[li].b, 1e-5, 1e-4);
   }
+});
+
+/**
+ * Six steps of a fresh MLP on the same batches; `wait` reads the metrics after every step, otherwise the loop only
+ * settles (at most two steps ahead), refills one pair of arrays in place, and reads the metrics once at the end.
+ */
+async function sixSteps(wait: boolean): Promise<{ loss: number; accuracy: number; examples: number; weights: Float32Array[]; dispatches: number }> {
+  const gpu = await getGpu();
+  const rng = new Rng(8);
+  const [B, inp, C] = [12, 21, 5];
+  const model = new Mlp([inp], C, [33], rng);
+  const trainer = new Trainer(gpu, model, { batchSize: B, sgd: { lr: 0.1, momentum: 0.9, weightDecay: 0 } });
+  const x = new Float32Array(B * inp), y = new Int32Array(B);
+  let loss = 0, right = 0, examples = 0;
+  for (let step = 0; step < 6; step++) {
+    x.set(randn(rng, B * inp));
+    y.set(y.map(() => rng.int(C)));
+    trainer.step(x, y, step, 0.1);
+    if (wait) {
+      const m = await trainer.takeMetrics();
+      loss += m.loss * m.examples; right += m.accuracy * m.examples; examples += m.examples;
+    } else await trainer.settle(2);
+  }
+  if (!wait) {
+    const m = await trainer.takeMetrics();
+    loss = m.loss * m.examples; right = m.accuracy * m.examples; examples = m.examples;
+  }
+  const weights = [];
+  for (const p of model.parameters()) weights.push((await gpu.read(p.buffer!, p.size)) as Float32Array);
+  return { loss: loss / examples, accuracy: right / examples, examples, weights, dispatches: trainer.dispatchesPerStep };
+}
+
+test('steps without a wait (settle, arrays refilled in place, one metrics read) train exactly as steps waited on; so do the gpu plans', async () => {
+  const waited = await sixSteps(true);
+  const ahead = await sixSteps(false);
+  if (ahead.examples !== 72 || waited.examples !== 72) throw new Error(`counted ${ahead.examples} and ${waited.examples} examples`);
+  assertClose('mean loss', [ahead.loss], [waited.loss], 1e-6, 1e-6);
+  if (ahead.accuracy !== waited.accuracy) throw new Error(`accuracy ${ahead.accuracy} vs ${waited.accuracy}`);
+  ahead.weights.forEach((w, i) => { if (w.some((v, j) => v !== waited.weights[i][j])) throw new Error(`parameter ${i} differs`); });
+  if (!(ahead.dispatches > 4)) throw new Error(`${ahead.dispatches} dispatches per step`);
+  const tiled = await withPlans('gpu', () => sixSteps(false));
+  assertClose('gpu plans: mean loss', [tiled.loss], [waited.loss], 1e-5, 1e-5);
+  tiled.weights.forEach((w, i) => assertClose(`gpu plans: parameter ${i}`, w, waited.weights[i], 1e-5, 1e-4));
 });
 
 test('weight decay on a parameter the loss does not use shrinks it geometrically (its zero gradient is not accumulated)', async () => {

@@ -9,7 +9,7 @@ import { Trainer } from '../engine/trainer.js';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../engine/safetensors.js';
 import { createModel } from '../models/registry.js';
 import { loadWeights } from '../models/weights.js';
-import { RunFolder } from '../experiments/run-folder.js';
+import { RunFolder } from '../experiments/run/run-folder.js';
 import { cgh } from './helpers/cli.js';
 import { assertThrowsLine } from './helpers/check.js';
 

@@ -60,7 +60,8 @@ function pairsToDataset(name: string, bytes: Uint8Array[], names: string[]): Dat
   const train = decodePair(bytes[0], bytes[1], label(0), label(1));
   const test = decodePair(bytes[2], bytes[3], label(2), label(3));
   if (train.shape.join() !== test.shape.join()) {
-    throw new DataError(`${label(2)} holds ${test.shape.slice(1).join('x')} images but ${label(0)} holds ${train.shape.slice(1).join('x')}; use train and test files of the same dataset`);
+    throw new DataError(`${label(2)} holds ${test.shape.slice(1).join('x')} images but ${label(0)} holds ${train.shape.slice(1).join('x')}; use train and `
+      + `test files of the same dataset`);
   }
   return {
     name,
@@ -76,7 +77,8 @@ function decodePair(images: Uint8Array, labels: Uint8Array, imagesName: string, 
     return loadIdxPair(images, labels, { images: imagesName, labels: labelsName });
   } catch (e) {
     // The decoder's hints name the CLI's --data-dir; on the page the fix is to pick other files.
-    if (e instanceof DataError) throw new DataError(e.message.replace(/(check that )?--data-dir points at MNIST-style IDX files/, 'pick MNIST-style IDX files'));
+    if (e instanceof DataError) throw new DataError(e.message.replace(/(check that )?--data-dir points at MNIST-style IDX files/,
+      'pick MNIST-style IDX files'));
     throw e;
   }
 }

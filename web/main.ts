@@ -4,10 +4,10 @@ import type { Gpu } from '../engine/gpu.js';
 import type { Dataset } from '../engine/data/dataset.js';
 import { parameterCount } from '../models/model.js';
 import { modelNames } from '../models/registry.js';
-import { RULE_NAMES, validateRuleOptions, type RuleName } from '../experiments/rules/index.js';
-import { parseNoiseLevel } from '../experiments/label-noise.js';
-import { defaultSampleSize } from '../experiments/eval-sets.js';
-import type { ScheduleName } from '../experiments/schedule.js';
+import { RULE_NAMES, ruleNamed, validateRuleOptions, type RuleName } from '../experiments/rules/index.js';
+import { parseNoiseLevel } from '../experiments/run/label-noise.js';
+import { defaultSampleSize } from '../experiments/run/eval-sets.js';
+import type { ScheduleName } from '../experiments/run/schedule.js';
 import { LineChart } from './chart.js';
 import { pickedFilesDataset, servedMnistDataset } from './data-source.js';
 import { TrainingSession, type PageConfig, type Progress, type Row } from './session.js';
@@ -104,7 +104,8 @@ function intField(id: string, name: string, min: number, optional = false): numb
   const text = $(id).value.trim();
   if (text === '' && optional) return undefined;
   const v = Number(text);
-  if (text === '' || !Number.isSafeInteger(v) || v < min) throw new SettingsError(`${name} must be a whole number of at least ${min}${text === '' ? '' : `, not "${text}"`}`);
+  if (text === '' || !Number.isSafeInteger(v) || v < min) throw new SettingsError(`${name} must be a whole number of at least `
+    + `${min}${text === '' ? '' : `, not "${text}"`}`);
   return v;
 }
 
@@ -148,14 +149,15 @@ function readSettings(): Omit<PageConfig, 'dataset' | 'sampleSize'> & { sampleSi
     weightDecay: numberField('weight-decay', 'the weight decay', (v) => v >= 0, 'a number of at least 0, such as 0.0005'),
     rule,
     groups: intField('groups', 'the number of groups', 1)!,
-    winsor: rule === 'winsorize' ? intField('winsor', 'the winsorization level s', 0) : undefined,
+    winsor: ruleNamed(rule).options.includes('winsor') ? intField('winsor', 'the winsorization level s', 0) : undefined,
     m3Mode: $<HTMLSelectElement>('m3-mode').value as PageConfig['m3Mode'],
     seed,
     noise,
     sampleSize: intField('sample-size', 'the evaluation sample', 1, true),
   };
   try {
-    validateRuleOptions({ rule, groups: settings.groups, winsor: settings.winsor ?? 0, m3Mode: settings.m3Mode, batchSize: settings.batchSize, momentum: settings.momentum });
+    validateRuleOptions({ rule, groups: settings.groups, winsor: settings.winsor ?? 0, m3Mode: settings.m3Mode ?? 'one-pass', batchSize: settings.batchSize,
+      momentum: settings.momentum });
   } catch (e) {
     throw new SettingsError((e as Error).message);
   }
@@ -195,7 +197,8 @@ async function startRun(): Promise<void> {
       throw new SettingsError(`the dataset has ${ds.test.n} test examples, fewer than the ${settings.testSubset} asked for; use ${ds.test.n} or less`);
     }
     if (settings.batchSize > n) {
-      throw new SettingsError(`the batch size ${settings.batchSize} is larger than the ${n} training examples; use a batch size of ${n} or less, or more training examples`);
+      throw new SettingsError(`the batch size ${settings.batchSize} is larger than the ${n} training examples; use a batch size of ${n} or less, or more `
+        + `training examples`);
     }
     const config: PageConfig = {
       ...settings,
@@ -211,7 +214,7 @@ async function startRun(): Promise<void> {
       command: 'train',
       ...config,
       trainExamples: n,
-      testExamples: next.setup.test.n,
+      testExamples: next.test.n,
       parameters: parameterCount(next.setup.model),
       adapterReport: gpu.report,
       source: 'browser',
@@ -292,7 +295,8 @@ function queueRender(): void {
 function statusText(): string {
   if (!session) return '';
   const p = lastProgress;
-  const parts = [`epoch ${Math.min(session.config.epochs, Math.floor(session.currentStep / session.stepsPerEpoch) + 1)}/${session.config.epochs}`, `step ${session.currentStep}/${session.totalSteps}`];
+  const parts = [`epoch ${Math.min(session.config.epochs, Math.floor(session.currentStep / session.stepsPerEpoch) + 1)}/${session.config.epochs}`,
+    `step ${session.currentStep}/${session.totalSteps}`];
   for (const [set, label] of [['train-sample', 'train acc'], ['test', 'test acc'], ['pristine', 'pristine'], ['corrupt', 'corrupt']]) {
     if (latest[set] !== undefined) parts.push(`${label} ${(latest[set] * 100).toFixed(1)}%`);
   }
@@ -324,11 +328,12 @@ async function download(kind: 'metrics' | 'config' | 'checkpoint'): Promise<void
 
 // ---- wiring ---------------------------------------------------------------------------------
 
+/** The option rows the chosen rule reads (its registry entry says which). */
 function showRuleOptions(): void {
-  const rule = $<HTMLSelectElement>('rule').value;
-  $('groups-row').hidden = rule !== 'm3';
-  $('m3-mode-row').hidden = rule !== 'm3';
-  $('winsor-row').hidden = rule !== 'winsorize';
+  const { options } = ruleNamed($<HTMLSelectElement>('rule').value);
+  $('groups-row').hidden = !options.includes('groups');
+  $('m3-mode-row').hidden = !options.includes('m3Mode');
+  $('winsor-row').hidden = !options.includes('winsor');
 }
 
 function wire(): void {
@@ -367,7 +372,8 @@ function wire(): void {
 async function connect(): Promise<void> {
   try {
     if (!window.isSecureContext) {
-      throw new Error(`browsers give WebGPU only to secure pages; open this page at http://localhost:${location.port || 80}/ on the machine running cgh serve, or serve it over https`);
+      throw new Error(`browsers give WebGPU only to secure pages; open this page at http://localhost:${location.port || 80}/ on the machine running cgh `
+        + `serve, or serve it over https`);
     }
     gpu = await getGpu();
     const r = gpu.report;

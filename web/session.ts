@@ -1,20 +1,23 @@
-// One training run on the page: cgh train's epoch loop (experiments/train-loop.ts) step for step, plus
-// evaluations of fixed samples on the Coherent Gradients schedule for the live curves, made pausable
-// and giving the page's event loop a turn between groups of steps.
+// One training run on the page: a thin driver of the training loop (experiments/run/loop.ts) that cgh train
+// and the experiments run, with its rows and checkpoints kept in memory, fixed samples evaluated on the
+// Coherent Gradients schedule for the live curves, a pause between any two steps, and the page's event loop
+// given a turn between groups of steps.
 import type { Gpu } from '../engine/gpu.js';
 import type { Dataset, Split } from '../engine/data/dataset.js';
 import { encodeSafetensors, storedTensor } from '../engine/safetensors.js';
-import { setupRun, type RunSettings, type RunSetup } from '../experiments/setup.js';
-import { learningRate, type ScheduleName } from '../experiments/schedule.js';
-import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/eval-sets.js';
-import type { StepRow } from '../experiments/train-loop.js';
-import { epochRow, StepSums, takeStepMetrics, TrainingError, type EpochRow } from '../experiments/epoch.js';
-import type { EvalRow } from '../experiments/experiment-run.js';
+import { firstExamples, sampleRngs, setupRun, type RunSettings, type RunSetup } from '../experiments/run/setup.js';
+import type { ScheduleName } from '../experiments/run/schedule.js';
+import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/run/eval-sets.js';
+import { trainLoop, type LoopResult, type RunStore } from '../experiments/run/loop.js';
+import { TrainingError, type EpochRow, type EvalRow, type StepRow } from '../experiments/run/rows.js';
 
 export interface PageConfig extends RunSettings {
   /** 'mnist' (served with the page) or 'idx-files' (picked from disk; names in dataFiles). */
   dataset: string;
   dataFiles?: string[];
+  /** Train on the first N training examples, evaluate on the first N test examples (all when undefined). */
+  trainSubset?: number;
+  testSubset?: number;
   epochs: number;
   schedule: ScheduleName;
   stepSize: number;
@@ -22,10 +25,7 @@ export interface PageConfig extends RunSettings {
   sampleSize: number;
 }
 
-/**
- * metrics.jsonl rows: cgh train's epoch rows (same fields, same values), its step rows (the training
- * steps since the previous evaluation point), and the experiment runner's eval rows, one per sample.
- */
+/** metrics.jsonl rows: cgh train's epoch rows (same fields, same values), step rows at every evaluation point, and eval rows. */
 export type Row = EpochRow | StepRow | EvalRow;
 
 export interface Progress {
@@ -51,186 +51,156 @@ const TARGET_MS_PER_SYNC_HIDDEN = 1000;
 /** Longest stretch without giving the page's event loop a turn. */
 const YIELD_MS = 100;
 
-export class TrainingSession {
+/** The rows and the latest checkpoint, in memory. */
+class MemoryStore implements RunStore {
   readonly rows: Row[] = [];
+  constructor(private readonly onRow: (row: Row) => void) {}
+  appendMetrics(row: Record<string, unknown>): void {
+    this.rows.push(row as unknown as Row);
+    this.onRow(row as unknown as Row);
+  }
+  readMetrics(): Record<string, unknown>[] { return this.rows as unknown as Record<string, unknown>[]; }
+  saveCheckpoint(): void {}
+  loadCheckpoint(): null { return null; }
+}
+
+export class TrainingSession {
   readonly setup: RunSetup;
+  readonly test: Split;
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
+  private readonly store: MemoryStore;
   private readonly samples: { name: string; split: Split }[];
-  private epoch = 0;
   private step = 0;
-  /** The current epoch's batches, null between epochs; kept across a stop so that resuming continues it. */
-  private batches: Generator<{ images: Float32Array; labels: Int32Array; size: number }> | null = null;
-  private inEpoch = 0;
-  private epochSums = new StepSums();
-  private epochTraining = { examples: 0, trainMs: 0 };
-  private sincePoint = new StepSums();
-  private activeMs = 0;
-  private stopRequested = false;
-  private running = false;
+  private epochsDone = 0;
+  private loop: Promise<LoopResult> | null = null;
   private error: unknown = null;
+  private finished = false;
+  /** A pause asked for (Stop, or a checkpoint read): the loop parks at the next step. */
+  private pauseAsked: 'stop' | 'hold' | null = null;
+  private parked: { resume: () => void } | null = null;
+  private onParked: (() => void) | null = null;
   private syncEvery = 1;
   private lastYield = 0;
-  /** Set while a checkpoint is read, so that no step lands between the tensors it copies. */
-  private hold: Promise<void> | null = null;
 
   constructor(readonly gpu: Gpu, readonly ds: Dataset, readonly config: PageConfig, private readonly events: SessionEvents = {}) {
-    this.setup = setupRun(gpu, ds, config);
-    const { batches, train, noisy, evalRng, stepsPerUpdate } = this.setup;
+    const examples = firstExamples(ds, config.trainSubset, config.testSubset);
+    this.test = examples.test;
+    this.setup = setupRun(gpu, examples, config);
+    this.store = new MemoryStore((row) => events.onRow?.(row));
+    const { batches, train, noisy, stepsPerUpdate } = this.setup;
     this.stepsPerEpoch = Math.floor(batches.batchesPerEpoch / stepsPerUpdate) * stepsPerUpdate;
     if (this.stepsPerEpoch === 0) {
-      throw new TrainingError(`an epoch of ${batches.batchesPerEpoch} micro-batches holds no whole update of ${stepsPerUpdate}; use a smaller batch or more training examples`);
+      throw new TrainingError(`an epoch of ${batches.batchesPerEpoch} micro-batches holds no whole update of ${stepsPerUpdate}; use a smaller batch or more `
+        + `training examples`);
     }
     this.totalSteps = this.stepsPerEpoch * config.epochs;
     const size = Math.min(config.sampleSize, train.n);
-    const sets = noisy ? drawEvalSets(noisy, size, evalRng) : null;
-    const trainIdx = sets ? sets.trainSample : sampleIndices(train.n, size, evalRng);
+    const rngs = sampleRngs(config.dataSeed ?? config.seed);
+    const sets = (config.noise ?? 0) > 0 ? drawEvalSets(noisy, size, rngs.train) : null;
+    const trainIdx = sets ? sets.trainSample : sampleIndices(train.n, size, rngs.train);
     this.samples = [
       { name: 'train-sample', split: gatherExamples(train, trainIdx) },
       ...(sets ? [{ name: 'pristine', split: gatherExamples(train, sets.pristine) }, { name: 'corrupt', split: gatherExamples(train, sets.corrupt) }] : []),
-      { name: 'test', split: gatherExamples(this.setup.test, sampleIndices(this.setup.test.n, config.sampleSize, evalRng)) },
+      { name: 'test', split: gatherExamples(this.test, sampleIndices(this.test.n, config.sampleSize, rngs.test)) },
     ].filter((s) => s.split.n > 0);
   }
 
-  get done(): boolean { return this.epoch >= this.config.epochs; }
+  get rows(): Row[] { return this.store.rows; }
+  get done(): boolean { return this.finished; }
   /** An error stopped the run (a non-finite loss, a lost device); it cannot be resumed. */
   get failed(): boolean { return this.error !== null; }
-  get isRunning(): boolean { return this.running; }
+  get isRunning(): boolean { return this.loop !== null && !this.finished && !this.failed && this.parked === null; }
   get currentStep(): number { return this.step; }
 
   /** Ask a running session to pause after the step in flight; run() then resolves with 'stopped'. */
-  stop(): void { this.stopRequested = true; }
+  stop(): void { if (this.isRunning) this.pauseAsked = 'stop'; }
 
   /** Train until the last epoch or until stop(); call again to resume where it paused. */
   async run(): Promise<'done' | 'stopped'> {
-    if (this.running) throw new Error('this run is already training');
+    if (this.isRunning) throw new Error('this run is already training');
     if (this.error) throw this.error;
-    this.running = true;
-    this.stopRequested = false;
+    if (this.finished) return 'done';
+    const stopped = new Promise<'stopped'>((resolve) => { this.onParked = () => resolve('stopped'); });
+    if (this.parked) {
+      const { resume } = this.parked;
+      this.parked = null;
+      resume();
+    } else {
+      this.loop = this.train();
+    }
+    return Promise.race([this.loop!.then(() => 'done' as const), stopped]);
+  }
+
+  private async train(): Promise<LoopResult> {
+    const { trainer, batches, batchRng, stepsPerUpdate } = this.setup;
+    const c = this.config;
     try {
-      if (this.rows.length === 0) await this.evaluatePoint();
-      while (this.epoch < this.config.epochs) {
-        if (await this.trainEpoch() === 'stopped') return 'stopped';
+      const result = await trainLoop({
+        gpu: this.gpu, trainer, batches, rng: batchRng, epochs: c.epochs, schedule: c, store: this.store, stepsPerUpdate,
+        epochSets: { train: batches.split, test: this.test },
+        stepRowsAtPoints: true,
+        syncEvery: 1,
+        points: { at: (step, perEpoch) => isScheduledStep(step, perEpoch), evaluate: (step) => this.evaluate(step) },
+        hooks: {
+          gate: () => (this.pauseAsked ? this.park() : undefined),
+          onSync: (steps, ms) => this.synced(steps, ms),
+          onProgress: (p) => {
+            this.step = p.step;
+            if (p.phase === 'evaluating') this.events.onProgress?.({ step: p.step, totalSteps: this.totalSteps, examplesPerS: null, phase: 'evaluating' });
+          },
+          onEpoch: (row) => { this.epochsDone = row.epoch; this.step = row.step; },
+        },
+      });
+      if (result.diverged) {
+        const { step, epoch, lr } = result.diverged;
+        throw new TrainingError(`the training loss became NaN or infinite at step ${step} (epoch ${epoch + 1}, learning rate ${lr}); `
+          + `lower the learning rate (e.g. ${+(lr / 10).toPrecision(3)}) and train again`);
       }
-      return 'done';
+      this.step = result.step;
+      this.finished = true;
+      return result;
     } catch (e) {
       this.error = e;
       throw e;
-    } finally {
-      this.running = false;
     }
   }
 
-  private lr(): number {
-    const c = this.config;
-    return learningRate({ schedule: c.schedule, lr: c.lr, epochs: c.epochs, stepSize: c.stepSize }, this.epoch);
-  }
-
-  private progress(phase: Progress['phase'], examplesPerS: number | null): void {
-    this.events.onProgress?.({ step: this.step, totalSteps: this.totalSteps, examplesPerS, phase });
-  }
-
-  /** The rest of the current epoch (all of it unless resumed part-way), then its row. */
-  private async trainEpoch(): Promise<'epoch' | 'stopped'> {
-    const { trainer } = this.setup;
-    const lr = this.lr();
-    if (!this.batches) {
-      this.batches = this.setup.batches.epoch();
-      this.inEpoch = 0;
-      this.epochSums = new StepSums();
-      this.epochTraining = { examples: 0, trainMs: 0 };
-    }
-    let groupStart = performance.now();
-    let groupExamples = 0;
-    let sinceSync = 0;
-    while (this.inEpoch < this.stepsPerEpoch) {
-      if (this.stopRequested) {
-        await this.gpu.idle();
-        this.addTrainTime(groupStart);
-        return 'stopped';
-      }
-      while (this.hold) await this.hold;
-      const next = this.batches.next();
-      if (next.done) break;
-      const b = next.value;
-      trainer.step(b.images, b.labels, this.step, lr);
-      this.step++;
-      this.inEpoch++;
-      sinceSync++;
-      groupExamples += b.size;
-      this.epochTraining.examples += b.size;
-      const point = this.inEpoch < this.stepsPerEpoch && isScheduledStep(this.step, this.stepsPerEpoch);
-      if (sinceSync >= this.syncEvery || point) {
-        await this.gpu.idle();
-        const ms = performance.now() - groupStart;
-        this.addTrainTime(groupStart);
-        // Capped because every queued step holds a copy of its batch until the GPU gets to it.
-        const [target, cap] = isHidden() ? [TARGET_MS_PER_SYNC_HIDDEN, 256] : [TARGET_MS_PER_SYNC, 64];
-        this.syncEvery = Math.max(1, Math.min(cap, Math.round(target / Math.max(ms / sinceSync, 1e-3))));
-        this.progress('training', ms > 0 ? (groupExamples / ms) * 1000 : null);
-        sinceSync = 0;
-        groupExamples = 0;
-        await this.breathe();
-        if (point) await this.evaluatePoint();
-        groupStart = performance.now();
-      }
-    }
+  /** Parks the loop before its next step until run() (after Stop) or the checkpoint read (a hold) lets it go. */
+  private async park(): Promise<void> {
     await this.gpu.idle();
-    this.addTrainTime(groupStart);
-    await this.takeMetrics(lr);
-    this.progress('evaluating', null);
-    const t = this.epochTraining;
-    const at = { epoch: this.epoch + 1, step: this.step, lr, examplesPerS: t.examples / Math.max(1e-9, t.trainMs / 1000), elapsedS: () => this.activeMs / 1000 };
-    const row = await epochRow(trainer, at, this.epochSums, { train: this.setup.batches.split, test: this.setup.test });
-    this.epoch++;
-    this.batches = null;
-    this.push(row);
-    await this.evaluatePoint();
-    return 'epoch';
+    const why = this.pauseAsked;
+    this.pauseAsked = null;
+    await new Promise<void>((resume) => {
+      this.parked = { resume };
+      if (why === 'stop') this.onParked?.();
+      else this.holdReached?.();
+    });
   }
 
-  /** A fast GPU can answer every wait at once and leave the page no gap to paint or take a click in. */
-  private async breathe(): Promise<void> {
-    if (isHidden() || performance.now() - this.lastYield < YIELD_MS) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    this.lastYield = performance.now();
-  }
+  private holdReached: (() => void) | null = null;
 
-  private addTrainTime(since: number): void {
-    const ms = performance.now() - since;
-    this.epochTraining.trainMs += ms;
-    this.activeMs += ms;
-  }
-
-  /** Reads the GPU's running training metrics into the epoch's sums and the next step row's; stops on a non-finite loss. */
-  private async takeMetrics(lr: number): Promise<void> {
-    await takeStepMetrics(this.setup.trainer, this.epoch, lr, [this.epochSums, this.sincePoint], (lower) => `lower the learning rate (e.g. ${lower}) and train again`);
-  }
-
-  /** A point of the curves: the training steps since the previous point, then every fixed sample. */
-  private async evaluatePoint(): Promise<void> {
-    const t0 = performance.now();
-    this.progress('evaluating', null);
-    const endOfEpoch = this.step % this.stepsPerEpoch === 0;
-    if (!endOfEpoch) await this.takeMetrics(this.lr());
-    const since = this.sincePoint;
-    if (since.n > 0) {
-      // At an epoch end the epoch row is already out, so the step row belongs to the epoch just done.
-      const epoch = endOfEpoch ? this.epoch : this.epoch + 1;
-      const lr = learningRate({ schedule: this.config.schedule, lr: this.config.lr, epochs: this.config.epochs, stepSize: this.config.stepSize }, epoch - 1);
-      this.push({ kind: 'step', epoch, step: this.step, lr, loss: since.meanLoss, acc: since.meanAcc });
+  /** After each wait for the GPU: the rate, a new group size for the target time, and a turn for the page. */
+  private async synced(steps: number, ms: number): Promise<number> {
+    const [target, cap] = isHidden() ? [TARGET_MS_PER_SYNC_HIDDEN, 256] : [TARGET_MS_PER_SYNC, 64];
+    // Capped because every queued step holds a copy of its batch until the GPU gets to it.
+    this.syncEvery = Math.max(1, Math.min(cap, Math.round(target / Math.max(ms / steps, 1e-3))));
+    const examples = steps * this.setup.batches.batchSize;
+    this.events.onProgress?.({ step: this.step, totalSteps: this.totalSteps, examplesPerS: ms > 0 ? (examples / ms) * 1000 : null, phase: 'training' });
+    if (!isHidden() && performance.now() - this.lastYield >= YIELD_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      this.lastYield = performance.now();
     }
-    this.sincePoint = new StepSums();
+    return this.syncEvery;
+  }
+
+  /** A point of the curves: every fixed sample. */
+  private async evaluate(step: number): Promise<{ stop: boolean }> {
     for (const { name, split } of this.samples) {
       const ev = await this.setup.trainer.evaluate(split);
-      this.push({ kind: 'eval', step: this.step, epoch: this.step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, n: split.n });
+      this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, n: split.n });
     }
-    this.activeMs += performance.now() - t0;
-  }
-
-  private push(row: Row): void {
-    this.rows.push(row);
-    this.events.onRow?.(row);
+    return { stop: false };
   }
 
   metricsJsonl(): string {
@@ -238,28 +208,32 @@ export class TrainingSession {
   }
 
   /**
-   * Parameters, momentum and rule state, named as cgh train saves them. Between epochs the metadata
-   * carries the batch generator's state as cgh train's checkpoints do; inside an epoch it cannot (that
-   * epoch's order is already drawn), so such a checkpoint holds the weights but does not resume.
+   * Parameters, momentum and rule state, named as cgh train saves them, with the checkpoint metadata of every
+   * run. Between runs of the loop (done, or not started) it carries the batch generator's state; inside an epoch
+   * it cannot (that epoch's order is already drawn), so such a checkpoint holds the weights but does not resume.
    */
   async checkpoint(): Promise<Uint8Array> {
-    while (this.hold) await this.hold;
-    let release!: () => void;
-    this.hold = new Promise((resolve) => { release = resolve; });
+    const running = this.isRunning;
+    if (running) {
+      await new Promise<void>((reached) => { this.holdReached = reached; this.pauseAsked = 'hold'; });
+    }
     try {
       const tensors = await this.setup.trainer.stateTensors();
+      const between = this.finished || this.loop === null;
       const meta = {
-        epoch: this.epoch,
+        epoch: this.epochsDone,
         step: this.step,
-        ...(this.batches === null ? { rng: this.setup.batchRng.getState() } : { mid_epoch: true }),
-        elapsed_s: this.activeMs / 1000,
+        ...(between ? { rng: this.setup.batchRng.getState() } : { mid_epoch: true }),
         metricsRows: this.rows.length,
         config: this.config,
       };
       return encodeSafetensors(tensors.map(storedTensor), { cgh: JSON.stringify(meta) });
     } finally {
-      this.hold = null;
-      release();
+      if (running && this.parked) {
+        const { resume } = this.parked;
+        this.parked = null;
+        resume();
+      }
     }
   }
 }

@@ -46,7 +46,8 @@ async function timeRuns(gpu: Gpu, once: () => void, seconds: number, syncEvery =
 function gemmShapes(program: Program): GemmShape[] {
   return program.order
     .filter((n: Node) => n.kind === 'op' && n.op!.type === 'matmul')
-    .map((n) => ({ ...(n.attrs as { transA: boolean; transB: boolean; M: number; N: number; K: number; batch: number }), aShape: n.inputs[0].shape, bShape: n.inputs[1].shape }));
+    .map((n) => ({ ...(n.attrs as { transA: boolean; transB: boolean; M: number; N: number; K: number; batch: number }), aShape: n.inputs[0].shape,
+      bShape: n.inputs[1].shape }));
 }
 
 const flops = (s: GemmShape) => 2 * s.M * s.N * s.K * s.batch;

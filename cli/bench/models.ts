@@ -79,7 +79,8 @@ export async function benchModels(gpu: Gpu, opts: { seconds?: number } = {}): Pr
     const cpuMs = (used.user + used.system) / 1000 / reps;
     await trainer.takeMetrics();
     const flop = trainer.train.program.order.reduce((s, n) => s + productFlops(n), 0);
-    rows.push({ model: m.label, input: m.input.join('x'), batch: B, examplesPerSecond: (B * 1000) / stepMs, stepMs, cpuMs, stepGflop: flop / 1e9, gflops: flop / stepMs / 1e6 });
+    rows.push({ model: m.label, input: m.input.join('x'), batch: B, examplesPerSecond: (B * 1000) / stepMs, stepMs, cpuMs, stepGflop: flop / 1e9,
+      gflops: flop / stepMs / 1e6 });
   }
   return rows;
 }

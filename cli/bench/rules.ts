@@ -27,7 +27,9 @@ export interface RulesBenchRow {
   cpuRelative: number;
 }
 
-interface Case { label: string; options: RuleOptions | null; trainer: Trainer; images: Float32Array; labels: Int32Array; step: number; best: number; bestCpu: number }
+interface Case {
+  label: string; options: RuleOptions | null; trainer: Trainer; images: Float32Array; labels: Int32Array; step: number; best: number; bestCpu: number;
+}
 
 const now = () => performance.now();
 

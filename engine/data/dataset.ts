@@ -5,11 +5,69 @@ export class DataError extends Error {
   override name = 'DataError';
 }
 
-/** Examples stored row-major: example i occupies images[i*F .. (i+1)*F) with F = C*H*W. */
+/**
+ * Examples stored row-major: example i occupies images[i*F .. (i+1)*F) with F = C*H*W; or, with `source`,
+ * read on demand from it (images is then empty): prepared image shards, too large to hold in memory.
+ */
 export interface Split {
   images: Float32Array;
   labels: Int32Array;
   n: number;
+  source?: ExampleSource;
+}
+
+/** Examples read on demand (e.g. ImageNet's 193 GB of prepared shards) instead of held in memory. */
+export interface ExampleSource {
+  /** Values per example. */
+  readonly features: number;
+  /** Examples `indices` as float32 into out[0 .. indices.length * features). */
+  read(indices: ArrayLike<number>, out: Float32Array): void;
+  /**
+   * The examples of `order`, batch by batch, prepared ahead of use (worker threads); each array is valid until
+   * the generator is resumed. Absent: callers use read().
+   */
+  batches?(order: Int32Array, batchSize: number): AsyncGenerator<Float32Array>;
+}
+
+/** A split whose examples come from a source; labels are held (label noise replaces them). */
+export function streamedSplit(source: ExampleSource, labels: Int32Array): Split {
+  return { images: new Float32Array(0), labels, n: labels.length, source };
+}
+
+/** The source's examples `indices` (example k of the view is example indices[k] of the source). */
+export function selectSource(source: ExampleSource, indices: Int32Array): ExampleSource {
+  const map = (ks: ArrayLike<number>) => Int32Array.from(ks, (k) => indices[k]);
+  const view: ExampleSource = { features: source.features, read: (ks, out) => source.read(map(ks), out) };
+  if (source.batches) view.batches = (order, B) => source.batches!(map(order), B);
+  return view;
+}
+
+/**
+ * Examples `indices` of the split (all, in order, when null) batch by batch: views of `images` in memory, or the
+ * source's prefetched or read batches. Each batch is valid until the generator is resumed.
+ */
+export async function* inBatches(
+  split: Split, batchSize: number, indices: Int32Array | null = null,
+): AsyncGenerator<{ images: Float32Array; start: number; size: number }> {
+  const f = featuresOf(split);
+  const n = indices ? indices.length : split.n;
+  const order = indices ?? Int32Array.from({ length: n }, (_, i) => i);
+  if (split.source?.batches) {
+    let start = 0;
+    for await (const images of split.source.batches(order, batchSize)) {
+      const size = images.length / f;
+      yield { images, start, size };
+      start += size;
+    }
+    return;
+  }
+  const buffer = !indices && !split.source ? null : new Float32Array(Math.min(batchSize, n) * f);
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    if (!buffer) { yield { images: split.images.subarray(start * f, (start + size) * f), start, size }; continue; }
+    readInto(split, order.subarray(start, start + size), f, buffer);
+    yield { images: buffer.subarray(0, size * f), start, size };
+  }
 }
 
 export interface Dataset {
@@ -23,6 +81,7 @@ export interface Dataset {
 
 /** Values per example. */
 export function featuresOf(split: Split): number {
+  if (split.source) return split.source.features;
   return split.n === 0 ? 0 : split.images.length / split.n;
 }
 
@@ -33,19 +92,29 @@ export function subset(split: Split, n: number, rng?: Rng): Split {
   }
   const f = featuresOf(split);
   if (!rng) {
+    if (split.source) {
+      return streamedSplit(selectSource(split.source, Int32Array.from({ length: n }, (_, i) => i)), split.labels.subarray(0, n));
+    }
     return { images: split.images.subarray(0, n * f), labels: split.labels.subarray(0, n), n };
   }
   const pick = rng.permutation(split.n).subarray(0, n);
+  if (split.source) return streamedSplit(selectSource(split.source, pick.slice()), Int32Array.from(pick, (i) => split.labels[i]));
   const out: Split = { images: new Float32Array(n * f), labels: new Int32Array(n), n };
   gather(split, pick, f, out.images, out.labels);
   return out;
 }
 
 function gather(split: Split, indices: Int32Array, f: number, images: Float32Array, labels: Int32Array): void {
+  readInto(split, indices, f, images);
+  for (let b = 0; b < indices.length; b++) labels[b] = split.labels[indices[b]];
+}
+
+/** The examples `indices` of the split into out (read from the source, or copied from memory). */
+function readInto(split: Split, indices: Int32Array, f: number, out: Float32Array): void {
+  if (split.source) { split.source.read(indices, out.subarray(0, indices.length * f)); return; }
   for (let b = 0; b < indices.length; b++) {
     const i = indices[b];
-    images.set(split.images.subarray(i * f, (i + 1) * f), b * f);
-    labels[b] = split.labels[i];
+    out.set(split.images.subarray(i * f, (i + 1) * f), b * f);
   }
 }
 
@@ -81,10 +150,10 @@ export class BatchIterator {
   ) {
     const what = options.splitName ?? 'training';
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new DataError(`batch size ${batchSize} is not a positive integer; use --batch-size 1 or more`);
+      throw new DataError(`batch size ${batchSize} is not a positive integer; use a batch of 1 or more`);
     }
     if (batchSize > split.n) {
-      throw new DataError(`batch size ${batchSize} is larger than the ${split.n} ${what} examples; use --batch-size ${split.n} or less`);
+      throw new DataError(`batch size ${batchSize} is larger than the ${split.n} ${what} examples; use a batch of ${split.n} or less`);
     }
     this.features = featuresOf(split);
     this.images = new Float32Array(batchSize * this.features);
@@ -106,6 +175,27 @@ export class BatchIterator {
       yield size === B
         ? { images: this.images, labels: this.labels, indices, size }
         : { images: this.images.subarray(0, size * f), labels: this.labels.subarray(0, size), indices, size };
+    }
+  }
+
+  /**
+   * The same epoch (same shuffle, same batches), with a streamed split's examples prepared ahead of use by its
+   * source; each batch is valid until the generator is resumed. In-memory splits go through epoch().
+   */
+  async *epochAhead(): AsyncGenerator<Batch> {
+    const source = this.split.source;
+    if (!source?.batches) { yield* this.epoch(); return; }
+    const { order, batchSize: B } = this;
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    this.rng.shuffle(order);
+    const used = order.subarray(0, Math.min(this.batchesPerEpoch * B, order.length));
+    let b = 0;
+    for await (const images of source.batches(used, B)) {
+      const indices = used.subarray(b * B, Math.min((b + 1) * B, used.length));
+      const size = indices.length;
+      for (let k = 0; k < size; k++) this.labels[k] = this.split.labels[indices[k]];
+      yield { images, labels: size === B ? this.labels : this.labels.subarray(0, size), indices, size };
+      b++;
     }
   }
 }

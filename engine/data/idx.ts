@@ -40,13 +40,29 @@ const TYPE_NAMES: Record<number, string> = { 0x09: 'signed byte', 0x0b: 'int16',
 
 let wasmModule: WebAssembly.Module | null = null;
 
+/** The decoder holds a file and its 4-bytes-per-value output in one 32-bit WebAssembly memory. */
+const MAX_IDX_BYTES = Math.floor((2 ** 32 - 1) / 4);
+
 /** Compiles the decoder (build/idx.wasm); call once before decodeIdx or loadIdxPair. */
 export async function initIdxDecoder(wasmBytes: ArrayBuffer | Uint8Array): Promise<void> {
   wasmModule = await WebAssembly.compile(wasmBytes as BufferSource);
 }
 
-/** Returns the bytes unchanged, or inflated when they start with the gzip magic 1f 8b. */
-export function gunzipIfNeeded(bytes: Uint8Array, what = 'data'): Uint8Array {
+/**
+ * How many bytes the decompressed data may hold, judged from its first bytes: a number once they tell (a file
+ * format's header), undefined while more are needed. Decompression stops as soon as the output passes it.
+ */
+export type InflateLimit = (head: Uint8Array) => number | undefined;
+
+/** Compressed input fed to the inflater at a time: at most about 1032 times this comes out of one push. */
+const INFLATE_SLICE = 16 * 1024;
+
+/**
+ * Returns the bytes unchanged, or inflated when they start with the gzip magic 1f 8b. With `limit`, data that
+ * inflates to more than it allows is refused as soon as it passes it, so a small "gzip bomb" costs no more
+ * time or memory than an honest file.
+ */
+export function gunzipIfNeeded(bytes: Uint8Array, what = 'data', limit?: InflateLimit): Uint8Array {
   if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
   // gunzipSync sizes its output from the last 4 bytes, which in a truncated file are arbitrary
   // (it can return a huge zero-filled buffer), and streaming alone misses many truncations;
@@ -54,12 +70,32 @@ export function gunzipIfNeeded(bytes: Uint8Array, what = 'data'): Uint8Array {
   const chunks: Uint8Array[] = [];
   let total = 0;
   let memberStart = 0;
-  const gunzip = new Gunzip((chunk) => { chunks.push(chunk); total += chunk.length; });
+  let cap: number | undefined;
+  let head = new Uint8Array(0);
+  const gunzip = new Gunzip((chunk) => {
+    chunks.push(chunk);
+    total += chunk.length;
+    if (limit && cap === undefined && head.length < 64) {
+      const more = new Uint8Array(Math.min(64, head.length + chunk.length));
+      more.set(head);
+      more.set(chunk.subarray(0, more.length - head.length), head.length);
+      head = more;
+      cap = limit(head);
+    }
+  });
   gunzip.onmember = () => { memberStart = total; };
   const corrupt = (reason: string) => new DataError(`${what}: corrupt gzip data (${reason}); re-download the file, or check it with gunzip -t`);
   try {
-    gunzip.push(bytes, true);
+    for (let at = 0; at < bytes.length; at += INFLATE_SLICE) {
+      const end = Math.min(bytes.length, at + INFLATE_SLICE);
+      gunzip.push(bytes.subarray(at, end), end === bytes.length);
+      if (cap !== undefined && total > cap) {
+        const problem = `decompresses to more than the ${cap} bytes its header declares`;
+        throw new DataError(`${what}: ${problem}; the file is corrupt (or a decompression bomb), so re-download it`);
+      }
+    }
   } catch (e) {
+    if (e instanceof DataError) throw e;
     throw corrupt(e instanceof Error ? e.message : String(e));
   }
   const n = bytes.length;
@@ -72,6 +108,23 @@ export function gunzipIfNeeded(bytes: Uint8Array, what = 'data'): Uint8Array {
 }
 
 /**
+ * The size an IDX file's header declares (4 bytes, 4 per dimension, one per value), once enough of it is there;
+ * for bytes that are not an IDX header, the header's own length, so a mislabelled file is not inflated whole
+ * before decodeIdx names the problem.
+ */
+export function declaredIdxSize(head: Uint8Array): number | undefined {
+  if (head.length < 4) return undefined;
+  const rank = head[3];
+  if (head[0] !== 0 || head[1] !== 0 || rank < 1 || rank > 4) return 64;
+  const header = 4 + 4 * rank;
+  if (head.length < header) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, head.length);
+  let values = 1;
+  for (let i = 0; i < rank; i++) values *= view.getUint32(4 + 4 * i, false);
+  return header + values;
+}
+
+/**
  * Decodes an unsigned-byte IDX file (gzipped or not): 'float' scales values to [0, 1],
  * 'int' keeps them as integers. `rank`, when given, is the number of dimensions required.
  * `data` views a buffer that nothing else uses.
@@ -80,7 +133,13 @@ export function decodeIdx(bytes: Uint8Array, what: string, as?: 'float', rank?: 
 export function decodeIdx(bytes: Uint8Array, what: string, as: 'int', rank?: number): IdxArray<Int32Array>;
 export function decodeIdx(bytes: Uint8Array, what: string, as: 'float' | 'int' = 'float', rank?: number): IdxArray<Float32Array | Int32Array> {
   if (!wasmModule) throw new Error('IDX decoder not initialised; call initIdxDecoder(build/idx.wasm bytes) first');
-  const raw = gunzipIfNeeded(bytes, what);
+  const raw = gunzipIfNeeded(bytes, what, (head) => {
+    const size = declaredIdxSize(head);
+    if (size !== undefined && size > MAX_IDX_BYTES) {
+      throw new DataError(`${what}: its header declares ${size} bytes, more than the ${MAX_IDX_BYTES} the decoder can hold; use a smaller file`);
+    }
+    return size;
+  });
   // A fresh instance per file lets its (possibly large) memory be collected with the result.
   const ex = new WebAssembly.Instance(wasmModule, {}).exports as unknown as IdxExports;
   // The file is placed so that it ends where a 4-bytes-per-value output would end: converting

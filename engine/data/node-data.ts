@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, cifar10Dataset } from './cifar.js';
 import { DataError, type Dataset, type Split } from './dataset.js';
+import { notARegularFile } from './file-kind.js';
 import { initIdxDecoder, loadIdxPair, type IdxPair } from './idx.js';
 
 export interface LoadOptions {
@@ -51,6 +52,7 @@ export function loadMnist(): Promise<Dataset> {
 export async function loadIdxDir(dir: string, name = path.basename(path.resolve(dir))): Promise<Dataset> {
   const present = await listDir(dir, IDX_EXPECTED);
   const files = IDX_NAMES.map((base) => path.join(dir, findIdxFile(dir, present, base)));
+  for (const f of files) checkDataFile(f, `replace it with the IDX file itself; ${IDX_EXPECTED}`);
   const [trainImages, trainLabels, testImages, testLabels] = await Promise.all(files.map((f) => readFile(f)));
   await ensureIdxDecoder();
   const train = loadIdxPair(trainImages, trainLabels, { images: files[0], labels: files[1] });
@@ -72,6 +74,7 @@ export async function loadCifar10Dir(dir: string): Promise<Dataset> {
   const read = (names: string[]) => Promise.all(names.map(async (name) => {
     if (!present.has(name)) throw new DataError(`${dir} has no ${name}; ${expected}`);
     const file = path.join(dir, name);
+    checkDataFile(file, `replace it with the file itself; ${expected}`);
     return { name: file, bytes: await readFile(file) };
   }));
   return cifar10Dataset(await read(CIFAR10_TRAIN_FILES), await read(CIFAR10_TEST_FILES));
@@ -111,6 +114,11 @@ function findIdxFile(dir: string, present: Set<string>, base: string): string {
   const found = candidates.find((c) => present.has(c));
   if (found === undefined) throw new DataError(`${dir} has no ${base} (looked for ${candidates.join(', ')}); ${IDX_EXPECTED}`);
   return found;
+}
+
+function checkDataFile(file: string, fix: string): void {
+  const problem = notARegularFile(file, fix);
+  if (problem) throw new DataError(problem);
 }
 
 function toSplit({ images, labels, n }: IdxPair): Split {

@@ -46,7 +46,8 @@ export function batchNorm2d(x: Node, gamma: Node, beta: Node, opts: BatchNormOpt
   let stats: Node;
   if (train) {
     if ((N / K) * HW < 2) {
-      throw new Error(`${name}: expected more than 1 value per channel when training, got input [${x.shape}]${K > 1 ? ` in ${K} groups` : ''}; use a larger batch or input`);
+      throw new Error(`${name}: expected more than 1 value per channel when training, got input [${x.shape}]${K > 1 ? ` in ${K} groups` : ''}; use a larger `
+        + `batch or input`);
     }
     stats = g.op(BatchStatsOp, [x], [K, 2, C], { N, C, HW, groups: K, lanes: lanesFor((N / K) * HW), running }, 'f32', `${name}.stats`);
   } else {
@@ -90,7 +91,9 @@ function dummies(gpu: Gpu) {
 }
 
 /** A dispatch of shaders/batchnorm.wgsl's `entry` with named buffers; the rest are dummies. */
-function bn(c: CompileContext, entry: string, u: GPUBuffer, b: { x?: GPUBuffer; dy?: GPUBuffer; stats?: GPUBuffer; gamma?: GPUBuffer; shift?: GPUBuffer; out: GPUBuffer; mean?: GPUBuffer; var?: GPUBuffer }, grid: number[], constants = {}, label = entry) {
+function bn(c: CompileContext, entry: string, u: GPUBuffer,
+  b: { x?: GPUBuffer; dy?: GPUBuffer; stats?: GPUBuffer; gamma?: GPUBuffer; shift?: GPUBuffer; out: GPUBuffer; mean?: GPUBuffer; var?: GPUBuffer },
+  grid: number[], constants = {}, label = entry) {
   const d = dummies(c.gpu);
   const list = [u, b.x ?? d.read, b.dy ?? d.read, b.stats ?? d.read, b.gamma ?? d.read, b.shift ?? d.read, b.out, b.mean ?? d.mean, b.var ?? d.var];
   return c.gpu.dispatch(c.gpu.kernel('batchnorm', entry, constants), list, grid, label);
@@ -105,7 +108,8 @@ export const BatchStatsOp: OpDef = {
     const u = c.uniform(params({ N, C, HW, groups, lanes, momentum: running?.momentum ?? 0 }), n.name);
     const out = [
       bn(c, 'stats_partial', u, { x: c.buf(n.inputs[0]), out: partials }, [Math.ceil(lanes / 64), C, groups], {}, `${n.name} partial`),
-      bn(c, 'stats_combine', u, { x: partials, out: c.buf(n), mean: running?.mean.ensure(c.gpu), var: running?.var.ensure(c.gpu) }, [Math.ceil(C / 64), 1, 1], { UPDATE: !!running }, `${n.name} combine`),
+      bn(c, 'stats_combine', u, { x: partials, out: c.buf(n), mean: running?.mean.ensure(c.gpu), var: running?.var.ensure(c.gpu) }, [Math.ceil(C / 64), 1, 1],
+        { UPDATE: !!running }, `${n.name} combine`),
     ];
     if (running?.batchesTracked) out.push(bn(c, 'count_batches', u, { out: running.batchesTracked.ensure(c.gpu) }, [1, 1, 1], {}, `${n.name} count`));
     return out;
@@ -128,7 +132,8 @@ export const NormalizeOp: OpDef = {
     const [x, stats, gamma, beta] = n.inputs;
     const { N, C, HW, eps, statsGroups } = n.attrs;
     const u = c.uniform(params({ N, C, HW, groups: statsGroups, statsGroups, eps }), n.name);
-    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, elementGrid(N, C, HW), {}, n.name)];
+    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, elementGrid(N, C, HW), {},
+      n.name)];
   },
   backward(n, dy) {
     const [x, stats, gamma, beta] = n.inputs;

@@ -3,6 +3,7 @@ import { words } from '../gpu.js';
 import { dispatchMatmul } from './matmul.js';
 import { grid1d } from './grid.js';
 import { sumMiddle } from './reduce.js';
+import { CONV_MODE, dispatchTiledConv } from './conv2d_tiled.js';
 
 export type Pair = number | [number, number];
 
@@ -27,6 +28,7 @@ interface ConvGeometry {
  * than the matmul kernel on it (both operands are read across their contiguous axis).
  * With graph.gradGroups = K and w (or b) a parameter, its gradient is [K, ...shape]: each run of N/K consecutive
  * examples reduced separately. Convolutions record no per-example factors in graph.perExample.
+ * With the gpu plans all three run as implicit GEMMs on workgroup-memory tiles instead (shaders/conv2d_tiled.wgsl).
  */
 export function conv2d(x: Node, w: Node, b: Node | null, opts: Conv2dOptions = {}): Node {
   if (x.shape.length !== 4) throw new Error(`conv2d: input must be [N, C, H, W], got [${x.shape}]`);
@@ -101,13 +103,16 @@ export const Conv2dOp: OpDef = {
     const geo: ConvGeometry = n.attrs.geo;
     const [x, w, b] = n.inputs;
     const u = c.uniform(geometryWords(geo, [b ? 1 : 0]), 'conv2d');
+    if (c.gpu.plans.conv === 'gpu') {
+      return [dispatchTiledConv(c, CONV_MODE.forward, geo, geo.groups, 1, [u, c.buf(x), c.buf(w), c.buf(b ?? w), c.buf(n)], `conv2d ${describe(geo)}`)];
+    }
     if (isPointwise(geo)) {
       const P = geo.H * geo.W;
       const product = { M: geo.O, N: geo.N * P, K: geo.C, cols: P, transA: false, transB: false, batch: 1, strideA: 0, strideB: geo.C * P, strideC: geo.O * P, accumulate: !!b };
       const main = dispatchMatmul(c, product, c.buf(w), c.buf(x), c.buf(n), `conv2d 1x1 ${describe(geo)}`);
-      if (!b) return [main];
+      if (!b) return main;
       const fill = c.gpu.dispatch(c.gpu.kernel('conv2d_forward', 'fill_bias'), [u, c.buf(x), c.buf(w), c.buf(b), c.buf(n)], grid1d(Math.ceil(n.size / 16), 64).grid, `conv2d bias ${describe(geo)}`);
-      return [fill, main];
+      return [fill, ...main];
     }
     const lanes = Math.ceil((geo.N * geo.Ho * geo.Wo) / TILE), WG = workgroupFor(lanes);
     const TO = channelTile(geo.O / geo.groups);
@@ -131,10 +136,14 @@ export const Conv2dInputGradOp: OpDef = {
   compile(n, c) {
     const geo: ConvGeometry = n.attrs.geo;
     const [dy, w] = n.inputs;
+    if (c.gpu.plans.conv === 'gpu') {
+      const u = c.uniform(geometryWords(geo), 'conv2d_input_grad');
+      return [dispatchTiledConv(c, CONV_MODE.inputGrad, geo, geo.groups, 1, [u, c.buf(dy), c.buf(w), c.buf(w), c.buf(n)], `conv2d dx ${describe(geo)}`)];
+    }
     if (isPointwise(geo)) {
       const P = geo.H * geo.W;
       const product = { M: geo.C, N: geo.N * P, K: geo.O, cols: P, transA: true, transB: false, batch: 1, strideA: 0, strideB: geo.O * P, strideC: geo.C * P };
-      return [dispatchMatmul(c, product, c.buf(w), c.buf(dy), c.buf(n), `conv2d dx 1x1 ${describe(geo)}`)];
+      return dispatchMatmul(c, product, c.buf(w), c.buf(dy), c.buf(n), `conv2d dx 1x1 ${describe(geo)}`);
     }
     const u = c.uniform(geometryWords(geo), 'conv2d_input_grad');
     // Phase 0 has the most pixels; in a smaller phase the surplus invocations store nothing.
@@ -162,6 +171,13 @@ export const Conv2dWeightGradOp: OpDef = {
     const geo: ConvGeometry = n.attrs.geo;
     const { perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles, chunks, WG } = n.attrs;
     const [x, dy] = n.inputs;
+    if (c.gpu.plans.conv === 'gpu') {
+      // The same partial-gradient parts as below, each now a contiguous run of a gradient group's examples (split-K).
+      const parts = chunksPerGradGroup * slices, perPart = Math.ceil(perGradGroup / parts);
+      const tu = c.uniform(geometryWords(geo, [0, perGradGroup, parts, perPart]), 'conv2d_tiled dw');
+      const z = (chunks / chunksPerGradGroup) * geo.groups;
+      return [dispatchTiledConv(c, CONV_MODE.weightGrad, geo, z, parts, [tu, c.buf(x), c.buf(dy), c.buf(dy), c.buf(n)], `conv2d dw ${describe(geo)}`)];
+    }
     const u = c.uniform(geometryWords(geo, [perChunk, chunksPerGradGroup, perGradGroup, slices, tapTiles]), 'conv2d_weight_grad');
     const TO = channelTile(geo.O / geo.groups);
     const grid = [Math.ceil(geo.O / geo.groups / TO), Math.ceil((tapTiles * slices) / WG), chunks * geo.groups];

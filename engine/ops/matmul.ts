@@ -1,12 +1,13 @@
 import { CompileContext, Node, OpDef } from '../graph.js';
 import { Dispatch, words } from '../gpu.js';
+import { dispatchTiledMatmul } from './matmul_tiled.js';
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean }
 
 /**
  * op(a) · op(b). Shapes: a [M,K] ([K,M] when transA), b [K,N] ([N,K] when transB); a leading batch
  * axis on both gives a batched product; a batched `a` with a 2D `b` and no transA folds the batch into M.
- * Forward and both gradients run on shaders/matmul.wgsl.
+ * Forward and both gradients run on shaders/matmul.wgsl, or on shaders/matmul_tiled.wgsl with the gpu plans.
  */
 export function matmul(a: Node, b: Node, opts: MatmulOptions = {}): Node {
   const transA = !!opts.transA, transB = !!opts.transB;
@@ -37,7 +38,7 @@ export const MatmulOp: OpDef = {
     const [a, b] = node.inputs;
     const strides = batch > 1 ? [M * K, K * N] : [0, 0];
     const product = { M, N, K, transA, transB, batch, strideA: strides[0], strideB: strides[1], accumulate: !!node.attrs.accumulate };
-    return [dispatchMatmul(c, product, c.buf(a), c.buf(b), c.buf(node), `matmul ${M}x${N}x${K}`)];
+    return dispatchMatmul(c, product, c.buf(a), c.buf(b), c.buf(node), `matmul ${M}x${N}x${K}`);
   },
   backward(node, dy) {
     const [a, b] = node.inputs;
@@ -92,7 +93,8 @@ export interface Product {
   cols?: number;
 }
 
-export function dispatchMatmul(c: CompileContext, p: Product, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, label: string): Dispatch {
+export function dispatchMatmul(c: CompileContext, p: Product, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, label: string): Dispatch[] {
+  if (c.gpu.plans.matmul === 'gpu') return dispatchTiledMatmul(c, p, a, b, out, label);
   const { M, N, K, batch } = p;
   const cols = p.cols ?? N;
   const folded = cols !== N;
@@ -109,7 +111,7 @@ export function dispatchMatmul(c: CompileContext, p: Product, a: GPUBuffer, b: G
   const [first, second] = pl.swap ? [b, a] : [a, b];
   const rowBlocks = Math.ceil(pl.M / pl.TM), colBlocks = Math.ceil(pl.N / (4 * pl.TN * pl.WG));
   const grid = pl.rowsX ? [rowBlocks, colBlocks, batch] : [colBlocks, rowBlocks, batch];
-  return c.gpu.dispatch(kernel, [u, first, second, out], grid, label);
+  return [c.gpu.dispatch(kernel, [u, first, second, out], grid, label)];
 }
 
 /**

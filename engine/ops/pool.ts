@@ -90,7 +90,8 @@ function geometry(op: string, x: Node, opts: PoolOptions, countIncludePad: boole
   const ceil = !!opts.ceilMode;
   const Ho = poolOutputSize(H, KH, SH, PH, ceil), Wo = poolOutputSize(W, KW, SW, PW, ceil);
   if (Ho < 1 || Wo < 1) {
-    throw new Error(`${op}: input ${H}x${W} with kernel ${KH}x${KW}, stride ${SH}x${SW}, padding ${PH}x${PW} gives an output of ${Ho}x${Wo}; use a larger input or a smaller kernel`);
+    throw new Error(`${op}: input ${H}x${W} with kernel ${KH}x${KW}, stride ${SH}x${SW}, padding ${PH}x${PW} gives an output of ${Ho}x${Wo}; use a larger `
+      + `input or a smaller kernel`);
   }
   return { NC: N * C, H, W, Ho, Wo, KH, KW, SH, SW, PH, PW, countIncludePad };
 }
@@ -124,5 +125,6 @@ export const MaxPoolBackwardOp: OpDef = poolOp('max_pool2d_backward', 'max_backw
 export const AvgPoolOp: OpDef = poolOp('avg_pool2d', 'avg_forward', (n, dy) => [n.graph.op(AvgPoolBackwardOp, [dy], n.inputs[0].shape, n.attrs)]);
 export const AvgPoolBackwardOp: OpDef = poolOp('avg_pool2d_backward', 'avg_backward');
 
-export const AdaptiveAvgPoolOp: OpDef = poolOp('adaptive_avg_pool2d', 'adaptive_forward', (n, dy) => [n.graph.op(AdaptiveAvgPoolBackwardOp, [dy], n.inputs[0].shape, n.attrs)]);
+export const AdaptiveAvgPoolOp: OpDef = poolOp('adaptive_avg_pool2d', 'adaptive_forward', (n, dy) => [n.graph.op(AdaptiveAvgPoolBackwardOp, [dy],
+  n.inputs[0].shape, n.attrs)]);
 export const AdaptiveAvgPoolBackwardOp: OpDef = poolOp('adaptive_avg_pool2d_backward', 'adaptive_backward');

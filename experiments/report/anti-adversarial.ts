@@ -12,7 +12,8 @@ export function antiAdversarialSection(e: LoadedExperiment): Section {
   const budget = Math.max(epochsTrained(fromPre), epochsTrained(fromScratch));
   const show = (x: number | null) => (x === null ? `not within ${budget} epochs` : `${+x.toFixed(2)} epochs`);
   const checks: Check[] = [{
-    prediction: 'Features learned from the real labels help memorise random ones: starting from weights trained on clean labels, 100%-noise labels reach 90% training accuracy in fewer epochs than from a random initialisation (paper, ResNet-18 on ImageNet: 62 vs 81 epochs).',
+    prediction: 'Features learned from the real labels help memorise random ones: starting from weights trained on clean labels, 100%-noise labels reach '
+      + '90% training accuracy in fewer epochs than from a random initialisation (paper, ResNet-18 on ImageNet: 62 vs 81 epochs).',
     agrees: a === null && b === null ? null : a !== null && (b === null || a < b),
     evidence: `epochs to ${pct(goal, 0)} training accuracy on 100%-noise labels: from clean-trained weights ${show(a)}, from random initialisation ${show(b)}`,
   }];
@@ -21,12 +22,15 @@ export function antiAdversarialSection(e: LoadedExperiment): Section {
     id: 'anti-adversarial',
     title: 'Anti-adversarial initialisation',
     paper: 'Paper: Section 2 ("Anti-adversarial initialization").',
-    setup: `${describeData(pre)}: pre-trained on the clean labels until ${pct(target, 0)} training accuracy${stop ? ` (reached ${pct(stop.acc)} at epoch ${stop.epoch.toFixed(2)})` : ''}, then trained on 100%-noise labels from those weights and, with the same labels and batch order, from a random initialisation, each until ${pct(goal, 0)} training accuracy.`,
+    setup: `${describeData(pre)}: pre-trained on the clean labels until ${pct(target, 0)} training `
+      + `accuracy${stop ? ` (reached ${pct(stop.acc)} at epoch ${stop.epoch.toFixed(2)})` : ''}, then trained on 100%-noise labels from those weights and, `
+        + `with the same labels and batch order, from a random initialisation, each until ${pct(goal, 0)} training accuracy.`,
     figures: [{
       title: 'Memorising random labels',
       caption: 'Training accuracy on the 100%-noise labels (the whole training set).',
       svg: lineChart({
-        title: 'Training accuracy on 100%-noise labels', xLabel: 'epoch', yLabel: 'training accuracy (%)', yRange: [0, 100], hline: { y: goal * 100, label: `${pct(goal, 0)} goal` },
+        title: 'Training accuracy on 100%-noise labels', xLabel: 'epoch', yLabel: 'training accuracy (%)', yRange: [0, 100], hline: { y: goal * 100,
+          label: `${pct(goal, 0)} goal` },
         series: [
           { label: 'from clean-trained weights', color: '#1f77b4', points: curve(fromPre, 'train', 'acc') },
           { label: 'from random initialisation', color: '#d62728', points: curve(fromScratch, 'train', 'acc') },

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readSpec, type ExperimentSpec } from '../grid.js';
-import type { EvalRow, MetricRow, RunConfig, RunSummary } from '../experiment-run.js';
+import { readSpec, type ExperimentSpec } from '../protocols/experiment-folder.js';
+import type { EvalRow, MetricRow, RunConfig, RunSummary } from '../run/grid-run.js';
 
 /** An experiment folder as the report reads it: the spec and every run's config, rows and summary. */
 export interface LoadedRun {

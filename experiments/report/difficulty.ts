@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyRow } from '../difficulty.js';
-import { readExamples } from '../experiment-run.js';
+import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyRow } from '../protocols/difficulty.js';
+import { readExamples } from '../run/grid-run.js';
 import { pct, type LoadedExperiment, type LoadedRun } from './data.js';
 import { configsOf, describeData } from './common.js';
 import type { Check, Section } from './html.js';
@@ -44,9 +44,11 @@ export function difficultySection(e: LoadedExperiment): Section {
     const lo = pop[0], hi = pop[pop.length - 1];
     const corr = difficultyCorrelation(rm3);
     checks.push({
-      prediction: 'Suppressing weak directions (RM3) impairs the learning of difficult examples: RM3\'s training accuracy falls as difficulty rises (paper: 99% at difficulty 0, 61% at 8).',
+      prediction: 'Suppressing weak directions (RM3) impairs the learning of difficult examples: RM3\'s training accuracy falls as difficulty rises (paper: '
+        + '99% at difficulty 0, 61% at 8).',
       agrees: pop.length >= 2 ? hi.accuracy < lo.accuracy && corr < 0 : null,
-      evidence: `RM3 training accuracy ${pct(lo?.accuracy)} at difficulty ${lo?.difficulty} vs ${pct(hi?.accuracy)} at ${hi?.difficulty}; correlation of difficulty with being learned ${corr.toFixed(3)}`,
+      evidence: `RM3 training accuracy ${pct(lo?.accuracy)} at difficulty ${lo?.difficulty} vs ${pct(hi?.accuracy)} at ${hi?.difficulty}; correlation of `
+        + `difficulty with being learned ${corr.toFixed(3)}`,
     });
   }
   if (rm3 && sgd) {
@@ -59,12 +61,15 @@ export function difficultySection(e: LoadedExperiment): Section {
       evidence: `SGD − RM3 training accuracy: ${(loss(lo) * 100).toFixed(1)} pts at difficulty ${lo}, ${(loss(hi) * 100).toFixed(1)} pts at ${hi}`,
     });
   }
-  const table = levels.map((d) => [d, rm3 ? rm3[d].count : 'n/a', rm3 ? pct(rm3[d].accuracy, 2) : 'n/a', sgd ? pct(sgd[d].accuracy, 2) : 'n/a', repeats === 8 ? `${PAPER_RM3[d].toFixed(2)}%` : '']);
+  const table = levels.map((d) => [d, rm3 ? rm3[d].count : 'n/a', rm3 ? pct(rm3[d].accuracy, 2) : 'n/a', sgd ? pct(sgd[d].accuracy, 2) : 'n/a',
+    repeats === 8 ? `${PAPER_RM3[d].toFixed(2)}%` : '']);
   return {
     id: 'difficulty',
     title: 'Difficulty and suppression of weak directions',
     paper: 'Paper: Section 4.3 and Figure 5(a).',
-    setup: `The easy/hard classification (SGD until ${pct(Number(e.spec.options.threshold), 0)} training accuracy) was repeated ${repeats} times with different seeds; an example's difficulty is the number of times it was hard. RM3 (momentum 0) then trained on the whole training set${sgd ? ', and SGD with the same settings beside it' : ''}: ${describeData(e.runs.get('rm3'))}.`,
+    setup: `The easy/hard classification (SGD until ${pct(Number(e.spec.options.threshold), 0)} training accuracy) was repeated ${repeats} times with `
+      + `different seeds; an example's difficulty is the number of times it was hard. RM3 (momentum 0) then trained on the whole training `
+        + `set${sgd ? ', and SGD with the same settings beside it' : ''}: ${describeData(e.runs.get('rm3'))}.`,
     figures: [{
       title: 'Training accuracy by difficulty',
       caption: 'Final training accuracy of the examples at each difficulty level (0: always easy, R: always hard).',

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readSplits, SPLITS_FILE } from '../easy-hard.js';
+import { readSplits, SPLITS_FILE } from '../protocols/easy-hard.js';
 import { decodeSafetensors } from '../../engine/safetensors.js';
 import { curve, evals, finalOf, pct, epochsTrained, type LoadedExperiment } from './data.js';
 import { compareSpeed, speed, speedText } from './checks.js';
@@ -35,7 +35,8 @@ export function easyHardSection(e: LoadedExperiment): Section {
   }, {
     prediction: 'Easy examples generalise better among themselves than hard ones: the generalisation gap for easy is significantly smaller than for hard.',
     agrees: Number.isFinite(gapE) && Number.isFinite(gapH) ? gapE < gapH : null,
-    evidence: `final train − test accuracy: easy (e-train − e-test) ${(gapE * 100).toFixed(1)} pts, hard (h-train − h-test) ${(gapH * 100).toFixed(1)} pts`,
+    evidence: `final train − test accuracy: easy (e-train − e-test) ${(gapE * 100).toFixed(1)} pts, `
+      + `hard (h-train − h-test) ${(gapH * 100).toFixed(1)} pts`,
   }];
   const lossAt1 = (r: typeof easy) => evals(r, 'train').find((x) => x.epoch >= 1)?.loss ?? NaN;
   const checksB: Check[] = [{
@@ -49,7 +50,8 @@ export function easyHardSection(e: LoadedExperiment): Section {
     agrees: Number.isFinite(ee) && Number.isFinite(eh) ? eh < ee : null,
     evidence: `trained on easy: ${pct(ee)} on e-test, ${pct(eh)} on h-test`,
   }, {
-    prediction: 'Hard examples do not generalise well to easy ones either (paper: 44% on e-test vs 85% for easy-on-easy), against the view that SGD moves from simple to complex hypotheses.',
+    prediction: 'Hard examples do not generalise well to easy ones either (paper: 44% on e-test vs 85% for easy-on-easy), against the view that SGD moves '
+      + 'from simple to complex hypotheses.',
     agrees: Number.isFinite(he) && Number.isFinite(ee) ? he < ee : null,
     evidence: `on e-test: trained on hard ${pct(he)}, trained on easy ${pct(ee)}`,
   }];
@@ -57,7 +59,8 @@ export function easyHardSection(e: LoadedExperiment): Section {
   const setupBits = [
     `SGD on ${describeData(full ?? threshold)} until the whole training set first reached ${pct(Number(e.spec.options.threshold), 0)} accuracy`,
     stopAt ? `(at epoch ${stopAt.epoch.toFixed(2)}, step ${stopAt.step}, ${pct(stopAt.acc)})` : '(threshold run unfinished)',
-    split ? `; ${split.meta.easy} examples were correct then (easy), ${split.meta.hard} not (hard); e-train ${split.splits.eTrain.length}, e-test ${split.splits.eTest.length}, h-train ${split.splits.hTrain.length}, h-test ${split.splits.hTest.length} examples, all from the training set.` : '.',
+    split ? `; ${split.meta.easy} examples were correct then (easy), ${split.meta.hard} not (hard); e-train ${split.splits.eTrain.length}, e-test `
+      + `${split.splits.eTest.length}, h-train ${split.splits.hTrain.length}, h-test ${split.splits.hTest.length} examples, all from the training set.` : '.',
   ];
   return {
     id: 'easy-hard',
@@ -65,8 +68,11 @@ export function easyHardSection(e: LoadedExperiment): Section {
     paper: 'Paper: Section 4.2 and Figure 4; the table of Section 4.4 (85% / 17% / 44% / 21%).',
     setup: setupBits.join(' '),
     figures: [
-      { title: '(a) Accuracy', caption: 'Solid: the run\'s own training set; dashed: its test set (original test for full, e-test for easy, h-test for hard).', svg: lineChart({ title: 'Accuracy: training (solid) and test (dashed)', xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series: curves('acc') }), checks: checksA },
-      { title: '(b) Loss', caption: 'Cross-entropy on the same sets.', svg: lineChart({ title: 'Loss: training (solid) and test (dashed)', xLabel: 'epoch', yLabel: 'cross-entropy loss (nats)', series: curves('loss') }), checks: checksB },
+      { title: '(a) Accuracy', caption: 'Solid: the run\'s own training set; dashed: its test set (original test for full, e-test for easy, h-test for '
+        + 'hard).', svg: lineChart({ title: 'Accuracy: training (solid) and test '
+          + '(dashed)', xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series: curves('acc') }), checks: checksA },
+      { title: '(b) Loss', caption: 'Cross-entropy on the same sets.', svg: lineChart({ title: 'Loss: training (solid) and test '
+        + '(dashed)', xLabel: 'epoch', yLabel: 'cross-entropy loss (nats)', series: curves('loss') }), checks: checksB },
       {
         title: 'Cross-generalisation (Section 4.4)',
         caption: 'Final accuracy of the model trained on easy or hard examples, on each test set.',
@@ -112,6 +118,7 @@ function classTable(dir: string | undefined): Table[] {
     title: 'Easy and hard examples per class',
     columns: ['class', 'easy', 'hard', 'easy fraction'],
     rows: easy.map((e, c) => [c, e, hard[c], pct(e / Math.max(1, e + hard[c]))]),
-    note: 'Early in training some classes are learned before others, so easy and hard also differ in their class make-up; the splits are drawn without balancing classes, as in the paper.',
+    note: 'Early in training some classes are learned before others, so easy and hard also differ in their class make-up; the splits are drawn without '
+      + 'balancing classes, as in the paper.',
   }];
 }

@@ -64,18 +64,21 @@ pre.command { white-space: pre-wrap; word-break: break-all; }
 
 function renderCheck(c: Check): string {
   const cls = c.agrees === null ? 'unknown' : c.agrees ? 'yes' : 'no';
-  return `<div class="check ${cls}"><div>Paper: ${esc(c.prediction)}</div><div><span class="verdict">This run: ${verdict(c)}</span> — ${esc(c.evidence)}</div></div>`;
+  return `<div class="check ${cls}"><div>Paper: ${esc(c.prediction)}</div><div><span class="verdict">This run: ${verdict(c)}</span> — `
+    + `${esc(c.evidence)}</div></div>`;
 }
 
 function renderTable(section: Section, t: Table): string {
   const head = `<tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
   const body = t.rows.map((r) => `<tr>${r.map((v) => `<td>${esc(String(v))}</td>`).join('')}</tr>`).join('');
   const note = t.note ? `<p class="small">${esc(t.note)}</p>` : '';
-  return `<h3>${esc(t.title)}</h3><table id="${esc(section.id)}-${esc(t.id)}">${head}${body}</table>${note}<p class="small">CSV: <a href="${esc(csvName(section, t))}">${esc(csvName(section, t))}</a></p>`;
+  return `<h3>${esc(t.title)}</h3><table id="${esc(section.id)}-${esc(t.id)}">${head}${body}</table>${note}<p class="small">CSV: <a `
+    + `href="${esc(csvName(section, t))}">${esc(csvName(section, t))}</a></p>`;
 }
 
 export function renderSection(s: Section): string {
-  const figures = s.figures.map((f) => `<div class="figure">${f.svg}<div class="checks"><h3>${esc(f.title)}</h3><p>${esc(f.caption)}</p>${f.checks.map(renderCheck).join('')}</div></div>`).join('');
+  const figures = s.figures.map((f) => `<div class="figure">${f.svg}<div `
+    + `class="checks"><h3>${esc(f.title)}</h3><p>${esc(f.caption)}</p>${f.checks.map(renderCheck).join('')}</div></div>`).join('');
   const configs = s.configs.map((c) => `<details><summary>${esc(c.name)}</summary><pre>${esc(JSON.stringify(c.config, null, 2))}</pre></details>`).join('');
   const notes = (s.notes ?? []).map((n) => `<li>${esc(n)}</li>`).join('');
   return `<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2><p class="small">${esc(s.paper)}</p><p>${esc(s.setup)}</p>`
@@ -87,9 +90,12 @@ export function renderSection(s: Section): string {
 /** The whole page: title, a summary table of every check, then the sections. */
 export function renderPage(o: { title: string; intro: string[]; sections: Section[] }): string {
   const checks = o.sections.flatMap((s) => s.figures.flatMap((f) => f.checks.map((c) => ({ s, f, c }))));
-  const summary = checks.length === 0 ? '' : `<h2>Predictions at a glance</h2><table class="summary"><tr><th>experiment: figure</th><th>verdict</th><th>paper's prediction</th></tr>${
-    checks.map(({ s, f, c }) => `<tr><td><a href="#${esc(s.id)}">${esc(s.title)}</a>: ${esc(f.title)}</td><td>${verdict(c)}</td><td>${esc(c.prediction)}</td></tr>`).join('')}</table>`
-    + `<p>${checks.filter((x) => x.c.agrees === true).length} of ${checks.length} checks agree with the paper, ${checks.filter((x) => x.c.agrees === false).length} disagree, ${checks.filter((x) => x.c.agrees === null).length} cannot be told from the data.</p>`;
+  const summary = checks.length === 0 ? '' : `<h2>Predictions at a glance</h2><table class="summary"><tr><th>experiment: `
+    + `figure</th><th>verdict</th><th>paper's prediction</th></tr>${
+    checks.map(({ s, f, c }) => `<tr><td><a href="#${esc(s.id)}">${esc(s.title)}</a>: `
+      + `${esc(f.title)}</td><td>${verdict(c)}</td><td>${esc(c.prediction)}</td></tr>`).join('')}</table>`
+    + `<p>${checks.filter((x) => x.c.agrees === true).length} of ${checks.length} checks agree with the paper, `
+      + `${checks.filter((x) => x.c.agrees === false).length} disagree, ${checks.filter((x) => x.c.agrees === null).length} cannot be told from the data.</p>`;
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${esc(o.title)}</title><style>${CSS}</style></head><body>`
     + `<h1>${esc(o.title)}</h1>${o.intro.map((p) => `<p>${esc(p)}</p>`).join('')}${summary}`
     + o.sections.map(renderSection).join('') + '</body></html>\n';

@@ -1,4 +1,4 @@
-import { noiseRunName } from '../label-noise-experiment.js';
+import { noiseRunName } from '../protocols/label-noise.js';
 import { curve, epochsTrained, finalOf, peakOf, pct, evals, type LoadedExperiment, type LoadedRun } from './data.js';
 import { compareSpeed, increases, listing, noiseLabel, slowsDown, speed, speedText } from './checks.js';
 import type { Check, Section } from './html.js';
@@ -24,11 +24,15 @@ export function labelNoiseSection(e: LoadedExperiment): Section {
   const checksA: Check[] = [{
     prediction: 'As the label noise increases, the rate at which examples are learned decreases.',
     agrees: runs.length >= 2 ? slowsDown(trainSpeeds) : null,
-    evidence: `epochs until the training sample reaches ${pct(GOAL, 0)} accuracy on its (noisy) labels: ${listing(names, trainSpeeds, (s) => speedText(s, budget))}`,
+    evidence: `epochs until the training sample reaches ${pct(GOAL, 0)} accuracy on its (noisy) labels: `
+      + `${listing(names, trainSpeeds, (s) => speedText(s, budget))}`,
   }, {
-    prediction: 'Overfitting is benign without noise (test accuracy rises, then stays flat) and malignant with noise (it peaks, then falls), falling further with more noise.',
-    agrees: zeroIdx >= 0 && noisyIdx.length > 0 ? noisyIdx.every((i) => drops[i] > drops[zeroIdx]) && increases([zeroIdx, ...noisyIdx].map((i) => drops[i])) : null,
-    evidence: `test accuracy lost from its peak by the end: ${listing(names, drops, (d) => `${(d * 100).toFixed(1)} points`)} (100% noise has no signal to lose and is left out of the comparison)`,
+    prediction: 'Overfitting is benign without noise (test accuracy rises, then stays flat) and malignant with noise (it peaks, then falls), falling '
+      + 'further with more noise.',
+    agrees: zeroIdx >= 0 && noisyIdx.length > 0 ? noisyIdx.every((i) => drops[i] > drops[zeroIdx]) && increases([zeroIdx,
+      ...noisyIdx].map((i) => drops[i])) : null,
+    evidence: `test accuracy lost from its peak by the end: ${listing(names, drops, (d) => `${(d * 100).toFixed(1)} points`)} (100% noise has no signal to `
+      + `lose and is left out of the comparison)`,
   }];
 
   // (b) training loss.
@@ -49,16 +53,21 @@ export function labelNoiseSection(e: LoadedExperiment): Section {
   const checksC: Check[] = [{
     prediction: 'Pristine examples (label unchanged) are learned faster than corrupt ones.',
     agrees: mixed.length > 0 ? mixed.every((i) => compareSpeed(pr[i], co[i]) < 0) : null,
-    evidence: `epochs to ${pct(GOAL, 0)}, pristine vs corrupt: ${withBoth.map((i) => `${names[i]}: ${speedText(pr[i], budget)} vs ${speedText(co[i], budget)}`).join('; ')}${withBoth.some((i) => levels[i] === 1) ? ' (the verdict covers the mixed levels below 100%, where pristine examples share a signal)' : ''}`,
+    evidence: `epochs to ${pct(GOAL, 0)}, pristine vs corrupt: `
+      + withBoth.map((i) => `${names[i]}: ${speedText(pr[i], budget)} vs ${speedText(co[i], budget)}`).join('; ')
+      + (withBoth.some((i) => levels[i] === 1) ? ' (the verdict covers the mixed levels below 100%, where pristine examples share a signal)' : ''),
   }, {
     prediction: 'With increasing noise (fewer pristine examples), pristine examples are learned more slowly.',
     agrees: pristineLevels.length >= 2 ? slowsDown(pristineLevels.map((i) => pr[i])) : null,
-    evidence: `epochs until pristine examples reach ${pct(GOAL, 0)}: ${listing(pristineLevels.map((i) => names[i]), pristineLevels.map((i) => pr[i]), (s) => speedText(s, budget))}`,
+    evidence: `epochs until pristine examples reach ${pct(GOAL, 0)}: `
+      + `${listing(pristineLevels.map((i) => names[i]), pristineLevels.map((i) => pr[i]), (s) => speedText(s, budget))}`,
   }];
   const checksD: Check[] = [{
-    prediction: 'Observed in the paper (Figure 1d, the motivation for anti-adversarial initialisation): corrupt examples are also learned more slowly as the noise increases.',
+    prediction: 'Observed in the paper (Figure 1d, the motivation for anti-adversarial initialisation): corrupt examples are also learned more slowly as '
+      + 'the noise increases.',
     agrees: noisyLevels.length >= 2 ? slowsDown(noisyLevels.map((i) => co[i])) : null,
-    evidence: `epochs until corrupt examples reach ${pct(GOAL, 0)}: ${listing(noisyLevels.map((i) => names[i]), noisyLevels.map((i) => co[i]), (s) => speedText(s, budget))}`,
+    evidence: `epochs until corrupt examples reach ${pct(GOAL, 0)}: `
+      + `${listing(noisyLevels.map((i) => names[i]), noisyLevels.map((i) => co[i]), (s) => speedText(s, budget))}`,
   }];
 
   const pc = (field: 'acc' | 'loss') => [...series('pristine', field, false, 'pristine'), ...series('corrupt', field, true, 'corrupt')];
@@ -66,19 +75,33 @@ export function labelNoiseSection(e: LoadedExperiment): Section {
     id: 'label-noise',
     title: 'Label noise: pristine and corrupt examples',
     paper: 'Paper: Section 2 and Figure 1 (ResNet-18), Appendix A Figures 6 and 7 (Inception-V3, VGG-13).',
-    setup: `SGD on ${describeData(runs[0])} with ${names.join(', ')} of the training labels replaced by uniformly drawn ones. Accuracy is measured against the labels trained on (noisy for corrupt examples); the test set is never noisy.`,
+    setup: `SGD on ${describeData(runs[0])} with ${names.join(', ')} of the training labels replaced by uniformly drawn ones. Accuracy is measured against `
+      + `the labels trained on (noisy for corrupt examples); the test set is never noisy.`,
     figures: [
-      { title: '(a) Training and test accuracy', caption: 'Solid: training sample (noisy labels); dashed: test set. One colour per noise level.', svg: lineChart({ title: 'Train (solid) and test (dashed) accuracy', xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series: [...series('train-sample', 'acc', false, 'train'), ...series('test', 'acc', true, 'test')] }), checks: checksA },
-      { title: '(b) Training loss', caption: 'Mean cross-entropy on the training sample, against the noisy labels.', svg: lineChart({ title: 'Training loss', xLabel: 'epoch', yLabel: 'cross-entropy loss (nats)', series: series('train-sample', 'loss', false, 'train') }), checks: checksB },
-      { title: '(c) Pristine and corrupt accuracy', caption: 'Solid: pristine sample; dashed: corrupt sample (accuracy on the noisy labels, i.e. memorisation).', svg: lineChart({ title: 'Pristine (solid) and corrupt (dashed) accuracy', xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series: pc('acc'), hline: { y: GOAL * 100, label: `${pct(GOAL, 0)} goal` } }), checks: checksC },
-      { title: '(d) Pristine and corrupt loss', caption: 'Solid: pristine sample; dashed: corrupt sample.', svg: lineChart({ title: 'Pristine (solid) and corrupt (dashed) loss', xLabel: 'epoch', yLabel: 'cross-entropy loss (nats)', series: pc('loss') }), checks: checksD },
+      { title: '(a) Training and test accuracy', caption: 'Solid: training sample (noisy labels); dashed: test set. One colour per noise '
+        + 'level.', svg: lineChart({ title: 'Train (solid) and test (dashed) '
+          + 'accuracy', xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series: [...series('train-sample', 'acc', false, 'train'),
+            ...series('test', 'acc', true, 'test')] }), checks: checksA },
+      { title: '(b) Training loss', caption: 'Mean cross-entropy on the training sample, against the noisy '
+        + 'labels.', svg: lineChart({ title: 'Training loss', xLabel: 'epoch', yLabel: 'cross-entropy loss (nats)', series: series('train-sample', 'loss',
+          false, 'train') }), checks: checksB },
+      { title: '(c) Pristine and corrupt accuracy', caption: 'Solid: pristine sample; dashed: corrupt sample (accuracy on the noisy labels, i.e. '
+        + 'memorisation).', svg: lineChart({ title: 'Pristine (solid) and corrupt (dashed) '
+          + 'accuracy', xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series: pc('acc'), hline: { y: GOAL * 100,
+            label: `${pct(GOAL, 0)} goal` } }), checks: checksC },
+      { title: '(d) Pristine and corrupt loss', caption: 'Solid: pristine sample; dashed: corrupt '
+        + 'sample.', svg: lineChart({ title: 'Pristine (solid) and corrupt '
+          + '(dashed) loss', xLabel: 'epoch', yLabel: 'cross-entropy loss (nats)', series: pc('loss') }), checks: checksD },
     ],
     tables: [{
       id: 'summary',
       title: 'Per noise level',
-      columns: ['noise', 'corrupt fraction', 'final train acc', 'peak test acc', 'final test acc', `epochs to ${pct(GOAL, 0)} train`, `epochs to ${pct(GOAL, 0)} pristine`, `epochs to ${pct(GOAL, 0)} corrupt`, 'final pristine acc', 'final corrupt acc'],
-      rows: levels.map((p, i) => [names[i], corruptFraction(runs[i]), pct(finalOf(runs[i], 'train-sample')), pct(peakOf(runs[i], 'test')), pct(finalOf(runs[i], 'test')),
-        speedText(trainSpeeds[i], budget), has(runs[i], 'pristine') ? speedText(pr[i], budget) : 'n/a', has(runs[i], 'corrupt') ? speedText(co[i], budget) : 'n/a',
+      columns: ['noise', 'corrupt fraction', 'final train acc', 'peak test acc', 'final test acc', `epochs to ${pct(GOAL, 0)} train`,
+        `epochs to ${pct(GOAL, 0)} pristine`, `epochs to ${pct(GOAL, 0)} corrupt`, 'final pristine acc', 'final corrupt acc'],
+      rows: levels.map((p, i) => [names[i], corruptFraction(runs[i]), pct(finalOf(runs[i], 'train-sample')), pct(peakOf(runs[i], 'test')),
+        pct(finalOf(runs[i], 'test')),
+        speedText(trainSpeeds[i], budget), has(runs[i], 'pristine') ? speedText(pr[i], budget) : 'n/a', has(runs[i], 'corrupt') ? speedText(co[i],
+          budget) : 'n/a',
         pct(finalOf(runs[i], 'pristine')), pct(finalOf(runs[i], 'corrupt'))]),
       note: 'Corrupt fraction: of the evaluated pristine + corrupt samples as drawn (the expected fraction of the training set is p(1 - 1/K)).',
     }],

@@ -1,4 +1,4 @@
-import { noiseRunName } from '../label-noise-experiment.js';
+import { noiseRunName } from '../protocols/label-noise.js';
 import { curve, evals, finalOf, pct, type LoadedExperiment, type LoadedRun } from './data.js';
 import { noiseLabel } from './checks.js';
 import { configsOf, describeData } from './common.js';
@@ -54,7 +54,8 @@ export function suppressionSection(e: LoadedExperiment): Section {
     return {
       title: `Train and test accuracy at ${noiseLabel(p)} noise`,
       caption: 'Solid: training sample (noisy labels); dashed: test set. One colour per rule.',
-      svg: lineChart({ title: `${noiseLabel(p)} label noise: train (solid), test (dashed)`, xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series }),
+      svg: lineChart({ title: `${noiseLabel(p)} label noise: train (solid), test `
+        + `(dashed)`, xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series }),
       checks,
     };
   });
@@ -70,16 +71,19 @@ export function suppressionSection(e: LoadedExperiment): Section {
     const checks: Check[] = [];
     if (has('sgd') && has('rm3')) {
       checks.push({
-        prediction: 'RM3 learns the pristine examples but not the corrupt ones, unlike SGD, which learns both: weak directions are responsible for memorisation.',
+        prediction: 'RM3 learns the pristine examples but not the corrupt ones, unlike SGD, which learns both: weak directions are responsible for '
+          + 'memorisation.',
         agrees: Number.isFinite(sep('rm3')) && Number.isFinite(sep('sgd')) ? sep('rm3') > sep('sgd') && corrupt('rm3') < corrupt('sgd') : null,
-        evidence: `final pristine − corrupt accuracy: RM3 ${points(sep('rm3'))} (corrupt ${pct(corrupt('rm3'))}), SGD ${points(sep('sgd'))} (corrupt ${pct(corrupt('sgd'))})`,
+        evidence: `final pristine − corrupt accuracy: RM3 ${points(sep('rm3'))} (corrupt ${pct(corrupt('rm3'))}), SGD ${points(sep('sgd'))} (corrupt `
+          + `${pct(corrupt('sgd'))})`,
       });
     }
     if (has('ra3') && has('m3') && has('sgd') && has('rm3')) {
       checks.push({
         prediction: 'RA3 memorises corrupt examples like SGD; M3 suppresses them like RM3.',
         agrees: [corrupt('ra3'), corrupt('m3'), corrupt('sgd'), corrupt('rm3')].every(Number.isFinite)
-          ? Math.abs(corrupt('ra3') - corrupt('sgd')) < Math.abs(corrupt('ra3') - corrupt('rm3')) && Math.abs(corrupt('m3') - corrupt('rm3')) < Math.abs(corrupt('m3') - corrupt('sgd'))
+          ? Math.abs(corrupt('ra3') - corrupt('sgd')) < Math.abs(corrupt('ra3') - corrupt('rm3'))
+            && Math.abs(corrupt('m3') - corrupt('rm3')) < Math.abs(corrupt('m3') - corrupt('sgd'))
           : null,
         evidence: `final corrupt accuracy: SGD ${pct(corrupt('sgd'))}, RA3 ${pct(corrupt('ra3'))}, RM3 ${pct(corrupt('rm3'))}, M3 ${pct(corrupt('m3'))}`,
       });
@@ -87,18 +91,21 @@ export function suppressionSection(e: LoadedExperiment): Section {
     figures.push({
       title: `Pristine and corrupt accuracy at ${noiseLabel(p)} noise`,
       caption: 'Solid: pristine sample; dashed: corrupt sample (accuracy on the noisy labels). One colour per rule.',
-      svg: lineChart({ title: `${noiseLabel(p)} noise: pristine (solid), corrupt (dashed)`, xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series }),
+      svg: lineChart({ title: `${noiseLabel(p)} noise: pristine (solid), corrupt `
+        + `(dashed)`, xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series }),
       checks,
     });
   }
 
   const anyRun = e.runs.get(noiseRunName(levels[0] ?? 0, `${rules[0]}-`));
-  const status = (r: LoadedRun | undefined) => !r ? 'missing' : !r.summary ? 'unfinished' : r.summary.status === 'diverged' ? `diverged at step ${r.summary.divergedAtStep}` : r.summary.status;
+  const status = (r: LoadedRun | undefined) => !r ? 'missing' : !r.summary ? 'unfinished' : r.summary.status === 'diverged' ? `diverged at step `
+    + `${r.summary.divergedAtStep}` : r.summary.status;
   return {
     id: 'suppression',
     title: 'Suppressing weak gradient directions: SGD, RA3, RM3, M3',
     paper: 'Paper: Section 3.3, Figures 2 and 3; schematically SGD ≈ RA3 ≪ RM3 < M3 in suppressing weak directions.',
-    setup: `${rules.map((r) => r.toUpperCase()).join(', ')} on ${describeData(anyRun)} at ${levels.map(noiseLabel).join(', ')} label noise. M3 splits each batch into 3 groups (batch rounded up to a multiple of 3, as the paper's 264 for 256).`,
+    setup: `${rules.map((r) => r.toUpperCase()).join(', ')} on ${describeData(anyRun)} at ${levels.map(noiseLabel).join(', ')} label noise. M3 splits each `
+      + `batch into 3 groups (batch rounded up to a multiple of 3, as the paper's 264 for 256).`,
     figures,
     tables: [{
       id: 'gaps',

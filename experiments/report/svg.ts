@@ -60,7 +60,8 @@ export function lineChart(o: LineChartOptions): string {
   const X = (x: number) => m.left + ((x - xMin) / (xMax - xMin || 1)) * pw;
   const Y = (y: number) => m.top + ph - ((Math.min(Math.max(y, yMin), yMax) - yMin) / (yMax - yMin || 1)) * ph;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11" role="img" aria-label="${esc(o.title)}">`);
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11" role="img" `
+    + `aria-label="${esc(o.title)}">`);
   parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
   parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(o.title)}</text>`);
   for (const t of niceTicks(yMin, yMax)) {
@@ -88,7 +89,8 @@ export function lineChart(o: LineChartOptions): string {
     for (const seg of segments.filter((g) => g.length > 0)) {
       const dash = s.dash ? ' stroke-dasharray="6 4"' : '';
       if (seg.length === 1) parts.push(`<circle cx="${seg[0].split(',')[0]}" cy="${seg[0].split(',')[1]}" r="2.5" fill="${s.color}"/>`);
-      else parts.push(`<polyline class="series" data-label="${esc(s.label)}" fill="none" stroke="${s.color}" stroke-width="1.8"${dash} points="${seg.join(' ')}"/>`);
+      else parts.push(`<polyline class="series" data-label="${esc(s.label)}" fill="none" stroke="${s.color}" stroke-width="1.8"${dash} `
+        + `points="${seg.join(' ')}"/>`);
     }
   }
   o.series.forEach((s, i) => {
@@ -104,7 +106,8 @@ export function lineChart(o: LineChartOptions): string {
 export interface BarGroup { label: string; values: { series: string; value: number; color: string }[] }
 
 /** Grouped vertical bars (e.g. accuracy per difficulty level, one bar per rule). */
-export function barChart(o: { title: string; xLabel: string; yLabel: string; groups: BarGroup[]; yRange?: [number, number]; width?: number; height?: number }): string {
+export function barChart(o: { title: string; xLabel: string; yLabel: string; groups: BarGroup[]; yRange?: [number,
+  number]; width?: number; height?: number }): string {
   const W = o.width ?? 560, H0 = o.height ?? 300;
   const names = [...new Map(o.groups.flatMap((g) => g.values.map((v) => [v.series, v.color] as const))).entries()];
   const H = H0 + Math.ceil(names.length / 2) * 16 + 8;
@@ -114,7 +117,8 @@ export function barChart(o: { title: string; xLabel: string; yLabel: string; gro
   const [yMin, yMax] = o.yRange ?? [0, vals.length ? Math.max(...vals) * 1.05 || 1 : 1];
   const Y = (y: number) => m.top + ph - ((Math.min(Math.max(y, yMin), yMax) - yMin) / (yMax - yMin || 1)) * ph;
   const gw = pw / Math.max(1, o.groups.length);
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11" role="img" aria-label="${esc(o.title)}">`];
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" `
+    + `font-size="11" role="img" aria-label="${esc(o.title)}">`];
   parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
   parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(o.title)}</text>`);
   for (const t of niceTicks(yMin, yMax)) {
@@ -126,7 +130,8 @@ export function barChart(o: { title: string; xLabel: string; yLabel: string; gro
     g.values.forEach((v, vi) => {
       if (!Number.isFinite(v.value)) return;
       const x = m.left + gi * gw + gw * 0.1 + vi * bw;
-      parts.push(`<rect class="bar" data-series="${esc(v.series)}" x="${x.toFixed(1)}" y="${Y(v.value).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${(Y(yMin) - Y(v.value)).toFixed(1)}" fill="${v.color}"><title>${esc(`${v.series} ${g.label}: ${fmt(v.value)}`)}</title></rect>`);
+      parts.push(`<rect class="bar" data-series="${esc(v.series)}" x="${x.toFixed(1)}" y="${Y(v.value).toFixed(1)}" width="${(bw - 1).toFixed(1)}" `
+        + `height="${(Y(yMin) - Y(v.value)).toFixed(1)}" fill="${v.color}"><title>${esc(`${v.series} ${g.label}: ${fmt(v.value)}`)}</title></rect>`);
     });
     parts.push(`<text x="${(m.left + gi * gw + gw / 2).toFixed(1)}" y="${m.top + ph + 15}" text-anchor="middle">${esc(g.label)}</text>`);
   });

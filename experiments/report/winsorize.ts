@@ -1,4 +1,4 @@
-import { noiseRunName } from '../label-noise-experiment.js';
+import { noiseRunName } from '../protocols/label-noise.js';
 import { curve, finalOf, pct, type LoadedExperiment } from './data.js';
 import { noiseLabel } from './checks.js';
 import { configsOf, describeData } from './common.js';
@@ -29,7 +29,8 @@ export function winsorizeSection(e: LoadedExperiment): Section {
     if (p === 1 && s0 >= 0 && sorted.length > 1) {
       const others = sorted.map((s, i) => i).filter((i) => i !== s0);
       checks.push({
-        prediction: 'With 100% label noise SGD (s=0) memorises the training set, while s ≥ 2 fails to learn it (read here: final training accuracy below half of s=0\'s).',
+        prediction: 'With 100% label noise SGD (s=0) memorises the training set, while s ≥ 2 fails to learn it (read here: final training accuracy below '
+          + 'half of s=0\'s).',
         agrees: trains.every(Number.isFinite) ? others.every((i) => trains[i] < trains[s0] / 2) : null,
         evidence: `final training accuracy: ${sorted.map((s, i) => `s=${s}: ${pct(trains[i])}`).join(', ')}`,
       });
@@ -44,8 +45,10 @@ export function winsorizeSection(e: LoadedExperiment): Section {
     }
     return {
       title: `${noiseLabel(p)} label noise`,
-      caption: 'Solid: training sample (labels trained on); dashed: test set. One colour per winsorization level s (examples clipped per side of each coordinate).',
-      svg: lineChart({ title: `Winsorization at ${noiseLabel(p)} noise: train (solid), test (dashed)`, xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series }),
+      caption: 'Solid: training sample (labels trained on); dashed: test set. One colour per winsorization level s (examples clipped per side of each '
+        + 'coordinate).',
+      svg: lineChart({ title: `Winsorization at ${noiseLabel(p)} noise: train (solid), test `
+        + `(dashed)`, xLabel: 'epoch', yLabel: 'accuracy (%)', yRange: [0, 100], series }),
       checks,
     };
   });
@@ -54,7 +57,8 @@ export function winsorizeSection(e: LoadedExperiment): Section {
     id: 'winsorize',
     title: 'Winsorized gradients',
     paper: 'Paper: Appendix B, Figure 8 (ResNet-32 on CIFAR-10, batch 32, s = 0, 2, 4).',
-    setup: `Per-example gradients clipped coordinate-wise to the (s+1)-th smallest and largest of the batch, then summed; ${describeData(first)}; s = ${sorted.join(', ')}; noise ${noise.map(noiseLabel).join(', ')}.`,
+    setup: `Per-example gradients clipped coordinate-wise to the (s+1)-th smallest and largest of the batch, then summed; ${describeData(first)}; s = `
+      + `${sorted.join(', ')}; noise ${noise.map(noiseLabel).join(', ')}.`,
     figures,
     tables: [{
       id: 'final',
@@ -62,7 +66,8 @@ export function winsorizeSection(e: LoadedExperiment): Section {
       columns: ['noise', 's', 'final train acc', 'final test acc', 'gap (train − test)', 'status'],
       rows: noise.flatMap((p) => sorted.map((s) => {
         const r = run(s, p);
-        return [noiseLabel(p), s, pct(finalOf(r, 'train-sample')), pct(finalOf(r, 'test')), `${(gapOf(r) * 100).toFixed(1)} pts`, r?.summary?.status ?? (r ? 'unfinished' : 'missing')];
+        return [noiseLabel(p), s, pct(finalOf(r, 'train-sample')), pct(finalOf(r, 'test')), `${(gapOf(r) * 100).toFixed(1)} pts`,
+          r?.summary?.status ?? (r ? 'unfinished' : 'missing')];
       })),
     }],
     command: e.spec.command,

@@ -1,4 +1,5 @@
 import { Gpu, Dispatch, words } from '../../engine/gpu.js';
+import * as kernels from './kernels.js';
 import type { Node, Parameter } from '../../engine/graph.js';
 import type { Program } from '../../engine/program.js';
 import type { Trainer } from '../../engine/trainer.js';
@@ -49,12 +50,12 @@ export class CoherenceProbe {
       const name = `coherence ${this.params[slot].param.name}`;
       const reduce = (count: number) => {
         const u = gpu.uniform(words([B, 0, 0, 0, count, slot, 0, 0]));
-        return gpu.dispatch(gpu.kernel('coherence', 'reduce'), [u, unused, unused, partial, this.result!], [1, 1, 1], name);
+        return gpu.dispatch(gpu.kernel(kernels.coherence, 'reduce'), [u, unused, unused, partial, this.result!], [1, 1, 1], name);
       };
       const pairs = (x: GPUBuffer, dy: GPUBuffer, rows: number, cols: number) => {
         const u = gpu.uniform(words([B, rows, cols, 0, 0, slot, 0, 0]));
         const grid = [Math.ceil(blocks / 8), Math.ceil(blocks / 8), 1];
-        return [gpu.dispatch(gpu.kernel('coherence', 'pairs'), [u, x, dy, partial, this.result!], grid, name), reduce(blocks * blocks)];
+        return [gpu.dispatch(gpu.kernel(kernels.coherence, 'pairs'), [u, x, dy, partial, this.result!], grid, name), reduce(blocks * blocks)];
       };
       if (src.kind === 'outer') out.push(...pairs(program.buf(src.x), program.buf(src.dy), src.rows, src.cols));
       else if (src.kind === 'rows') out.push(...pairs(unused, program.buf(src.dy), src.n, 0));
@@ -62,7 +63,8 @@ export class CoherenceProbe {
         const { dispatches, buffer } = late.compile(src.grad);
         const { grid, rowStride } = grid1d(src.n);
         const u = gpu.uniform(words([B, 0, src.n, rowStride, 0, slot, 0, 0]));
-        out.push(...dispatches, gpu.dispatch(gpu.kernel('coherence', 'columns'), [u, buffer, unused, partial, this.result!], grid, name), reduce(grid[0] * grid[1]));
+        out.push(...dispatches, gpu.dispatch(gpu.kernel(kernels.coherence, 'columns'), [u, buffer, unused, partial, this.result!], grid, name),
+          reduce(grid[0] * grid[1]));
       } else {
         out.push(reduce(0));
       }

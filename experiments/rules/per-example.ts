@@ -1,4 +1,4 @@
-import { Graph, Node, CompileContext } from '../../engine/graph.js';
+import { Graph, Node } from '../../engine/graph.js';
 import type { Gpu, Dispatch } from '../../engine/gpu.js';
 import type { Program } from '../../engine/program.js';
 import { topoOrder } from '../../engine/autograd.js';
@@ -66,7 +66,8 @@ function regroup(g: Graph, param: Node, sites: { node: Node; dy: Node; input: nu
       }
       if (!d) continue;
       if (d.size !== B * param.size) {
-        throw new PerExampleError(`per-example gradients of ${param.name} cannot be formed: the ${s.node.op.type} op does not reduce its gradient per batch group (graph.gradGroups)`);
+        throw new PerExampleError(`per-example gradients of ${param.name} cannot be formed: the ${s.node.op.type} op does not reduce its gradient per batch `
+          + `group (graph.gradGroups)`);
       }
       total = total ? add(total, d) : d;
     }
@@ -115,13 +116,10 @@ export class LateCompiler {
     const { base, steps } = plan;
     if (this.known.has(base)) return { dispatches: [], buffer: this.program.buf(base) };
     const slot = new Map(steps.filter((n) => n !== base).map((n, j) => [n, this.pool[j]]));
-    const buf = (n: Node): GPUBuffer => {
+    const allocate = (n: Node): GPUBuffer | undefined => {
       while (n.kind === 'view' && !this.known.has(n)) n = n.inputs[0];
-      if (n === base) return this.scratch!;
-      return slot.get(n) ?? this.program.buf(n);
+      return n === base ? this.scratch! : slot.get(n);
     };
-    const ctx: CompileContext = { gpu: this.gpu, buf, uniform: (w: ArrayBuffer, label?: string) => this.gpu.uniform(w, label) };
-    const dispatches = steps.flatMap((n) => n.op!.compile(n, ctx));
-    return { dispatches, buffer: this.scratch! };
+    return { dispatches: this.program.compile(steps, allocate), buffer: this.scratch! };
   }
 }

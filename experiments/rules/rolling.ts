@@ -1,10 +1,12 @@
 import { Gpu, Dispatch, words } from '../../engine/gpu.js';
+import * as kernels from './kernels.js';
+import { momentumWarning, type GradientRule } from './rule.js';
 import type { GradientTransform, GradSlot } from '../../engine/optim.js';
 import { grid1d } from '../../engine/ops/grid.js';
 
 /**
  * RA3 and RM3: the update is the coordinate-wise mean (RA3) or median (RM3) of this step's gradient and
- * the previous two steps' gradients, kept in a GPU ring per parameter (shaders/rolling.wgsl).
+ * the previous two steps' gradients, kept in a GPU ring per parameter (rolling.wgsl).
  *
  * The authors' choices, kept here: the ring starts as three copies of the first gradient and no update is
  * made until three gradients exist (steps 0 and 1 leave the weights unchanged with momentum 0); weight
@@ -28,7 +30,7 @@ export class Rolling3 implements GradientTransform {
   compile(gpu: Gpu, slots: GradSlot[]): Dispatch[] {
     this.gpu = gpu;
     this.stepUniform = gpu.uniform(words([0, 0, 0, 0]), `${this.name} step`);
-    const kernel = gpu.kernel('rolling', 'main', { MEDIAN: this.combine === 'median' });
+    const kernel = gpu.kernel(kernels.rolling, 'main', { MEDIAN: this.combine === 'median' });
     return slots.map((s) => {
       if (s.out !== s.raw) throw new Error(`${this.name}: expects to combine ${s.param.name}'s gradient in place (one group, no separate output)`);
       // The kernel moves vec4s: the ring's slots are n4 vec4s apart, and the gradient buffer (allocated in
@@ -51,3 +53,19 @@ export class Rolling3 implements GradientTransform {
 
   state() { return this.rings; }
 }
+
+const ROLLING_NOTE = `RA3/RM3 follow the authors' code: the ring of gradients starts as three copies of the
+first one and no update is made until three gradients exist, so steps 0 and 1 leave the
+weights unchanged; weight decay is added to each gradient before it is buffered.`;
+
+function rollingRule(name: 'ra3' | 'rm3', help: string): GradientRule {
+  return {
+    name, help, options: [], stateSuffixes: [`${name}_ring`], suppresses: true,
+    validate: () => {},
+    create: () => new Rolling3(name === 'ra3' ? 'mean' : 'median'),
+    warnings: momentumWarning,
+  };
+}
+
+export const ra3Rule = rollingRule('ra3', 'rolling average of 3: the mean of this step\'s gradient and the previous two steps\'.');
+export const rm3Rule = rollingRule('rm3', `rolling median of 3: their coordinate-wise median (the middle value).\n${ROLLING_NOTE}`);

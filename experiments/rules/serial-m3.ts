@@ -1,4 +1,5 @@
 import { Gpu, Dispatch, words, f32 } from '../../engine/gpu.js';
+import * as kernels from './kernels.js';
 import type { GradientTransform, GradSlot } from '../../engine/optim.js';
 import { grid1d } from '../../engine/ops/grid.js';
 import { MAX_GROUPS } from './m3.js';
@@ -6,7 +7,7 @@ import { MAX_GROUPS } from './m3.js';
 /**
  * The paper's serial implementation of M3: each trainer step is one micro-batch (batch / K examples);
  * micro-batch gradients are kept in a GPU ring, the first K − 1 of each cycle give a zero update, and the
- * K-th gives the coordinate-wise median of all K (shaders/median.wgsl `serial`). With momentum 0 the
+ * K-th gives the coordinate-wise median of all K (median.wgsl `serial`). With momentum 0 the
  * weights do not change inside a cycle, so this equals one-pass M3 on the concatenated batch.
  *
  * Weight decay is added before buffering (it cannot be added after: the zero updates would decay).
@@ -28,7 +29,7 @@ export class SerialM3 implements GradientTransform {
   compile(gpu: Gpu, slots: GradSlot[]): Dispatch[] {
     this.gpu = gpu;
     this.stepUniform = gpu.uniform(words([0, 0, 0, 0]), 'serial m3 step');
-    const kernel = gpu.kernel('median', 'serial', { K: this.micro });
+    const kernel = gpu.kernel(kernels.median, 'serial', { K: this.micro });
     const unused = [gpu.buffer(4, 'unused'), gpu.buffer(4, 'unused')];
     return slots.map((s) => {
       if (s.out !== s.raw) throw new Error(`serial m3: expects to combine ${s.param.name}'s gradient in place (one group, no separate output)`);

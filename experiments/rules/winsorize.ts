@@ -1,11 +1,13 @@
 import { Gpu, Dispatch, words } from '../../engine/gpu.js';
+import * as kernels from './kernels.js';
+import { RuleError, type GradientRule } from './rule.js';
 import type { GradientTransform, GradSlot } from '../../engine/optim.js';
 import type { Program } from '../../engine/program.js';
 import { grid1d } from '../../engine/ops/grid.js';
 import type { Graph, Node, Parameter } from '../../engine/graph.js';
 import { factorsOf, perExampleOf, LateCompiler, PerExample } from './per-example.js';
 
-/** Largest winsorization level the kernel supports (shaders/winsorize.wgsl MAX_L − 1). */
+/** Largest winsorization level the kernel supports (winsorize.wgsl MAX_L − 1). */
 export const MAX_WINSOR = 32;
 
 /**
@@ -56,7 +58,8 @@ export class Winsorize implements GradientTransform {
 }
 
 /** The dispatches writing the winsorized sum of one parameter's per-example gradients into `target`. */
-export function winsorizeDispatches(gpu: Gpu, src: PerExample, target: GPUBuffer, s: number, B: number, program: Program, late: LateCompiler | null, name: string): Dispatch[] {
+export function winsorizeDispatches(gpu: Gpu, src: PerExample, target: GPUBuffer, s: number, B: number, program: Program, late: LateCompiler | null,
+  name: string): Dispatch[] {
   switch (src.kind) {
     case 'outer':
       return [winsorizeOuter(gpu, program.buf(src.x), program.buf(src.dy), target, src.rows, src.cols, B, s, name)];
@@ -74,14 +77,39 @@ export function winsorizeDispatches(gpu: Gpu, src: PerExample, target: GPUBuffer
 }
 
 /** target [rows, cols] = winsorized sum over b of dy[b, :] ⊗ x[b, :] (x [B, cols], dy [B, rows]). */
-export function winsorizeOuter(gpu: Gpu, x: GPUBuffer, dy: GPUBuffer, target: GPUBuffer, rows: number, cols: number, B: number, s: number, name = ''): Dispatch {
+export function winsorizeOuter(gpu: Gpu, x: GPUBuffer, dy: GPUBuffer, target: GPUBuffer, rows: number, cols: number, B: number, s: number,
+  name = ''): Dispatch {
   const u = gpu.uniform(words([B, rows, cols, 0]));
-  return gpu.dispatch(gpu.kernel('winsorize', 'dense', { S: s }), [u, x, dy, target], [Math.ceil(cols / 64), Math.ceil(rows / 4), 1], `winsorize ${name}`);
+  return gpu.dispatch(gpu.kernel(kernels.winsorize, 'dense', { S: s }), [u, x, dy, target], [Math.ceil(cols / 64), Math.ceil(rows / 4), 1],
+    `winsorize ${name}`);
 }
 
 /** target [n] = winsorized sum over b of values[b, :] (values [B, n]). */
 export function winsorizeColumns(gpu: Gpu, values: GPUBuffer, target: GPUBuffer, n: number, B: number, s: number, name = ''): Dispatch {
   const { grid, rowStride } = grid1d(Math.ceil(n / 4));
   const u = gpu.uniform(words([B, 1, n, rowStride]));
-  return gpu.dispatch(gpu.kernel('winsorize', 'columns', { S: s }), [u, values, values, target], grid, `winsorize ${name}`);
+  return gpu.dispatch(gpu.kernel(kernels.winsorize, 'columns', { S: s }), [u, values, values, target], grid, `winsorize ${name}`);
 }
+
+export const winsorizeRule: GradientRule = {
+  name: 'winsorize',
+  help: `the paper's Appendix B: in every coordinate each example's gradient is clipped to lie
+between the (s+1)-th smallest and (s+1)-th largest of the batch's (--winsor s, 2s+1 below
+the batch) and the clipped values are summed. Per-example gradients are of the mean loss, so
+the sum is the winsorized mean of the examples' gradients and s = 0 is SGD; with batch norm
+they are each example's term of the whole-batch gradient (statistics of the whole batch).
+Weight decay is added after winsorizing.`,
+  options: ['winsor'],
+  stateSuffixes: [],
+  suppresses: false,
+  validate: (o) => {
+    const s = o.winsor, B = o.batchSize;
+    const most = Math.min(MAX_WINSOR, Math.floor((B - 2) / 2));
+    if (!Number.isInteger(s) || s < 0 || 2 * s + 1 >= B || s > MAX_WINSOR) {
+      throw new RuleError(most < 0
+        ? `--winsor needs a batch of at least 2, got ${B}`
+        : `--winsor ${s} is out of range for a batch of ${B} (2s+1 must be below the batch, s at most ${MAX_WINSOR}): use 0..${most}`);
+    }
+  },
+  create: (o) => new Winsorize(o.winsor, o.batchSize),
+};

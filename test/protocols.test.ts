@@ -1,0 +1,115 @@
+// The protocol index: one protocol object, registered once, is an experiment of cgh experiment, a part of
+// cgh reproduce and a section of the report; its grid runs one named run at a time, dependencies first.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { registerProtocol } from '../experiments/protocols/index.js';
+import { defineProtocol, plainRunData } from '../experiments/protocols/protocol.js';
+import { executeGridRun, planGrid, writeGridReport } from '../experiments/protocols/grid.js';
+import { reproduce, reproduceNotes, reproducePlan } from '../experiments/protocols/reproduce.js';
+import { experimentCommand, experimentsHelp } from '../cli/experiment.js';
+
+interface ChainOptions { noise: number }
+
+// Two runs on the same labels; "second" needs "first" finished and starts from its weights.
+const chain = defineProtocol<ChainOptions>({
+  name: 'chain-check',
+  summary: 'A two-run chain used by the tests of the protocol index.',
+  flags: [{ name: 'noise', type: 'number', default: 0.5, min: 0, help: 'label-noise level of both runs' }],
+  parseFlags: (a) => ({ noise: a.noise as number }),
+  toFlags: (o) => ['--noise', String(o.noise)],
+  validate: () => {},
+  plan: (spec) => [
+    { name: 'first', dependsOn: [], prepare: async (ctx) => {
+      const data = plainRunData(ctx.data);
+      return { config: ctx.config('first', { noise: spec.options.noise }, data), data };
+    } },
+    { name: 'second', dependsOn: ['first'], prepare: async (ctx) => {
+      const first = await ctx.result('first');
+      const data = plainRunData(ctx.data);
+      return { config: ctx.config('second', { noise: spec.options.noise, seed: first.summary.steps }, data), data };
+    } },
+  ],
+  report: (e) => ({
+    id: 'chain-check', title: 'Chain check', paper: 'none', setup: `runs: ${[...e.runs.keys()].join(', ')}`,
+    figures: [], tables: [], command: e.spec.command, configs: [],
+  }),
+  reproduce: { settings: { epochs: 1, trainSize: 300, testSize: 200, hidden: [16] }, options: { noise: 0.5 }, notes: 'two chained runs (a test)' },
+});
+registerProtocol(chain);
+
+async function rejects(f: () => Promise<unknown>, want: RegExp): Promise<void> {
+  try {
+    await f();
+  } catch (e) {
+    assert.match((e as Error).message, want);
+    return;
+  }
+  assert.unreachable('expected an error');
+}
+
+function captured(f: () => Promise<void>): Promise<string> {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
+  return f().then(() => lines.join('\n')).finally(() => { console.log = log; });
+}
+
+test('a protocol registered once is listed and parsed by cgh experiment', async () => {
+  assert.ok(experimentsHelp().includes('chain-check       A two-run chain used by the tests'));
+  const help = await captured(() => experimentCommand(['chain-check', '--help']));
+  assert.ok(help.includes('--noise') && help.includes('label-noise level of both runs'), help);
+  assert.ok(reproducePlan().some((s) => s.experiment === 'chain-check'));
+  assert.ok(reproduceNotes().includes('  chain-check       two chained runs (a test)'));
+});
+
+test('its grid runs one named run at a time, refuses out of order, and reproduce reports it', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-protocol-'));
+  const plan = reproducePlan().filter((s) => s.experiment === 'chain-check');
+  const lines: string[] = [];
+  const file = await reproduce(out, { command: 'cgh reproduce (test)', plan, preset: 'tiny', log: (l) => lines.push(l) });
+  const html = fs.readFileSync(file, 'utf8');
+  assert.ok(html.includes('<section id="chain-check">') && html.includes('runs: first, second'), 'report section');
+  const folder = path.join(out, 'chain-check');
+  assert.equal(await planGrid(folder), { experiment: 'chain-check', runs: [{ name: 'first', dependsOn: [] }, { name: 'second', dependsOn: ['first'] }] });
+  // A fresh copy of the folder without its runs: the dependent run is refused until its dependency has finished.
+  const copy = path.join(out, 'copy');
+  fs.mkdirSync(copy);
+  fs.copyFileSync(path.join(folder, 'experiment.json'), path.join(copy, 'experiment.json'));
+  const quiet = { log: () => {} };
+  await rejects(() => executeGridRun(copy, 'second', quiet), /run second of .* needs first finished first/);
+  await rejects(() => executeGridRun(copy, 'third', quiet), /third is not a run of the chain-check experiment/);
+  assert.not.ok(fs.existsSync(path.join(copy, 'second')));
+  await executeGridRun(copy, 'first', quiet);
+  await executeGridRun(copy, 'second', quiet);
+  for (const run of ['first', 'second']) {
+    const rows = (dir: string) => fs.readFileSync(path.join(dir, run, 'metrics.jsonl'), 'utf8').split('\n').map((l) => l.replace(/"(examples_per_s|elapsed_s)":[^,}]+/g, ''));
+    assert.equal(rows(copy), rows(folder), `${run}: the same rows run alone as in the local path`);
+  }
+  assert.ok(fs.readFileSync(await writeGridReport(copy), 'utf8').includes('runs: first, second'));
+});
+
+test('a run stopped by its abort signal, in training or in evaluation, resumes to the same rows', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-abort-'));
+  const plan = reproducePlan().filter((s) => s.experiment === 'chain-check');
+  await reproduce(path.join(out, 'whole'), { command: 'cgh reproduce (test)', plan, preset: 'tiny', log: () => {} });
+  const whole = path.join(out, 'whole', 'chain-check');
+  const rows = (dir: string) => fs.readFileSync(path.join(dir, 'first', 'metrics.jsonl'), 'utf8').split('\n')
+    .map((l) => l.replace(/"(examples_per_s|elapsed_s)":[^,}]+/g, ''));
+  for (const abortAt of [1, 12, 30]) {
+    const dir = path.join(out, `abort-${abortAt}`);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(whole, 'experiment.json'), path.join(dir, 'experiment.json'));
+    const stop = new AbortController();
+    let seen = 0;
+    const hooks = { onRow: () => { if (++seen === abortAt) stop.abort(new Error('stopped by the test')); } };
+    await rejects(() => executeGridRun(dir, 'first', { log: () => {}, signal: stop.signal, hooks }), /stopped by the test/);
+    assert.not.ok(fs.existsSync(path.join(dir, 'first', 'summary.json')));
+    await executeGridRun(dir, 'first', { log: () => {} });
+    assert.equal(rows(dir), rows(whole), `aborted after row ${abortAt}`);
+  }
+});
+
+test.run();
