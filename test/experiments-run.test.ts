@@ -68,6 +68,10 @@ test('a run killed at several points resumes with no metric row lost or doubled,
   const baseDir = path.join(tmpDir('base'), 'run');
   const base = await executeRun(baseDir, config, runData);
   assert.is(base.summary.status, 'completed');
+  // The summary counts the hidden units that never fire on a training image (16 units, all 300 images).
+  const dead = base.summary.deadUnits!;
+  assert.equal([dead.units, dead.examples, dead.layers.length], [16, 300, 1]);
+  assert.ok(dead.dead >= 0 && dead.dead <= 16 && base.summary.deadFraction === dead.dead / 16, JSON.stringify(dead));
   const want = deterministic(readRows(baseDir));
   const epochRows = want.filter((r) => r.includes('"kind":"epoch"')).length;
   assert.is(epochRows, 3);
