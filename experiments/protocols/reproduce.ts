@@ -38,7 +38,7 @@ export function reproducePlan(): ReproduceStep[] {
 
 const SETTING_FLAGS: Partial<Record<keyof TrainSettings, string>> = {
   epochs: '--epochs', momentum: '--momentum', batchSize: '--batch-size', lr: '--lr',
-  trainSize: '--train-size', testSize: '--test-size', hidden: '--hidden', seed: '--seed',
+  trainSize: '--train-size', testSize: '--test-size', hidden: '--hidden', seed: '--seed', records: '--records',
 };
 
 /** A step's settings, and its options over the protocol's defaults (epoch budgets from the preset). */
