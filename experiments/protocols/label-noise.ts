@@ -21,7 +21,10 @@ export function noiseRunName(p: number, prefix = ''): string {
 export const labelNoise = defineProtocol<LabelNoiseOptions>({
   name: 'label-noise',
   summary: 'Label noise (Section 2, Figure 1): SGD at several noise levels; train/test, pristine/corrupt curves.',
-  flags: [{ name: 'noise', type: 'string', default: '0,25%,50%,75%,100%', metavar: 'LEVELS', help: 'label-noise levels, fractions or percentages' }, SEEDS_FLAG],
+  flags: [
+    { name: 'noise', type: 'string', default: '0,25%,50%,75%,100%', metavar: 'LEVELS', help: 'label-noise levels, fractions or percentages' },
+    SEEDS_FLAG,
+  ],
   parseFlags: (a) => ({ noise: parseNoise(a.noise), seeds: Number(a.seeds ?? 1) }),
   toFlags: (o) => ['--noise', percentList(o.noise), '--seeds', String(o.seeds)],
   validate: (o) => {
