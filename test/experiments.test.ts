@@ -248,11 +248,13 @@ test('suppression and anti-adversarial reports: the paper\'s grid, verdicts over
     writeRun(sup, `sgd-noise-50${suffix}`, { rule: 'sgd', noise: 0.5, seed: k }, [{ set: 'train-sample', acc: rising(1, 8, 31, shift) },
       { set: 'pristine', acc: rising(1, 4, 31, shift) }, { set: 'corrupt', acc: rising(1, 10, 31, shift) }, { set: 'test', acc: rising(0.5, 4, 31, shift) }]);
     writeRun(sup, `rm3-noise-50${suffix}`, { rule: 'rm3', noise: 0.5, seed: k }, [{ set: 'train-sample', acc: rising(0.8, 12, 31, shift) },
-      { set: 'pristine', acc: rising(1, 5, 31, shift) }, { set: 'corrupt', acc: rising(0.6, 20, 31, shift) }, { set: 'test', acc: rising(0.55, 4, 31, shift) }]);
+      { set: 'pristine', acc: rising(1, 5, 31, shift) }, { set: 'corrupt', acc: rising(0.6, 20, 31, shift) },
+      { set: 'test', acc: rising(0.55, 4, 31, shift) }]);
   });
   const anti = path.join(root, 'anti-adversarial');
   fs.mkdirSync(anti);
-  fs.writeFileSync(path.join(anti, 'experiment.json'), JSON.stringify({ experiment: 'anti-adversarial', preset: 'tiny', settings: {}, options: { target: 1, goal: 0.9 }, command: 'cgh experiment anti-adversarial' }));
+  fs.writeFileSync(path.join(anti, 'experiment.json'), JSON.stringify({ experiment: 'anti-adversarial', preset: 'tiny', settings: {},
+    options: { target: 1, goal: 0.9 }, command: 'cgh experiment anti-adversarial' }));
   writeRun(anti, 'pretrain', {}, [{ set: 'train', acc: [0.1, 0.9, 1] }], { status: 'stopped', stop: { set: 'train', acc: 1, step: 20, epoch: 2 } });
   const dead = { status: 'stopped', deadFraction: 0.6, deadUnits: { dead: 6, units: 10, examples: 100, layers: [] } };
   writeRun(anti, 'noisy-from-pretrained', { noise: 1 }, [{ set: 'train', acc: rising(1, 6, 20) }], dead);

@@ -42,7 +42,8 @@ export function suppressionSection(e: LoadedExperiment): Section {
   const verdicts = levels.map((p) => suppressionVerdicts(p, {
     sgd: condition(e, name('sgd', p)), ra3: condition(e, name('ra3', p)), rm3: condition(e, name('rm3', p)), m3: condition(e, name('m3', p)),
   }, epochs).filter((v) => rulesPresent(v.id, rules)));
-  const cellsOf = (ps: number[], sets: [string, string], what: string) => ps.flatMap((p) => (others.length ? others : ['sgd']).map((r) => cell(p, r, sets, what)));
+  const cellsOf = (ps: number[], sets: [string, string], what: string) =>
+    ps.flatMap((p) => (others.length ? others : ['sgd']).map((r) => cell(p, r, sets, what)));
   const noisy = levels.filter((p) => p > 0 && p < 1);
   const grids: PanelGrid[] = [{
     title: 'Figure 2: train (solid) and test (dashed) accuracy, each rule against SGD, one row per noise level',
