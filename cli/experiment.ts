@@ -8,7 +8,7 @@ import type { TrainSettings } from '../experiments/run/grid-run.js';
 import { runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
-import { reproduce, reproduceNotes } from '../experiments/protocols/reproduce.js';
+import { DEFAULT_SEEDS, reproduce, reproduceNotes } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
@@ -134,6 +134,10 @@ const REPRODUCE_SPEC = {
       + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
+    { name: 'seeds', type: 'int', min: 1, default: DEFAULT_SEEDS, metavar: 'N', help: 'seeds of each label-noise and suppression condition; the '
+      + 'verdicts compare means with a margin from the seeds\' spread' },
+    { name: 'quick', type: 'boolean', help: 'a smoke test in a few minutes: one seed, a fifth of the epochs; its verdicts are marked "smoke test, not '
+      + 'evidence". Use another --out than the full run\'s' },
   ],
 } as const;
 
@@ -142,7 +146,7 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
   if (a.help) { console.log(helpText({ ...REPRODUCE_SPEC, notes: reproduceNotes() })); return; }
   await getGpu({ adapterName: a.adapter });
   const command = ['cgh', 'reproduce', ...argv].map(quote).join(' ');
-  const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose });
+  const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose, seeds: a.seeds, quick: a.quick === true });
   console.error(`report: ${report}`);
 }
 
