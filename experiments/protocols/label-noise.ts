@@ -10,7 +10,7 @@ export interface LabelNoiseOptions {
   /** Noise levels as fractions (paper: 0, 0.25, 0.5, 0.75, 1). */
   noise: number[];
   /** Runs per noise level, on consecutive seeds. */
-  seeds: number;
+  seeds?: number;
 }
 
 /** "noise-25" for 0.25. */
@@ -26,10 +26,10 @@ export const labelNoise = defineProtocol<LabelNoiseOptions>({
     SEEDS_FLAG,
   ],
   parseFlags: (a) => ({ noise: parseNoise(a.noise), seeds: Number(a.seeds ?? 1) }),
-  toFlags: (o) => ['--noise', percentList(o.noise), '--seeds', String(o.seeds)],
+  toFlags: (o) => ['--noise', percentList(o.noise), ...(o.seeds ? ['--seeds', String(o.seeds)] : [])],
   validate: (o) => {
     validateNoise(o.noise);
-    validateSeeds(o.seeds);
+    if (o.seeds !== undefined) validateSeeds(o.seeds);
   },
   plan: (spec) => spec.options.noise.flatMap((p) => seededRuns(noiseRunName(p), { noise: p }, spec.options.seeds ?? 1, spec.settings)),
   report: (e) => labelNoiseSection(e),

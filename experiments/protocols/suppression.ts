@@ -18,7 +18,7 @@ export interface SuppressionOptions {
   rules: RuleName[];
   noise: number[];
   /** Runs per rule and noise level, on consecutive seeds. */
-  seeds: number;
+  seeds?: number;
 }
 
 export function validateSuppressionRules(rules: string[]): RuleName[] {
@@ -51,11 +51,11 @@ export const suppression = defineProtocol<SuppressionOptions>({
     SEEDS_FLAG,
   ],
   parseFlags: (a) => ({ rules: String(a.rules).split(',').map((r) => r.trim()) as RuleName[], noise: parseNoise(a.noise), seeds: Number(a.seeds ?? 1) }),
-  toFlags: (o) => ['--noise', percentList(o.noise), '--rules', o.rules.join(','), '--seeds', String(o.seeds)],
+  toFlags: (o) => ['--noise', percentList(o.noise), '--rules', o.rules.join(','), ...(o.seeds ? ['--seeds', String(o.seeds)] : [])],
   validate: (o) => {
     validateSuppressionRules(o.rules);
     validateNoise(o.noise);
-    validateSeeds(o.seeds);
+    if (o.seeds !== undefined) validateSeeds(o.seeds);
   },
   adjustPreset: medianRulePreset,
   plan: (spec) => spec.options.noise.flatMap((p) => spec.options.rules.map((rule) => {
