@@ -136,7 +136,7 @@ const REPRODUCE_SPEC = {
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
     { name: 'seeds', type: 'int', min: 1, default: DEFAULT_SEEDS, metavar: 'N', help: 'seeds of each label-noise and suppression condition; the '
       + 'verdicts compare means with a margin from the seeds\' spread' },
-    { name: 'quick', type: 'boolean', help: 'a smoke test in a few minutes: one seed, a fifth of the epochs; its verdicts are marked "smoke test, not '
+    { name: 'quick', type: 'boolean', help: 'a smoke test in a few minutes: one seed, a tenth of the epochs; its verdicts are marked "smoke test, not '
       + 'evidence". Use another --out than the full run\'s' },
   ],
 } as const;

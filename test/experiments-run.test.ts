@@ -203,13 +203,13 @@ test('reproduce runs its plan into one report, and each part\'s recorded command
     process.stderr.write = write;
   }
   assert.ok(lines.filter((l) => l.includes('already done')).length === 2, lines.join(''));
-  // --seeds and --quick: the seeded parts take the count, the smoke test one seed and a fifth of the epochs.
+  // --seeds and --quick: the seeded parts take the count, the smoke test one seed and a tenth of the epochs.
   const seeded = reproducePlan({ seeds: 5 }).filter((s) => 'seeds' in s.options);
   assert.equal(seeded.map((s) => [s.experiment, s.options.seeds]), [['label-noise', 5], ['suppression', 5]]);
   const quick = reproducePlan({ quick: true });
   const full = reproducePlan();
   quick.forEach((s, i) => {
-    assert.is(s.settings.epochs, Math.max(2, Math.round((full[i].settings.epochs ?? presetSettings('mnist-small', s.experiment).epochs) / 5)), s.experiment);
+    assert.is(s.settings.epochs, Math.max(2, Math.round((full[i].settings.epochs ?? presetSettings('mnist-small', s.experiment).epochs) / 10)), s.experiment);
     if ('seeds' in s.options) assert.is(s.options.seeds, 1);
   });
   // The full plan's parts all have flags for their settings.

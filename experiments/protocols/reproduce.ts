@@ -31,12 +31,15 @@ export interface ReproduceStep {
   options: Record<string, unknown>;
 }
 
+/** --quick runs this fraction (1 / QUICK_SHARE) of each part's epochs. */
+export const QUICK_SHARE = 10;
+
 /** How many seeds the seeded parts run by default (label noise and suppression). */
 export const DEFAULT_SEEDS = 3;
 
 /**
  * The small-scale plan: every protocol with a reproduce part, in the index's order. `seeds` sets the seeds of
- * the parts that repeat conditions; `quick` is a smoke test: one seed, a fifth of the epochs, two difficulty
+ * the parts that repeat conditions; `quick` is a smoke test: one seed, a tenth of the epochs, two difficulty
  * repeats, and an anti-adversarial run to 90% clean and 50% noisy accuracy.
  */
 export function reproducePlan(o: { seeds?: number; quick?: boolean; preset?: string } = {}): ReproduceStep[] {
@@ -45,7 +48,7 @@ export function reproducePlan(o: { seeds?: number; quick?: boolean; preset?: str
   for (const s of steps) {
     if ('seeds' in s.options) s.options.seeds = o.quick ? 1 : o.seeds ?? DEFAULT_SEEDS;
     if (!o.quick) continue;
-    s.settings.epochs = Math.max(2, Math.round((s.settings.epochs ?? presetSettings(o.preset ?? 'mnist-small', s.experiment).epochs) / 5));
+    s.settings.epochs = Math.max(2, Math.round((s.settings.epochs ?? presetSettings(o.preset ?? 'mnist-small', s.experiment).epochs) / QUICK_SHARE));
     if ('repeats' in s.options) s.options.repeats = 2;
     if ('antiEpochs' in s.options) Object.assign(s.options, { target: 0.9, goal: 0.5, antiEpochs: 30 });
   }
@@ -151,7 +154,7 @@ export async function reproduce(out: string, o: ReproduceOptions): Promise<strin
   const intro = [
     `Produced by: ${o.command} (version ${o.version ?? 'unknown'}), on the WebGPU adapter ${gpu.report.name} (${gpu.report.backend}).`,
     `Wall time of this invocation: ${(seconds / 60).toFixed(1)} minutes (${timings.join(', ')}); parts finished by an earlier invocation take no time here.`,
-    ...(o.quick ? ['Smoke test (--quick): one seed and a fifth of the epochs; the premises are mostly not reached and no verdict here is evidence.'] : []),
+    ...(o.quick ? ['Smoke test (--quick): one seed and a tenth of the epochs; the premises are mostly not reached and no verdict here is evidence.'] : []),
     'Scale: MNIST (the embedded copy), the first 1,000 training images (500 for suppression, 3,000 for easy/hard), 500 test images, a one-hidden-layer '
       + 'MLP. The paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
