@@ -9,7 +9,7 @@ import { openGrid, runGrid, validateRequest, type ExperimentRequest } from '../e
 import { maskPassword } from '../experiments/queue/redis-url.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
-import { openReproduce, reproduce, reproduceNotes, writeReproduceReport } from '../experiments/protocols/reproduce.js';
+import { DEFAULT_SEEDS, openReproduce, reproduce, reproduceNotes, writeReproduceReport } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
@@ -145,6 +145,10 @@ const REPRODUCE_SPEC = {
       + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
+    { name: 'seeds', type: 'int', min: 1, default: DEFAULT_SEEDS, metavar: 'N', help: 'seeds of each label-noise and suppression condition; the '
+      + 'verdicts compare means with a margin from the seeds\' spread' },
+    { name: 'quick', type: 'boolean', help: 'a smoke test in a few minutes: one seed, a tenth of the epochs; its verdicts are marked "smoke test, not '
+      + 'evidence". Use another --out than the full run\'s' },
     ...DISPATCH_FLAGS,
   ],
 } as const;
@@ -157,15 +161,15 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
   if (dispatch) {
     await dispatch.check();
     const t0 = performance.now();
-    const parts = await openReproduce(a.out, { command, version: packageVersion() });
+    const parts = await openReproduce(a.out, { command, version: packageVersion(), seeds: a.seeds, quick: a.quick === true });
     if (!(await dispatch.run(parts.map((p) => p.folder)))) { console.error(`when the grids are done: cgh report ${a.out}`); return; }
     const where = (a as { queue?: string }).queue ? `the queue's workers (cgh worker)` : 'local worker processes';
     const info = { where, adapter: where, seconds: (performance.now() - t0) / 1000, timings: [] };
-    console.error(`report: ${writeReproduceReport(a.out, { command, version: packageVersion() }, info)}`);
+    console.error(`report: ${writeReproduceReport(a.out, { command, version: packageVersion(), seeds: a.seeds, quick: a.quick === true }, info)}`);
     return;
   }
   await getGpu({ adapterName: a.adapter });
-  const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose });
+  const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose, seeds: a.seeds, quick: a.quick === true });
   console.error(`report: ${report}`);
 }
 

@@ -10,6 +10,8 @@ import { defineProtocol, plainRunData } from '../experiments/protocols/protocol.
 import { executeGridRun, planGrid, writeGridReport } from '../experiments/protocols/grid.js';
 import { reproduce, reproduceNotes, reproducePlan } from '../experiments/protocols/reproduce.js';
 import { experimentCommand, experimentsHelp } from '../cli/experiment.js';
+import { labelNoise } from '../experiments/protocols/label-noise.js';
+import { suppression } from '../experiments/protocols/suppression.js';
 
 interface ChainOptions { noise: number }
 
@@ -56,6 +58,21 @@ function captured(f: () => Promise<void>): Promise<string> {
   console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
   return f().then(() => lines.join('\n')).finally(() => { console.log = log; });
 }
+
+test('--seeds repeats each label-noise and suppression condition on consecutive seeds with the same label noise', async () => {
+  const settings = { seed: 4, dataSeed: 9 } as never;
+  const names = (p: { plan: (s: never) => { name: string }[] }, options: object) => p.plan({ settings, options } as never).map((r) => r.name);
+  assert.equal(names(labelNoise, { noise: [0, 0.5], seeds: 3 }), ['noise-0', 'noise-0-seed1', 'noise-0-seed2', 'noise-50', 'noise-50-seed1', 'noise-50-seed2']);
+  assert.equal(names(labelNoise, { noise: [0.5] }), ['noise-50'], 'no --seeds: one run, named as before');
+  assert.equal(names(suppression, { rules: ['sgd', 'rm3'], noise: [1], seeds: 2 }),
+    ['sgd-noise-100', 'sgd-noise-100-seed1', 'rm3-noise-100', 'rm3-noise-100-seed1']);
+  const runs = labelNoise.plan({ settings: { seed: 4, dataSeed: 9, epochs: 1 }, options: { noise: [0.5], seeds: 2 } } as never);
+  const own: Record<string, unknown>[] = [];
+  const ctx = { data: { train: {}, test: {}, numClasses: 10, inputShape: [1] }, config: (_n: string, o: Record<string, unknown>) => own.push(o) } as never;
+  for (const r of runs) await r.prepare(ctx);
+  assert.equal(own.map((o) => [o.seed, o.dataSeed]), [[undefined, undefined], [5, 9]]);
+  assert.throws(() => labelNoise.validate({ noise: [0], seeds: 0 }, {} as never), /--seeds 0 must be a whole number of at least 1/);
+});
 
 test('a protocol registered once is listed and parsed by cgh experiment', async () => {
   assert.ok(experimentsHelp().includes('chain-check       A two-run chain used by the tests'));

@@ -29,6 +29,9 @@ export interface GridRunOptions {
   verbose?: boolean;
   /** Passed to the run (tests simulate kills here). */
   hooks?: RunHooks;
+  /** runGrid calls these around each run; `finishedBefore`: the run had finished in an earlier invocation and was only read back. */
+  onRunStart?: (run: string, finishedBefore: boolean) => void;
+  onRunEnd?: (run: string, seconds: number, finishedBefore: boolean) => void;
 }
 
 export async function planGrid(folder: string): Promise<GridPlan> {
@@ -87,7 +90,13 @@ export async function openGrid(name: string, out: string, r: ExperimentRequest):
 export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
   await openGrid(name, out, r);
   const { runs } = gridOf(out);
-  for (const run of topologicalOrder(runs)) await executeGridRun(out, run.name, opts);
+  for (const run of topologicalOrder(runs)) {
+    const before = isFinished(out, run.name);
+    opts.onRunStart?.(run.name, before);
+    const t0 = performance.now();
+    await executeGridRun(out, run.name, opts);
+    opts.onRunEnd?.(run.name, (performance.now() - t0) / 1000, before);
+  }
   return writeGridReport(out);
 }
 

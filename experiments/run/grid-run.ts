@@ -15,6 +15,9 @@ import { LoopError, trainLoop } from './loop.js';
 import { runFingerprint } from './fingerprint.js';
 import type { EpochRow, EvalRow } from './rows.js';
 import { writeFileAtomic } from '../files/durable-file.js';
+import { UnitActivity } from '../../engine/unit-activity.js';
+import type { Gpu } from '../../engine/gpu.js';
+import type { Network } from '../../engine/trainer.js';
 
 /**
  * One training run of an experiment: label noise, the evaluation sets evaluated on the dense-early
@@ -98,6 +101,9 @@ export interface RunSummary {
   stop?: { set: string; acc: number; step: number; epoch: number };
   divergedAtStep?: number;
   elapsed_s: number;
+  /** Hidden ReLU units that never fire on any of `examples` training images at the end (absent without ReLU layers or after divergence). */
+  deadFraction?: number;
+  deadUnits?: { dead: number; units: number; examples: number; layers: { layer: number; dead: number; units: number }[] };
 }
 
 export interface RunResult {
@@ -250,8 +256,24 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   const summary: RunSummary = { status, steps: result.step, stepsPerEpoch: spe, epochs: result.step / spe, final: finalOf(all), elapsed_s: result.elapsed_s };
   if (result.diverged) summary.divergedAtStep = result.diverged.step;
   if (stop) summary.stop = stop;
+  if (!result.diverged) Object.assign(summary, await deadUnits(gpu, model, data.train, sets.trainSample, config.evalBatchSize));
   run.markDone(summary as unknown as Record<string, unknown>);
   return { dir, config, summary, rows: all, noisy, records, skipped: false };
+}
+
+/** Above this many training images the dead-unit count runs over the training sample instead of all of them. */
+const DEAD_UNIT_EXAMPLES = 60_000;
+
+/**
+ * The final dead-unit count (momentum at a large step can silence hidden units for good, and then a
+ * comparison measures dead units, not the paper's question): ReLU units that never fire on a training image.
+ */
+async function deadUnits(gpu: Gpu, model: Network, train: Split, sample: Int32Array, evalBatchSize: number): Promise<Partial<RunSummary>> {
+  const images = train.n <= DEAD_UNIT_EXAMPLES ? train : gatherExamples(train, sample);
+  const r = await new UnitActivity(gpu, model, Math.max(1, Math.min(evalBatchSize, images.n))).measure(images);
+  if (r.units === 0) return {};
+  const layers = r.layers.map((l) => ({ layer: l.layer, dead: l.dead, units: l.units }));
+  return { deadFraction: r.deadFraction, deadUnits: { dead: r.dead, units: r.units, examples: images.n, layers } };
 }
 
 function checkConfig(config: RunConfig, data: RunData): void {
