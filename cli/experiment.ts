@@ -4,7 +4,7 @@ import { getGpu } from '../engine/context.js';
 import { modelNames } from '../models/registry.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
 import { PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type PhaseEpochs } from '../experiments/protocols/presets.js';
-import type { TrainSettings } from '../experiments/run/grid-run.js';
+import { RunInterrupted, type TrainSettings } from '../experiments/run/grid-run.js';
 import { runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
@@ -12,6 +12,7 @@ import { reproduce, reproduceNotes } from '../experiments/protocols/reproduce.js
 import { writeReport } from '../experiments/report/index.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
+import { stopOnSignals, StoppedBySignal } from './stop-signals.js';
 
 const COMMON: FlagSpec[] = [
   { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below '
@@ -108,8 +109,23 @@ export async function experimentCommand(argv: string[]): Promise<void> {
   const request: ExperimentRequest = { preset, settings: train, options, command, version: packageVersion() };
   withUsage(() => validateRequest(protocol.name, request));
   await getGpu({ adapterName: a.adapter });
-  const report = await runGrid(protocol.name, out, request, { verbose: !a.quiet });
+  const report = await stoppable((signal) => runGrid(protocol.name, out, request, { verbose: !a.quiet, signal }));
   console.error(`report: ${report}`);
+}
+
+/** Runs a grid that Ctrl-C or SIGTERM stops with a checkpoint in the current run, from which the same command resumes. */
+async function stoppable(f: (signal: AbortSignal) => Promise<string>): Promise<string> {
+  const signals = stopOnSignals('rerun the same command');
+  try {
+    return await f(signals.signal);
+  } catch (e) {
+    const code = signals.exitCode();
+    if (code === null) throw e;
+    const where = e instanceof RunInterrupted ? ` at epoch ${e.epoch} step ${e.step} of run ${e.run}` : '';
+    throw new StoppedBySignal(`stopped${where}; rerun the same command to continue`, code);
+  } finally {
+    signals.dispose();
+  }
 }
 
 function withUsage<T>(f: () => T): T {
@@ -142,7 +158,7 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
   if (a.help) { console.log(helpText({ ...REPRODUCE_SPEC, notes: reproduceNotes() })); return; }
   await getGpu({ adapterName: a.adapter });
   const command = ['cgh', 'reproduce', ...argv].map(quote).join(' ');
-  const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose });
+  const report = await stoppable((signal) => reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose, signal }));
   console.error(`report: ${report}`);
 }
 

@@ -119,6 +119,22 @@ export class Trainer {
     this.unawaited = 0;
   }
 
+  /**
+   * The raw sums behind takeMetrics as they stand, without a reset (waits for the GPU): a checkpoint inside an
+   * epoch keeps them so that the resumed sums round exactly as the uninterrupted ones.
+   */
+  async metricSums(): Promise<number[]> {
+    const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
+    this.unawaited = 0;
+    return [...a];
+  }
+
+  /** Puts back sums that metricSums returned. */
+  loadMetricSums(sums: number[]): void {
+    if (sums.length !== 4 || !sums.every(Number.isFinite)) throw new Error(`metric sums are 4 finite numbers, got ${JSON.stringify(sums)}`);
+    this.gpu.write(this.metricsAcc, Float32Array.from(sums));
+  }
+
   /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
   async takeMetrics(): Promise<EpochMetrics> {
     const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;

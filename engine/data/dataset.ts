@@ -163,12 +163,12 @@ export class BatchIterator {
     this.batchesPerEpoch = options.keepLast && split.n % batchSize !== 0 ? full + 1 : full;
   }
 
-  /** One epoch: reshuffles, then yields batchesPerEpoch batches. */
-  *epoch(): Generator<Batch> {
+  /** One epoch: reshuffles, then yields batchesPerEpoch batches, from batch `from` on (a resumed epoch skips those it took). */
+  *epoch(from = 0): Generator<Batch> {
     const { order, batchSize: B, features: f } = this;
     for (let i = 0; i < order.length; i++) order[i] = i;
     this.rng.shuffle(order);
-    for (let b = 0; b < this.batchesPerEpoch; b++) {
+    for (let b = from; b < this.batchesPerEpoch; b++) {
       const indices = order.subarray(b * B, Math.min((b + 1) * B, order.length));
       const size = indices.length;
       gather(this.split, indices, f, this.images, this.labels);
