@@ -109,6 +109,8 @@ test('cgh train killed with SIGKILL after its first checkpoint resumes to the un
 const STOPPABLE = ['--hidden', '32', '--train-subset', '2000', '--test-subset', '500', '--batch-size', '10', '--epochs', '3', '--lr', '0.05',
   '--momentum', '0.9', '--schedule', 'step', '--step-size', '1', '--log-every', '60', '--seed', '5'];
 
+type Row = Record<string, unknown>;
+
 function checkpointMeta(out: string): Record<string, any> {
   return JSON.parse(decodeSafetensors(fs.readFileSync(path.join(tmp, out, 'checkpoint.safetensors'))).metadata.cgh);
 }
@@ -118,9 +120,9 @@ test('cgh train stopped by SIGINT or SIGTERM inside an epoch checkpoints there, 
   const rowsIn = (out: string) => fs.existsSync(path.join(tmp, out, 'metrics.jsonl')) ? rowsOf(out) : [];
   const cases = [
     // Before the first epoch has finished (no epoch checkpoint yet), at its first step row.
-    { out: 'sigint', signal: 'SIGINT' as const, code: 130, epoch: 1, when: (rows: Record<string, unknown>[]) => rows.some((r) => r.kind === 'step') },
+    { out: 'sigint', signal: 'SIGINT' as const, code: 130, epoch: 1, when: (rows: Row[]) => rows.some((r) => r.kind === 'step') },
     // In epoch 2, after its first step row.
-    { out: 'sigterm', signal: 'SIGTERM' as const, code: 143, epoch: 2, when: (rows: Record<string, unknown>[]) => rows.some((r) => r.kind === 'step' && r.epoch === 2) },
+    { out: 'sigterm', signal: 'SIGTERM' as const, code: 143, epoch: 2, when: (rows: Row[]) => rows.some((r) => r.kind === 'step' && r.epoch === 2) },
   ];
   for (const c of cases) {
     const out = path.join(tmp, c.out);
@@ -149,7 +151,8 @@ test('a second Ctrl-C exits at once; the checkpoint left behind resumes to the u
   assert.ok(r.killed, r.stderr);
   assert.is(r.code, 130, r.stderr);
   // The two signals may reach the process as one: then it stopped normally.
-  assert.match(r.errLines[r.errLines.length - 1], /^cgh: stopped (at once; rerun the same command with --resume to continue from the last checkpoint|at epoch \d+ step \d+; )/);
+  const line = r.errLines[r.errLines.length - 1];
+  assert.match(line, /^cgh: stopped (at once; rerun the same command with --resume to continue from the last checkpoint|at epoch \d+ step \d+; )/);
   const resumed = cgh(['train', ...STOPPABLE, '--out', out, '--resume']);
   assert.is(resumed.code, 0, resumed.stderr);
   assert.equal(rowsOf('twice'), rowsOf('straight'));
