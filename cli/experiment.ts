@@ -5,21 +5,23 @@ import { modelNames } from '../models/registry.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
 import { PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type PhaseEpochs } from '../experiments/protocols/presets.js';
 import { RunInterrupted, type TrainSettings } from '../experiments/run/grid-run.js';
-import { runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
+import { openGrid, runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
+import { maskPassword } from '../experiments/queue/redis-url.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
-import { reproduce, reproduceNotes } from '../experiments/protocols/reproduce.js';
+import { openReproduce, reproduce, reproduceNotes, writeReproduceReport } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
 import { stopOnSignals, StoppedBySignal } from './stop-signals.js';
+import { DISPATCH_FLAGS, dispatchOf } from './queue-dispatch.js';
 
 const COMMON: FlagSpec[] = [
   { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below '
     + 'override single ones' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'experiment folder (default: runs/<experiment>-<preset>); rerun the same command to resume' },
-  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx'], help: 'dataset: the embedded MNIST, CIFAR-10 binary or any IDX folder '
-    + '(--data-dir)' },
+  { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'idx', 'imagefolder'], help: 'dataset: the embedded MNIST, CIFAR-10 binary, any IDX '
+    + 'folder or a folder made by cgh prepare (--data-dir)' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files' },
   { name: 'train-size', type: 'int', min: 1, metavar: 'N', help: 'train on the first N training examples' },
   { name: 'test-size', type: 'int', min: 1, metavar: 'N', help: 'evaluate on a seeded sample of N test examples' },
@@ -45,6 +47,7 @@ const COMMON: FlagSpec[] = [
   { name: 'data-seed', type: 'int', min: 0, help: 'seed of the label noise and the evaluation samples' },
   { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
   { name: 'quiet', type: 'boolean', help: 'one line per run instead of one per epoch' },
+  ...DISPATCH_FLAGS,
 ];
 
 export const PROTOCOL_NOTES = `Protocol (where the paper and the authors' code differ, the paper is followed):
@@ -96,7 +99,7 @@ export async function experimentCommand(argv: string[]): Promise<void> {
   if (rest.some((r) => r === '--dense-eval' || r.startsWith('--dense-eval='))) flags.denseEval = a.denseEval;
   const settings: TrainSettings & PhaseEpochs = presetSettings(preset, protocol.name, flags as Partial<TrainSettings>);
   if (needsDataDir(preset) && !settings.dataDir) {
-    const format = preset === 'paper' ? 'IDX or CIFAR-10 binary format; there is no ImageNet loader in this build' : 'cifar-10-batches-bin';
+    const format = preset === 'paper' ? 'ImageNet prepared with cgh prepare' : 'cifar-10-batches-bin';
     throw new UsageError(`--preset ${preset} needs --data-dir DIR with the dataset's files (${format})`);
   }
   withUsage(() => validateSchedule({ schedule: settings.schedule as ScheduleName, lr: settings.lr, epochs: settings.epochs, stepSize: settings.stepSize }));
@@ -105,9 +108,17 @@ export async function experimentCommand(argv: string[]): Promise<void> {
   const train = { ...others, epochs };
   const options = withUsage(() => protocol.parseFlags(a, { epochs: settings.epochs, thresholdEpochs, antiEpochs }));
   const out = a.out ?? path.join('runs', `${protocol.name}-${preset}`);
-  const command = ['cgh', 'experiment', ...argv].map(quote).join(' ');
+  const command = ['cgh', 'experiment', ...argv].map((x) => quote(maskPassword(x))).join(' ');
   const request: ExperimentRequest = { preset, settings: train, options, command, version: packageVersion() };
   withUsage(() => validateRequest(protocol.name, request));
+  const dispatch = dispatchOf(a);
+  if (dispatch) {
+    // The runs go to workers (the queue's, or local processes); this process only makes the folder and waits.
+    await dispatch.check();
+    await openGrid(protocol.name, out, request);
+    await dispatch.run([out]);
+    return;
+  }
   await getGpu({ adapterName: a.adapter });
   const report = await stoppable((signal) => runGrid(protocol.name, out, request, { verbose: !a.quiet, signal }));
   console.error(`report: ${report}`);
@@ -150,14 +161,26 @@ const REPRODUCE_SPEC = {
       + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
+    ...DISPATCH_FLAGS,
   ],
 } as const;
 
 export async function reproduceCommand(argv: string[]): Promise<void> {
   const a = parseArgs(REPRODUCE_SPEC, argv);
   if (a.help) { console.log(helpText({ ...REPRODUCE_SPEC, notes: reproduceNotes() })); return; }
+  const command = ['cgh', 'reproduce', ...argv].map((x) => quote(maskPassword(x))).join(' ');
+  const dispatch = dispatchOf(a as { queue?: string; detach?: boolean; workers?: number });
+  if (dispatch) {
+    await dispatch.check();
+    const t0 = performance.now();
+    const parts = await openReproduce(a.out, { command, version: packageVersion() });
+    if (!(await dispatch.run(parts.map((p) => p.folder)))) { console.error(`when the grids are done: cgh report ${a.out}`); return; }
+    const where = (a as { queue?: string }).queue ? `the queue's workers (cgh worker)` : 'local worker processes';
+    const info = { where, adapter: where, seconds: (performance.now() - t0) / 1000, timings: [] };
+    console.error(`report: ${writeReproduceReport(a.out, { command, version: packageVersion() }, info)}`);
+    return;
+  }
   await getGpu({ adapterName: a.adapter });
-  const command = ['cgh', 'reproduce', ...argv].map(quote).join(' ');
   const report = await stoppable((signal) => reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose, signal }));
   console.error(`report: ${report}`);
 }

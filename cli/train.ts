@@ -13,6 +13,7 @@ import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/sett
 import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
 import { trainLoop } from '../experiments/run/loop.js';
 import { resumePoint } from '../experiments/run/epoch-position.js';
+import { runFingerprint } from '../experiments/run/fingerprint.js';
 import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
@@ -27,7 +28,10 @@ export const TRAIN_SPEC = {
   summary: 'Train a model with SGD (or a gradient rule) and record every epoch in a run folder.',
   flags: [
     ...MODEL_FLAGS,
-    { name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10'], default: 'mnist', help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir)' },
+    {
+      name: 'dataset', type: 'choice', choices: ['mnist', 'cifar10', 'imagefolder'], default: 'mnist',
+      help: 'dataset (MNIST is embedded; CIFAR-10 needs --data-dir; imagefolder: a folder made by cgh prepare, e.g. ImageNet)',
+    },
     { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the dataset\'s files (MNIST: the four IDX files, raw or .gz)' },
     ...TRAINING_FLAGS,
     { name: 'log-coherence', type: 'boolean', help: 'also record the m-coherence of the batch (||sum g_i||^2 / sum ||g_i||^2 over per-example gradients) at '
@@ -40,6 +44,9 @@ export const TRAIN_SPEC = {
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
     { name: 'log-every', type: 'int', min: 0, default: 0, metavar: 'STEPS', help: 'also write the training loss every STEPS steps to metrics.jsonl (0: per '
       + 'epoch only)' },
+    { name: 'diverge-factor', type: 'number', min: 0, default: 100, metavar: 'K', help: 'stop, naming the step, when the training loss stays above K times '
+      + 'the first step\'s loss for --diverge-points logging points in a row (step rows and epoch ends); 0 turns this off for deliberately noisy runs' },
+    { name: 'diverge-points', type: 'int', min: 1, default: 3, metavar: 'N', help: 'logging points in a row above the limit that count as diverged' },
   ],
   notes: `The run folder holds config.json (every setting, the adapter, the package version), metrics.jsonl
 (one JSON row per epoch, appended and flushed as it comes) and checkpoint.safetensors (written after
@@ -106,7 +113,10 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     version: packageVersion(),
   };
   const out = a.out ?? `runs/${a.model}-${a.dataset}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
-  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys: ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize'] });
+  // Settings that may change when a run is resumed: they change how it is watched, not what it computes.
+  const ignoreKeys = ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize', 'divergeFactor', 'divergePoints'];
+  const fingerprint = runFingerprint(config, ignoreKeys, [examples.train, examples.test]);
+  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys, fingerprint });
   if (a.resume && run.isDone()) {
     say(`${out} is already complete; its metrics are in ${run.metricsFile}`);
     return { run, rows: run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[], completed: true };
@@ -121,6 +131,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     { key: 'train_acc', title: 'train acc', format: percent },
     { key: 'test_loss', title: 'test loss', format: fixed(4) },
     { key: 'test_acc', title: 'test acc', format: percent },
+    { key: 'test_top5', title: 'test top-5', format: percent },
     { key: 'examples_per_s', title: 'ex/s', width: 6, format: fixed(0) },
     { key: 'elapsed_s', title: 'elapsed', width: 8, format: (v) => `${(v as number).toFixed(0)}s` },
   ], (line) => { if (!hooks.quiet) console.log(line); });
@@ -137,6 +148,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     logEvery: a.logEvery,
     stepsPerUpdate,
     probe: a.logCoherence ? createCoherenceProbe(trainer) : undefined,
+    divergence: a.divergeFactor > 0 ? { factor: a.divergeFactor, points: a.divergePoints } : undefined,
     hooks: {
       onStart: (epoch, step, inside) => {
         if (step > 0) {
@@ -160,6 +172,12 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     },
   }).finally(() => signals?.dispose());
   progress.close();
+  if (result.diverged?.loss !== undefined) {
+    const { step, lr, loss, initialLoss, since, points } = result.diverged;
+    throw new TrainingError(`the training loss diverged: ${loss.toPrecision(3)} at step ${step} has stayed above ${a.divergeFactor} times the first `
+      + `step's ${initialLoss!.toPrecision(3)} for ${points} logging points (since step ${since}); lower the learning rate (e.g. --lr `
+      + `${+(lr / 10).toPrecision(3)}) and start again with another --out, or allow it with --diverge-factor 0`);
+  }
   if (result.status === 'interrupted') {
     const where = `stopped at epoch ${result.epoch + 1} step ${result.step}; rerun the same command with --resume to continue`;
     if (signals) throw new StoppedBySignal(where, signals.exitCode()!);

@@ -14,7 +14,7 @@ export type PlanOp = (typeof PLAN_OPS)[number];
 export interface Plans {
   matmul: PlanFamily;
   conv: PlanFamily;
-  /** Reductions use subgroup operations (the device has the `subgroups` feature). */
+  /** Wide softmax cross-entropy heads run on subgroup operations (the device has the `subgroups` feature). */
   subgroups: boolean;
   /** Largest workgroup memory a kernel may declare, in bytes. */
   workgroupBytes: number;

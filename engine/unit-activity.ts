@@ -4,7 +4,7 @@ import { Graph, Node, OpDef } from './graph.js';
 import { Program } from './program.js';
 import { ReluOp } from './ops/elementwise.js';
 import type { Network } from './trainer.js';
-import type { Split } from './data/dataset.js';
+import { inBatches, type Split } from './data/dataset.js';
 
 /** Units of one ReLU layer: how many, and how many never fired. */
 export interface LayerActivity { layer: number; shape: number[]; units: number; dead: number }
@@ -65,9 +65,8 @@ export class UnitActivity {
     const B = this.batchSize;
     for (const m of this.maxima) this.gpu.write(this.program.buf(m), new Float32Array(m.size));
     const batch = new Float32Array(B * F);
-    for (let start = 0; start < split.n; start += B) {
-      const count = Math.min(B, split.n - start);
-      batch.set(split.images.subarray(start * F, (start + count) * F));
+    for await (const { images, size: count } of inBatches(split, B)) {
+      batch.set(images);
       // A short last batch repeats its last example: a repeat cannot change a maximum.
       for (let i = count; i < B; i++) batch.copyWithin(i * F, (count - 1) * F, count * F);
       this.program.write(this.x, batch);

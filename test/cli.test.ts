@@ -129,6 +129,8 @@ test('run folder: new run, refusal without --resume, config check, rows, checkpo
   const ck = resumed.loadCheckpoint()!;
   assert.equal(ck.meta, { epoch: 1, metricsRows: 1 });
   assert.equal([...ck.tensors.get('layers.0.weight')!.data], [1, 2, 3, -0]);
+  assert.is(resumed.readMetrics().length, 2, 'reading the checkpoint changes nothing');
+  resumed.rewindTo(ck);
   assert.equal(resumed.readMetrics(), [{ kind: 'epoch', epoch: 1 }], 'rows after the checkpoint are dropped, to be written again');
   assert.is(fs.readFileSync(run.metricsFile, 'utf8'), '{"kind":"epoch","epoch":1}\n');
   assert.not.ok(resumed.isDone());
@@ -145,6 +147,7 @@ test('run folder: new run, refusal without --resume, config check, rows, checkpo
   // Resuming a run that never reached a checkpoint starts over.
   const again = RunFolder.open(path.join(tmp, 'rf2'), config, { resume: true });
   assert.is(again.loadCheckpoint(), null);
+  again.rewindTo(null);
   assert.is(again.readMetrics().length, 0);
 });
 
@@ -215,7 +218,7 @@ test('cgh train: a run folder, then refusals that leave it intact', () => {
   assert.is(ok.code, 0, ok.stderr);
   const lines = ok.stdout.trim().split('\n');
   assert.match(lines[0], /^adapter: .*; mlp with 6370 parameters; 200 training and 100 test examples; run folder /);
-  assert.match(lines[1], /^epoch\s+lr\s+train loss\s+train acc\s+test loss\s+test acc\s+ex\/s\s+elapsed$/);
+  assert.match(lines[1], /^epoch\s+lr\s+train loss\s+train acc\s+test loss\s+test acc\s+test top-5\s+ex\/s\s+elapsed$/);
   assert.match(lines[3], /^1\s+0\.1\s+\d\.\d{4}\s+\d+\.\d\d%/);
   assert.match(lines[4], /^done: test accuracy \d+\.\d\d% after 1 epoch; metrics in /);
   assert.is(lines.length, 5);

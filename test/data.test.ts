@@ -143,7 +143,7 @@ test('loadIdxDir accepts gzipped and dot-spelled files and lists what a folder l
   assert.equal(ds.shape, [1, 3, 3]);
   assert.equal(Array.from(ds.test.labels), [9, 8]);
   await asyncDataError(loadIdxDir(path.join(tmp, 'nowhere')), /data dir .*nowhere does not exist; --data-dir must hold/);
-  await asyncDataError(loadDataset({ dataset: 'imagenet' }), /unknown dataset "imagenet"; use --dataset mnist or --dataset cifar10/);
+  await asyncDataError(loadDataset({ dataset: 'imagenet' }), /unknown dataset "imagenet"; use --dataset mnist, cifar10 or imagefolder/);
 });
 
 test('CIFAR-10 binary batches load as [3,32,32] in [0,1] with clear errors', async () => {

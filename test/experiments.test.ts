@@ -83,8 +83,8 @@ test('evaluation sets: seeded samples of pristine, corrupt and all training exam
   assert.is(defaultSampleSize(1_281_167), 50_000);
   assert.is(defaultSampleSize(60_000), 2342);
   assert.is(defaultSampleSize(500), 500);
-  const m = subsetMetrics(Float32Array.of(1, 2, 3, 4), Uint8Array.of(1, 0, 1, 1), Int32Array.of(1, 3));
-  assert.equal(m, { loss: 3, acc: 0.5, n: 2 });
+  const m = subsetMetrics(Float32Array.of(1, 2, 3, 4), Uint8Array.of(1, 0, 1, 1), Uint8Array.of(1, 1, 0, 1), Int32Array.of(1, 3));
+  assert.equal(m, { loss: 3, acc: 0.5, top5: 1, n: 2 });
 });
 
 test('evaluation schedule: every step to 9, every 10 to 90, every 100 to 900, and every epoch end', () => {

@@ -271,6 +271,7 @@ function onRow(row: Row): void {
     accuracyChart.add(row.epoch, { [row.set]: row.acc });
     lossChart.add(row.epoch, { [row.set]: row.loss });
     latest[row.set] = row.acc;
+    if (row.set === 'test' && row.top5 !== undefined) latest['test-top5'] = row.top5;
   } else if (row.kind === 'step' && session) {
     lossChart.add(row.step / session.stepsPerEpoch, { run: row.loss });
   }
@@ -297,7 +298,8 @@ function statusText(): string {
   const p = lastProgress;
   const parts = [`epoch ${Math.min(session.config.epochs, Math.floor(session.currentStep / session.stepsPerEpoch) + 1)}/${session.config.epochs}`,
     `step ${session.currentStep}/${session.totalSteps}`];
-  for (const [set, label] of [['train-sample', 'train acc'], ['test', 'test acc'], ['pristine', 'pristine'], ['corrupt', 'corrupt']]) {
+  const shown = [['train-sample', 'train acc'], ['test', 'test acc'], ['test-top5', 'test top-5'], ['pristine', 'pristine'], ['corrupt', 'corrupt']];
+  for (const [set, label] of shown) {
     if (latest[set] !== undefined) parts.push(`${label} ${(latest[set] * 100).toFixed(1)}%`);
   }
   if (p?.phase === 'evaluating' && session.isRunning) parts.push('evaluating…');

@@ -198,7 +198,7 @@ export class TrainingSession {
   private async evaluate(step: number): Promise<{ stop: boolean }> {
     for (const { name, split } of this.samples) {
       const ev = await this.setup.trainer.evaluate(split);
-      this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, n: split.n });
+      this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
     }
     return { stop: false };
   }

@@ -179,16 +179,16 @@ export class BatchIterator {
   }
 
   /**
-   * The same epoch (same shuffle, same batches), with a streamed split's examples prepared ahead of use by its
+   * The same epoch (same shuffle, same batches, from batch `from` on), with a streamed split's examples prepared ahead of use by its
    * source; each batch is valid until the generator is resumed. In-memory splits go through epoch().
    */
-  async *epochAhead(): AsyncGenerator<Batch> {
+  async *epochAhead(from = 0): AsyncGenerator<Batch> {
     const source = this.split.source;
-    if (!source?.batches) { yield* this.epoch(); return; }
+    if (!source?.batches) { yield* this.epoch(from); return; }
     const { order, batchSize: B } = this;
     for (let i = 0; i < order.length; i++) order[i] = i;
     this.rng.shuffle(order);
-    const used = order.subarray(0, Math.min(this.batchesPerEpoch * B, order.length));
+    const used = order.subarray(Math.min(from * B, order.length), Math.min(this.batchesPerEpoch * B, order.length));
     let b = 0;
     for await (const images of source.batches(used, B)) {
       const indices = used.subarray(b * B, Math.min((b + 1) * B, used.length));

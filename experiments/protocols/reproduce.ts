@@ -3,7 +3,7 @@ import path from 'node:path';
 import { getGpu } from '../../engine/context.js';
 import { presetSettings } from './presets.js';
 import { writeFileAtomic } from '../files/durable-file.js';
-import { runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
+import { openGrid, runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
 import { findProtocol, PROTOCOLS } from './index.js';
 import type { TrainSettings } from '../run/grid-run.js';
 import { REPRODUCE_FILE, writeReport } from '../report/index.js';
@@ -77,33 +77,58 @@ export interface ReproduceOptions extends GridRunOptions {
   preset?: string;
 }
 
+/** One part of a reproduce folder: an experiment, its subfolder and what cgh experiment would ask for it. */
+export interface ReproducePart { experiment: string; folder: string; request: ExperimentRequest }
+
+export function reproduceParts(out: string, o: Pick<ReproduceOptions, 'command' | 'version' | 'plan' | 'preset'>): ReproducePart[] {
+  const preset = o.preset ?? 'mnist-small';
+  return (o.plan ?? reproducePlan()).map((step) => {
+    const { options, settings } = stepRequest(step, preset);
+    const command = `${equivalentCommand(step, preset, out)}  (part of: ${o.command})`;
+    return { experiment: step.experiment, folder: path.join(out, step.experiment), request: { preset, settings, options, command, version: o.version } };
+  });
+}
+
+/** Makes or reopens every part's folder (as each part's cgh experiment would), for workers to run them. */
+export async function openReproduce(out: string, o: Pick<ReproduceOptions, 'command' | 'version' | 'plan' | 'preset'>): Promise<ReproducePart[]> {
+  fs.mkdirSync(out, { recursive: true });
+  const parts = reproduceParts(out, o);
+  for (const p of parts) await openGrid(p.experiment, p.folder, p.request);
+  return parts;
+}
+
 export async function reproduce(out: string, o: ReproduceOptions): Promise<string> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const plan = o.plan ?? reproducePlan();
-  const preset = o.preset ?? 'mnist-small';
   const t0 = performance.now();
   const gpu = await getGpu();
   fs.mkdirSync(out, { recursive: true });
   const timings: string[] = [];
-  for (const step of plan) {
-    const { options, settings } = stepRequest(step, preset);
-    const request: ExperimentRequest = { preset, settings, options, command: `${equivalentCommand(step, preset, out)}  (part of: `
-      + `${o.command})`, version: o.version };
+  for (const part of reproduceParts(out, o)) {
     const s0 = performance.now();
-    log(`== ${step.experiment}`);
-    await runGrid(step.experiment, path.join(out, step.experiment), request, { ...o, log });
+    log(`== ${part.experiment}`);
+    await runGrid(part.experiment, part.folder, part.request, { ...o, log });
     const took = (performance.now() - s0) / 1000;
-    timings.push(`${step.experiment} ${took.toFixed(0)} s`);
-    log(`== ${step.experiment} done in ${took.toFixed(0)} s`);
+    timings.push(`${part.experiment} ${took.toFixed(0)} s`);
+    log(`== ${part.experiment} done in ${took.toFixed(0)} s`);
   }
-  const total = (performance.now() - t0) / 1000;
+  const where = `the WebGPU adapter ${gpu.report.name} (${gpu.report.backend})`;
+  return writeReproduceReport(out, o, { where, adapter: gpu.report.name, seconds: (performance.now() - t0) / 1000, timings });
+}
+
+/** Where and how long the parts ran, for the report's introduction. */
+export interface ReproduceRunInfo { where: string; adapter: string; seconds: number; timings: string[] }
+
+/** Writes the reproduce folder's description and its one report over the parts; returns the report's path. */
+export function writeReproduceReport(out: string, o: Pick<ReproduceOptions, 'command' | 'version'>, info: ReproduceRunInfo): string {
+  const { where, adapter, seconds: total, timings } = info;
   const intro = [
-    `Produced by: ${o.command} (version ${o.version ?? 'unknown'}), on the WebGPU adapter ${gpu.report.name} (${gpu.report.backend}).`,
-    `Wall time of this invocation: ${(total / 60).toFixed(1)} minutes (${timings.join(', ')}); parts finished by an earlier invocation take no time here.`,
+    `Produced by: ${o.command} (version ${o.version ?? 'unknown'}), on ${where}.`,
+    `Wall time of this invocation: ${(total / 60).toFixed(1)} minutes${timings.length ? ` (${timings.join(', ')})` : ''}; `
+      + 'parts finished by an earlier invocation take no time here.',
     'Scale: the first 1,000 MNIST training images (500 for winsorize, 3,000 for easy/hard), 500 test images, a one-hidden-layer MLP, 10-40 epochs. The '
       + 'paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
-  writeFileAtomic(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro },
+  writeFileAtomic(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter, seconds: total, intro },
     null, 2) + '\n');
   return writeReport(out);
 }

@@ -58,9 +58,10 @@ export function epochsTo(run: LoadedRun | undefined, set: string, acc: number): 
   return hit ? hit.epoch : null;
 }
 
-export function finalOf(run: LoadedRun | undefined, set: string, field: 'acc' | 'loss' = 'acc'): number {
+/** The set's last value; NaN when never evaluated (or, for top5, from rows written before top-5 was measured). */
+export function finalOf(run: LoadedRun | undefined, set: string, field: 'acc' | 'loss' | 'top5' = 'acc'): number {
   const e = evals(run, set);
-  return e.length ? e[e.length - 1][field] : NaN;
+  return e.length ? (e[e.length - 1][field] ?? NaN) : NaN;
 }
 
 export function peakOf(run: LoadedRun | undefined, set: string): number {

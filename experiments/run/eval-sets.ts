@@ -1,5 +1,5 @@
 import type { Rng } from '../../engine/random.js';
-import { DataError, featuresOf, type Split } from '../../engine/data/dataset.js';
+import { DataError, featuresOf, selectSource, streamedSplit, type Split } from '../../engine/data/dataset.js';
 import type { NoisyLabels } from './label-noise.js';
 
 /**
@@ -51,8 +51,16 @@ export function sampleIndices(n: number, size: number | undefined, rng: Rng): In
   return rng.permutation(n).subarray(0, size).slice().sort();
 }
 
-/** A copy of the chosen examples, with `labels` (indexed like the split) instead of the split's own when given. */
+/**
+ * A copy of the chosen examples, with `labels` (indexed like the split) instead of the split's own when given; of a
+ * streamed split, a view that reads them on demand (50,000 ImageNet images are 30 GB as float32).
+ */
 export function gatherExamples(split: Split, indices: Int32Array, labels: Int32Array = split.labels): Split {
+  if (split.source) {
+    const bad = indices.find((i) => i < 0 || i >= split.n);
+    if (bad !== undefined) throw new DataError(`example index ${bad} is outside the split of ${split.n}; the run's data does not match its selection`);
+    return streamedSplit(selectSource(split.source, indices.slice()), Int32Array.from(indices, (i) => labels[i]));
+  }
   const f = featuresOf(split);
   const images = new Float32Array(indices.length * f);
   const out = new Int32Array(indices.length);
@@ -65,15 +73,18 @@ export function gatherExamples(split: Split, indices: Int32Array, labels: Int32A
   return { images, labels: out, n: indices.length };
 }
 
-/** Mean loss and accuracy of the chosen examples from per-example values over the whole split. */
-export function subsetMetrics(losses: Float32Array, correct: Uint8Array, indices: Int32Array): { loss: number; acc: number; n: number } {
-  let l = 0, c = 0;
+/** Mean loss, accuracy and top-5 accuracy of the chosen examples from per-example values over the whole split. */
+export function subsetMetrics(
+  losses: Float32Array, correct: Uint8Array, correct5: Uint8Array, indices: Int32Array,
+): { loss: number; acc: number; top5: number; n: number } {
+  let l = 0, c = 0, c5 = 0;
   for (let k = 0; k < indices.length; k++) {
     l += losses[indices[k]];
     c += correct[indices[k]];
+    c5 += correct5[indices[k]];
   }
   const n = indices.length;
-  return { loss: n ? l / n : NaN, acc: n ? c / n : NaN, n };
+  return { loss: n ? l / n : NaN, acc: n ? c / n : NaN, top5: n ? c5 / n : NaN, n };
 }
 
 /**

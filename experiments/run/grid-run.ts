@@ -12,6 +12,7 @@ import type { NoisyLabels } from './label-noise.js';
 import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subsetMetrics, type EvalSets } from './eval-sets.js';
 import { ExampleRecords } from './example-records.js';
 import { LoopError, trainLoop } from './loop.js';
+import { runFingerprint } from './fingerprint.js';
 import type { EpochRow, EvalRow } from './rows.js';
 import { writeFileAtomic } from '../files/durable-file.js';
 
@@ -166,7 +167,8 @@ export function runLabels(config: RunConfig, data: RunData): { noisy: NoisyLabel
  */
 export async function executeRun(dir: string, config: RunConfig, data: RunData, hooks: RunHooks = {}): Promise<RunResult> {
   checkConfig(config, data);
-  const run = RunFolder.open(dir, config as unknown as Record<string, unknown>, { resume: true, ignoreKeys: RESUMABLE_KEYS });
+  const fingerprint = runFingerprint(config as unknown as Record<string, unknown>, RESUMABLE_KEYS, [data.train, ...data.evalSets.map((e) => e.split)]);
+  const run = RunFolder.open(dir, config as unknown as Record<string, unknown>, { resume: true, ignoreKeys: RESUMABLE_KEYS, fingerprint });
   const { noisy, sets } = runLabels(config, data);
   if (run.isDone()) return finishedRun(run, config, noisy);
 
@@ -197,29 +199,29 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   // records and notes whether the stop criterion is met.
   const evaluateAt = async (at: number, signal?: AbortSignal): Promise<{ stop: boolean }> => {
     const out: EvalRow[] = [];
-    const push = (set: string, m: { loss: number; acc: number; n: number }) => {
-      if (m.n > 0) out.push({ kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, n: m.n });
+    const push = (set: string, m: { loss: number; acc: number; top5: number; n: number }) => {
+      if (m.n > 0) out.push({ kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, top5: m.top5, n: m.n });
     };
     const full = records && (config.records === 'all' || at % spe === 0);
     let correct: Uint8Array | undefined;
     if (full) {
       const ev = await trainer.evaluate(trainNoisy, { perExample: true, signal });
       correct = ev.correct!;
-      push('train', { loss: ev.loss, acc: ev.accuracy, n });
-      push('train-sample', subsetMetrics(ev.losses!, ev.correct!, sets.trainSample));
-      push('pristine', subsetMetrics(ev.losses!, ev.correct!, sets.pristine));
-      push('corrupt', subsetMetrics(ev.losses!, ev.correct!, sets.corrupt));
+      push('train', { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n });
+      push('train-sample', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.trainSample));
+      push('pristine', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.pristine));
+      push('corrupt', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.corrupt));
     } else {
       // Without records at this point (records off, or only at epoch ends): the gathered samples.
       for (const [name, split] of Object.entries(sampleSplits!)) {
         if (split.n === 0) continue;
         const ev = await trainer.evaluate(split, { signal });
-        push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
+        push(name, { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
       }
     }
     for (const { name, split } of data.evalSets) {
       const ev = await trainer.evaluate(split, { signal });
-      push(name, { loss: ev.loss, acc: ev.accuracy, n: split.n });
+      push(name, { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
     }
     if (correct) records!.update(at, correct);
     for (const row of out) append(row);

@@ -15,9 +15,16 @@ export interface RunStore {
   appendMetrics(row: Record<string, unknown>): void;
   readMetrics(): Record<string, unknown>[];
   saveCheckpoint(tensors: StateTensor[], meta: Record<string, unknown>): void;
-  /** The last checkpoint (the store cuts its rows back to those that existed then), or null. */
-  loadCheckpoint(): { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> } | null;
+  /** The last checkpoint, or null; reading it changes nothing. */
+  loadCheckpoint(): StoredCheckpoint | null;
+  /**
+   * Called once the checkpoint (or its absence) has been checked and loaded: the store cuts its rows back to those
+   * that existed when it was taken, so that a refused resume changes nothing.
+   */
+  rewindTo?(checkpoint: StoredCheckpoint | null): void;
 }
+
+export interface StoredCheckpoint { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> }
 
 
 /**
@@ -25,7 +32,23 @@ export interface RunStore {
  * the start of epoch `epoch`, time, `stopped` when a stop criterion ended the run, and `position` when its abort
  * signal stopped it inside epoch `epoch`.
  */
-export interface CheckpointMeta { epoch: number; step: number; rng: RngState; elapsed_s: number; stopped?: boolean; position?: EpochPosition }
+export interface CheckpointMeta {
+  epoch: number;
+  step: number;
+  rng: RngState;
+  elapsed_s: number;
+  stopped?: boolean;
+  position?: EpochPosition;
+  /** With a divergence rule: the loss of the first step, and how many logging points in a row were above the limit. */
+  initialLoss?: number;
+  lossAbove?: number;
+}
+
+/**
+ * Stops a run whose loss has run away while staying finite: above `factor` times the first step's loss at `points`
+ * logging points in a row (step rows and epoch ends).
+ */
+export interface DivergenceRule { factor: number; points: number }
 
 export interface LoopOptions {
   gpu: Gpu;
@@ -52,6 +75,8 @@ export interface LoopOptions {
   syncEvery?: number;
   /** Other state a checkpoint carries (per-example records); loaded back on resume. */
   extraState?: { tensors(): StateTensor[]; load(tensors: Map<string, { shape: number[]; data: Float32Array }>): void };
+  /** Stop a finite but diverged run (off when absent). */
+  divergence?: DivergenceRule;
   hooks?: LoopHooks;
 }
 
@@ -93,8 +118,11 @@ export interface LoopResult {
   step: number;
   stepsPerEpoch: number;
   elapsed_s: number;
-  /** A non-finite loss: the step, the 0-based epoch and its lr. */
-  diverged?: { step: number; epoch: number; lr: number };
+  /**
+   * A non-finite loss, or with `loss` a finite one above the divergence rule's limit (at the logging point of
+   * `step`, over `points` points since `since`): the step, the 0-based epoch and its lr.
+   */
+  diverged?: { step: number; epoch: number; lr: number; loss?: number; initialLoss?: number; since?: number; points?: number };
 }
 
 /**
@@ -105,7 +133,7 @@ export interface LoopResult {
  * abort signal with 'interrupted', after a checkpoint of its position inside the epoch.
  */
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
-  const { gpu, trainer, batches, store } = o;
+  const { trainer, batches, store } = o;
   const hooks = o.hooks ?? {};
   const B = batches.batchSize;
   let syncEvery = o.syncEvery ?? Math.max(1, Math.round(512 / B));
@@ -116,6 +144,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   }
 
   let epoch = 0, step = 0, elapsedBefore = 0, activeMs = 0;
+  let initialLoss: number | undefined, lossAbove = 0, aboveSince = 0;
   let resumeAt: EpochPosition | undefined;
   const ck = store.loadCheckpoint();
   if (ck) {
@@ -123,9 +152,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     if (!Number.isInteger(meta.epoch) || !Number.isInteger(meta.step) || !meta.rng) {
       throw new LoopError('the checkpoint lacks the epoch, step or generator state; delete it to restart the run');
     }
-    if (meta.position !== undefined && !isPosition(meta.position, spe)) {
-      throw new LoopError('the checkpoint\'s position inside its epoch is not one this run can continue from; delete it to restart the run');
-    }
+    checkProgress(meta, o.epochs, spe);
     const own = new Map([...ck.tensors].filter(([name]) => !name.startsWith('records.')));
     try {
       trainer.loadStateTensors(own);
@@ -136,8 +163,12 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     o.rng.setState(meta.rng);
     ({ epoch, step, position: resumeAt } = meta);
     elapsedBefore = meta.elapsed_s ?? 0;
+    initialLoss = meta.initialLoss;
+    lossAbove = meta.lossAbove ?? 0;
+    store.rewindTo?.(ck);
     if (meta.stopped) return { status: 'stopped', epoch, step, stepsPerEpoch: spe, elapsed_s: elapsedBefore };
   }
+  if (!ck) store.rewindTo?.(null);
   hooks.onStart?.(epoch, step, resumeAt !== undefined);
   let since = performance.now();
   const tick = () => { const now = performance.now(); activeMs += now - since; since = now; };
@@ -147,9 +178,10 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     hooks.onRow?.(row);
   };
   const lrOf = (e: number) => learningRate(o.schedule, e);
-  const checkpoint = async (more: Partial<CheckpointMeta> = {}) => {
+  const checkpoint = async (more: Partial<Pick<CheckpointMeta, 'stopped' | 'rng' | 'position'>> = {}) => {
     const tensors = [...(await trainer.stateTensors()), ...(o.extraState?.tensors() ?? [])];
-    const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: elapsed(), ...more };
+    const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: elapsed(), ...more,
+      ...(o.divergence && initialLoss !== undefined ? { initialLoss, lossAbove } : {}) };
     store.saveCheckpoint(tensors, { ...meta });
   };
   const result = (status: LoopStatus, diverged?: LoopResult['diverged']): LoopResult => ({ status, epoch, step, stepsPerEpoch: spe, elapsed_s: elapsed(),
@@ -159,12 +191,22 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
   let epochSums = new StepSums();
   let rowSums = new StepSums();
-  // The running metrics since the last read, into the epoch's and the next step row's sums; null when finite.
-  const take = async (): Promise<number | null> => {
+  // The running metrics since the last read, into the epoch's and the next step row's sums; null while the loss is
+  // finite and (with a divergence rule) not run away.
+  const take = async (): Promise<{ step: number; loss?: number; initialLoss?: number; since?: number; points?: number } | null> => {
     const m = await trainer.takeMetrics();
-    if (m.nonFiniteStep !== null) return m.nonFiniteStep;
+    if (m.nonFiniteStep !== null) return { step: m.nonFiniteStep };
     epochSums.add(m);
     rowSums.add(m);
+    const rule = o.divergence;
+    if (rule && rule.factor > 0 && initialLoss !== undefined && m.examples > 0) {
+      if (m.loss > rule.factor * initialLoss) {
+        if (lossAbove++ === 0) aboveSince = step;
+      } else {
+        lossAbove = 0;
+      }
+      if (lossAbove >= rule.points) return { step, loss: m.loss, initialLoss, since: aboveSince || undefined, points: lossAbove };
+    }
     return null;
   };
   const stepRow = async (rowEpoch: number) => {
@@ -184,7 +226,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const stopInside = async (at: Omit<EpochPosition, 'epochSums' | 'rowSums' | 'unread'>, epochStart: RngState): Promise<LoopResult> => {
     const unread = await trainer.metricSums();
     const bad = unread[3] > 0 ? await take() : null;
-    if (bad !== null) return result('diverged', { step: bad, epoch, lr: lrOf(epoch) });
+    if (bad !== null) return result('diverged', { ...bad, epoch, lr: lrOf(epoch) });
     await checkpoint({ rng: epochStart, position: { ...at, epochSums: sumsState(epochSums), rowSums: sumsState(rowSums), unread } });
     return result('interrupted');
   };
@@ -232,7 +274,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       const ended = await pointInside();
       if (ended) return ended;
     }
-    for (const b of batches.epoch(inEpoch)) {
+    for await (const b of batches.epochAhead(inEpoch)) {
       if (inEpoch === spe) break;
       await gateOf(hooks, () => { trainMs += performance.now() - t0; tick(); }, () => { t0 = performance.now(); since = t0; });
       if (hooks.signal?.aborted && inEpoch % perUpdate === 0) {
@@ -242,13 +284,15 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       trainer.step(b.images, b.labels, step, lr);
       step++;
       inEpoch++;
+      // The divergence rule's reference: the loss of the very first step, read without disturbing the sums.
+      if (step === 1 && o.divergence && initialLoss === undefined) initialLoss = (await trainer.peekMetrics()).loss;
       sinceSync++;
       done += b.size;
       const logNow = (o.logEvery ?? 0) > 0 && step % o.logEvery! === 0;
       const pointNow = inEpoch !== spe && o.points !== undefined && o.points.at(step, spe);
       if (logNow || pointNow) {
         const bad = await take();
-        if (bad !== null) return result('diverged', { step: bad, epoch, lr });
+        if (bad !== null) return result('diverged', { ...bad, epoch, lr });
         if (logNow && !(pointNow && o.stepRowsAtPoints)) await stepRow(epoch + 1);
         trainMs += performance.now() - t0;
         const ended = pointNow ? await pointInside() : null;
@@ -256,7 +300,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         t0 = performance.now();
         hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'training' });
       } else if (sinceSync >= syncEvery) {
-        await gpu.idle();
+        // No number is read here: a CPU adapter's queue is drained; a GPU keeps the steps since the last sync queued.
+        await trainer.settle(0);
         const ms = performance.now() - t0;
         trainMs += ms;
         hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'training' });
@@ -266,7 +311,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       }
     }
     const bad = await take();
-    if (bad !== null) return result('diverged', { step: bad, epoch, lr });
+    if (bad !== null) return result('diverged', { ...bad, epoch, lr });
     const coherence = from?.coherence ?? (o.probe ? (await o.probe.measure()).coherence : undefined);
     trainMs += performance.now() - t0;
     hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'evaluating' });
@@ -289,6 +334,24 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     if (hooks.stopAfterEpoch !== undefined && epoch >= hooks.stopAfterEpoch && epoch < o.epochs) return result('paused-after-epoch');
   }
   return result('completed');
+}
+
+/**
+ * A checkpoint's epoch and step must be ones this run can have written: whole, within its epochs, and the step at
+ * that epoch's end (or, for a run stopped by its criterion, within the epoch after it; stopped by its signal, at
+ * its position inside that epoch).
+ */
+function checkProgress(meta: CheckpointMeta, epochs: number, spe: number): void {
+  const { epoch, step, position } = meta;
+  if (position !== undefined && (!isPosition(position, spe) || epoch >= epochs || meta.stopped)) {
+    throw new LoopError('the checkpoint\'s position inside its epoch is not one this run can continue from; delete it to restart the run');
+  }
+  const atEnd = epoch * spe + (position?.stepsDone ?? 0);
+  const fits = epoch >= 0 && epoch <= epochs && step >= 0 && (meta.stopped ? step >= atEnd && step <= atEnd + spe : step === atEnd);
+  if (!fits) {
+    throw new LoopError(`the checkpoint says epoch ${epoch} and step ${step}, which a run of ${epochs} epochs of ${spe} steps never writes; `
+      + 'delete it to restart the run');
+  }
 }
 
 /** A run that cannot start or resume; the message is one line. */
@@ -317,5 +380,7 @@ function epochRowOf(a: { epoch: number; step: number; lr: number; sums: StepSums
 async function epochEvaluation(trainer: Trainer, sets: { train: Split; test: Split }, signal?: AbortSignal) {
   const onTrain = await trainer.evaluate(sets.train, { signal });
   const onTest = await trainer.evaluate(sets.test, { signal });
-  return { train_loss: onTrain.loss, train_acc: onTrain.accuracy, test_loss: onTest.loss, test_acc: onTest.accuracy };
+  return {
+    train_loss: onTrain.loss, train_acc: onTrain.accuracy, train_top5: onTrain.top5, test_loss: onTest.loss, test_acc: onTest.accuracy, test_top5: onTest.top5,
+  };
 }

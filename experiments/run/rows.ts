@@ -20,8 +20,11 @@ export interface EpochRow {
   /** The whole training split and the test split evaluated after the epoch (eval mode; cgh train and the page). */
   train_loss?: number;
   train_acc?: number;
+  /** Top-5 accuracy (1 with 5 classes or fewer). */
+  train_top5?: number;
   test_loss?: number;
   test_acc?: number;
+  test_top5?: number;
   /** Training throughput of the epoch (steps only, evaluation excluded). */
   examples_per_s: number;
   /** Wall time of the run so far, across resumptions. */
@@ -31,7 +34,7 @@ export interface EpochRow {
 }
 
 /** An epoch row with the whole training and test splits evaluated (cgh train's and the page's). */
-export type EvaluatedEpochRow = EpochRow & Required<Pick<EpochRow, 'train_loss' | 'train_acc' | 'test_loss' | 'test_acc'>>;
+export type EvaluatedEpochRow = EpochRow & Required<Pick<EpochRow, 'train_loss' | 'train_acc' | 'train_top5' | 'test_loss' | 'test_acc' | 'test_top5'>>;
 
 /** Example-weighted sums of the training steps' loss and accuracy. */
 export class StepSums {
@@ -51,4 +54,4 @@ export class StepSums {
 export interface StepRow { kind: 'step'; epoch: number; step: number; lr: number; loss: number; acc: number; coherence?: number }
 
 /** One evaluated set at one evaluation point. */
-export interface EvalRow { kind: 'eval'; step: number; epoch: number; set: string; loss: number; acc: number; n: number }
+export interface EvalRow { kind: 'eval'; step: number; epoch: number; set: string; loss: number; acc: number; top5: number; n: number }

@@ -73,7 +73,7 @@ export function setupRun(gpu: Gpu, data: Omit<RunExamples, 'test'>, s: RunSettin
   const rule = ruleOptionsOf(s);
   const transform = createRule(rule);
   const noisy = noisyLabels(data.train.labels, s.noise ?? 0, data.numClasses, s.dataSeed ?? s.seed);
-  const train = { images: data.train.images, labels: noisy.labels, n: data.train.n };
+  const train = { ...data.train, labels: noisy.labels };
   if (s.batchSize > train.n) {
     throw new DataError(`batch size ${s.batchSize} is larger than the ${train.n} training examples; use a batch size of ${train.n} or less`);
   }
