@@ -64,7 +64,9 @@ export const PROTOCOL_NOTES = `Protocol (where the paper and the authors' code d
                 (the authors' code instead takes 3 consecutive full batches, one update per 3 batches).
   rm3, ra3      as the authors' code: ring of 3 batch gradients, no update until 3 exist, no momentum.
 The experiment folder holds experiment.json, one folder per run (config.json, metrics.jsonl,
-checkpoint.safetensors, examples.safetensors, summary.json) and report.html with CSV tables.`;
+checkpoint.safetensors, examples.safetensors, summary.json) and report.html with CSV tables. Ctrl-C or
+SIGTERM stops the current run after the step in flight with a checkpoint there (exit code 130 or 143; a
+second Ctrl-C exits at once); the same command resumes it there.`;
 
 function experimentSpec(p: Protocol<any>): CommandSpec {
   return { name: `experiment ${p.name}`, summary: p.summary, flags: [...COMMON, ...p.flags], notes: `${PRESET_HELP}\n\n${PROTOCOL_NOTES}` };

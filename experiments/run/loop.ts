@@ -186,8 +186,9 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   };
   const result = (status: LoopStatus, diverged?: LoopResult['diverged']): LoopResult => ({ status, epoch, step, stepsPerEpoch: spe, elapsed_s: elapsed(),
     diverged });
-  // An error that is the abort signal's stop, not a failure.
-  const isStop = (e: unknown) => hooks.signal?.aborted === true && e === hooks.signal.reason;
+  // Work the abort signal can stop (evaluations): null when it did.
+  const orStopped = <T>(work: Promise<T>): Promise<T | null> =>
+    work.catch((e) => { if (hooks.signal?.aborted && e === hooks.signal.reason) return null; throw e; });
 
   let epochSums = new StepSums();
   let rowSums = new StepSums();
@@ -233,7 +234,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
   if (!ck && o.points) {
     // Stopped here, nothing is lost: the rerun starts afresh.
-    const stop = await point(0).catch((e) => { if (isStop(e)) return null; throw e; });
+    const stop = await orStopped(point(0));
     if (stop === null) return result('interrupted');
     if (stop) {
       await checkpoint({ stopped: true });
@@ -257,13 +258,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       stopInside({ stepsDone: inEpoch, evaluationDue, examples: done, train_s: trainMs / 1000, ...(coherence === undefined ? {} : { coherence }) }, epochStart);
     // An evaluation point inside the epoch; a result when the run ends there.
     const pointInside = async (): Promise<LoopResult | null> => {
-      let stop: boolean;
-      try {
-        stop = await point(epoch + 1);
-      } catch (e) {
-        if (isStop(e)) return stopHere(true);
-        throw e;
-      }
+      const stop = await orStopped(point(epoch + 1));
+      if (stop === null) return stopHere(true);
       if (!stop) return null;
       append({ ...epochRowOf({ epoch: step / spe, step, lr, sums: epochSums, examplesPerS: 0, elapsedS: elapsed() }) });
       await checkpoint({ stopped: true });
@@ -315,14 +311,12 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     const coherence = from?.coherence ?? (o.probe ? (await o.probe.measure()).coherence : undefined);
     trainMs += performance.now() - t0;
     hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'evaluating' });
-    let stop: boolean, evaluated: object;
-    try {
-      stop = await point(epoch + 1);
-      evaluated = o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal) : {};
-    } catch (e) {
-      if (isStop(e)) return stopHere(true, coherence);
-      throw e;
-    }
+    const ended = await orStopped((async () => ({
+      stop: await point(epoch + 1),
+      evaluated: o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal) : {},
+    }))());
+    if (ended === null) return stopHere(true, coherence);
+    const { stop, evaluated } = ended;
     if (!o.stepRowsAtPoints) rowSums = new StepSums();
     epoch++;
     const row = epochRowOf({ epoch, step, lr, sums: epochSums, evaluated, examplesPerS: done / Math.max(1e-9, trainMs / 1000), elapsedS: elapsed() });
