@@ -123,7 +123,8 @@ test('strided, broadcast and folded-column products (the 1x1 convolution layout)
       const C0 = randn(rng, size);
       const want = p.accumulate ? f64(C0) : new Float64Array(size);
       for (let e = 0; e < entries; e++) {
-        const one = product64(f64(A.subarray(e * p.strideA, e * p.strideA + p.M * p.K)), f64(B.subarray(e * p.strideB, e * p.strideB + p.K * cols)), p.M, cols, p.K, p.transA, p.transB);
+        const Ae = f64(A.subarray(e * p.strideA, e * p.strideA + p.M * p.K)), Be = f64(B.subarray(e * p.strideB, e * p.strideB + p.K * cols));
+        const one = product64(Ae, Be, p.M, cols, p.K, p.transA, p.transB);
         one.forEach((v, i) => { want[e * strideC + i] += v; });
       }
       const g = new Graph();
@@ -271,7 +272,9 @@ test('subgroup cross-entropy (forward, gradient by finite differences, first-arg
 
 const report = (name: string, workgroupBytes = 32768): AdapterReport => ({
   name, vendor: 'v', architecture: 'a', backend: 'vulkan', features: [],
-  limits: { maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: workgroupBytes },
+  limits: {
+    maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: workgroupBytes,
+  },
 });
 
 test('plan choice: CPU adapters get the lavapipe plans, GPUs the gpu plans with subgroups where offered; CGH_PLANS forces them', () => {

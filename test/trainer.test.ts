@@ -46,7 +46,9 @@ test('three recorded SGD steps with momentum and weight decay match a float64 re
  * Six steps of a fresh MLP on the same batches; `wait` reads the metrics after every step, otherwise the loop only
  * settles (at most two steps ahead), refills one pair of arrays in place, and reads the metrics once at the end.
  */
-async function sixSteps(wait: boolean, pipelined?: boolean): Promise<{ loss: number; accuracy: number; examples: number; weights: Float32Array[]; dispatches: number }> {
+interface SixSteps { loss: number; accuracy: number; examples: number; weights: Float32Array[]; dispatches: number }
+
+async function sixSteps(wait: boolean, pipelined?: boolean): Promise<SixSteps> {
   const gpu = await getGpu();
   const rng = new Rng(8);
   const [B, inp, C] = [12, 21, 5];
