@@ -4,6 +4,7 @@ import { getGpu } from '../../engine/context.js';
 import { executeRun, ExperimentError, type EpochRow, type EvalRow, type RunConfig, type RunData, type RunHooks, type RunResult } from '../run/grid-run.js';
 import { loadExperimentData, type ExperimentData } from '../run/experiment-data.js';
 import { RunError } from '../run/run-folder.js';
+import { resumePoint } from '../run/epoch-position.js';
 import { releaseFolder } from '../files/folder-lock.js';
 import { writeReport } from '../report/index.js';
 import { openExperimentFolder, readSpec, type ExperimentSpec } from './experiment-folder.js';
@@ -23,7 +24,7 @@ export interface GridRunOptions {
   adapter?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
-  /** Stops the run between steps and between evaluation batches; its last checkpoint stays for a resume. */
+  /** Stops the run before a step or between evaluation batches, checkpointed there for an exact resume (a RunInterrupted rejection). */
   signal?: AbortSignal;
   /** One line per epoch as well as per run. */
   verbose?: boolean;
@@ -185,9 +186,9 @@ async function loggedRun(dir: string, experiment: string, config: RunConfig, dat
   const hooks: RunHooks = {
     ...opts.hooks,
     signal: opts.signal ?? opts.hooks?.signal,
-    onStart: (epoch) => {
-      opts.hooks?.onStart?.(epoch);
-      log(epoch > 0 ? `${label}: resuming after epoch ${epoch}` : `${label}: ${describe(config)}`);
+    onStart: (epoch, step, inside) => {
+      opts.hooks?.onStart?.(epoch, step, inside);
+      log(step > 0 ? `${label}: resuming ${resumePoint(epoch, step, inside)}` : `${label}: ${describe(config)}`);
     },
     onEpoch: (row, evals) => {
       opts.hooks?.onEpoch?.(row, evals);
