@@ -1,5 +1,6 @@
 // `cgh train`: one training run into a run folder (config.json, metrics.jsonl, checkpoint.safetensors).
 import fs from 'node:fs';
+import path from 'node:path';
 import { getGpu } from '../engine/context.js';
 import { DataError } from '../engine/data/dataset.js';
 import { loadDataset } from '../engine/data/node-data.js';
@@ -15,6 +16,7 @@ import { trainLoop } from '../experiments/run/loop.js';
 import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
+import { Interrupted } from './run-command.js';
 import { fixed, percent, plural, TableStream } from './table.js';
 import { packageVersion } from './version.js';
 
@@ -34,14 +36,18 @@ export const TRAIN_SPEC = {
       + '(torchvision\'s, or a cgh checkpoint); --resume from a checkpoint takes precedence' },
     ...SEED_FLAGS,
     { name: 'out', type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<date-time>)' },
-    { name: 'resume', type: 'boolean', help: 'continue the run in --out from its last checkpoint' },
+    { name: 'resume', type: 'boolean', help: 'continue the run in --out from its last checkpoint; with a larger --epochs, extend a finished run' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
     { name: 'log-every', type: 'int', min: 0, default: 0, metavar: 'STEPS', help: 'also write the training loss every STEPS steps to metrics.jsonl (0: per '
       + 'epoch only)' },
   ],
   notes: `The run folder holds config.json (every setting, the adapter, the package version), metrics.jsonl
 (one JSON row per epoch, appended and flushed as it comes) and checkpoint.safetensors (written after
-every epoch). A killed run continues with the same flags plus --resume, bit-identically.`,
+every epoch). A killed or stopped (Ctrl-C) run continues with the same flags plus --resume, bit-identically,
+from its last finished epoch. A finished run continues to more epochs with --resume --epochs N, keeping the
+weights and the optimizer state; the lr schedule is then the one for N epochs (for cosine: from here on).
+With --label-noise P the "train" columns are measured on the noisy labels the model trains on; pristine and
+corrupt are the training examples whose labels were kept and changed (corrupt against the changed labels).`,
 } as const;
 
 export type TrainArgs = Parsed<typeof TRAIN_SPEC>;
@@ -67,8 +73,28 @@ export interface TrainOutcome { run: RunFolder; rows: EpochRow[]; completed: boo
 
 /** One training run as `cgh train` does it, from parsed flags. */
 export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+  // Ctrl-C stops after the step in flight (or between evaluation batches); the run resumes from its last epoch. A second one kills.
+  const stopper = new AbortController();
+  let presses = 0;
+  const onInterrupt = () => {
+    if (++presses > 1) process.exit(130);
+    stopper.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    return await train(a, hooks, stopper.signal);
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+async function train(a: TrainArgs, hooks: TrainHooks, stop: AbortSignal): Promise<TrainOutcome> {
   const say = hooks.quiet ? () => {} : (line: string) => console.log(line);
   if (a.resume && a.out === undefined) throw new UsageError('--resume needs --out DIR, the run folder to continue (see cgh train --help)');
+  if (a.resume && !fs.existsSync(path.join(a.out!, 'config.json'))) {
+    throw new UsageError(`--resume: ${a.out} holds no run (no config.json there); check the folder name, or leave out --resume to start a new run`);
+  }
+  if (a.labelNoise > 1) throw new UsageError(`--label-noise expects a fraction from 0 to 1, got ${a.labelNoise} (see cgh train --help)`);
   validateSchedule({ schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize });
   const rule = checkRule(a);
 
@@ -85,14 +111,16 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const gpu = await getGpu({ adapterName: a.adapter });
   const examples = firstExamples(ds, a.trainSubset, a.testSubset);
   const { test } = examples;
-  const { train, model, trainer, batches, batchRng, stepsPerUpdate } = setupRun(gpu, examples, { ...a, winsor: rule.winsor });
+  const { train, model, trainer, batches, batchRng, stepsPerUpdate, noisy } = setupRun(gpu, examples, { ...a, noise: a.labelNoise, winsor: rule.winsor });
   for (const w of ruleWarnings(rule)) console.error(`cgh: warning: ${w}`);
   if (a.weights !== undefined) loadWeights(gpu, model, readWeightsFile(a.weights), a.weights, NOT_MODEL_STATE);
 
-  const { help: _h, out: _o, resume: _r, ...settings } = a;
+  const { help: _h, out: _o, resume: _r, labelNoise, ...settings } = a;
   const config = {
     command: 'train',
     ...settings,
+    // Absent without noise, so that folders written before the flag existed still resume.
+    ...(labelNoise > 0 ? { labelNoise } : {}),
     trainExamples: train.n,
     testExamples: test.n,
     parameters: parameterCount(model),
@@ -100,7 +128,17 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     version: packageVersion(),
   };
   const out = a.out ?? `runs/${a.model}-${a.dataset}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
-  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys: ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize'] });
+  if (stop.aborted) throw new Interrupted('stopped before the run started; nothing was written');
+  const ignoreKeys = ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize', ...(a.resume ? ['epochs'] : [])];
+  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys });
+  const finishedEpochs = run.readMetrics().filter((r) => r.kind === 'epoch').length;
+  if (a.resume && run.config.epochs !== a.epochs) {
+    if (a.epochs < finishedEpochs) {
+      throw new UsageError(`--epochs ${a.epochs} is fewer than the ${finishedEpochs} epochs ${out} has finished; give --epochs ${finishedEpochs} or more`);
+    }
+    say(`${run.isDone() ? 'extending' : 'continuing'} ${out} to ${plural(a.epochs, 'epoch')} (it was set up for ${run.config.epochs})`);
+    run.setEpochs(a.epochs);
+  }
   if (a.resume && run.isDone()) {
     say(`${out} is already complete; its metrics are in ${run.metricsFile}`);
     return { run, rows: run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[], completed: true };
@@ -115,18 +153,24 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     { key: 'train_acc', title: 'train acc', format: percent },
     { key: 'test_loss', title: 'test loss', format: fixed(4) },
     { key: 'test_acc', title: 'test acc', format: percent },
+    ...(labelNoise > 0 ? [{ key: 'pristine_acc', title: 'pristine acc', format: percent }, { key: 'corrupt_acc', title: 'corrupt acc', format: percent }] : []),
     { key: 'examples_per_s', title: 'ex/s', width: 6, format: fixed(0) },
     { key: 'elapsed_s', title: 'elapsed', width: 8, format: (v) => `${(v as number).toFixed(0)}s` },
   ], (line) => { if (!hooks.quiet) console.log(line); });
+  const subsets = labelNoise > 0 ? [
+    { name: 'pristine', indices: indicesWhere(noisy.corrupt, 0) },
+    { name: 'corrupt', indices: indicesWhere(noisy.corrupt, 1) },
+  ] : undefined;
   const progress = new Progress({ rateUnit: 'ex/s', quiet: hooks.quiet });
+  let lastPeek = 0;
   const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
   let barEpoch = -1;
   let runningLoss: number | undefined;
-  const result = await trainLoop({
+  const loop = trainLoop({
     gpu, trainer, batches, rng: batchRng, store: run,
     epochs: a.epochs,
     schedule: { schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize },
-    epochSets: { train, test },
+    epochSets: { train, test, subsets },
     logEvery: a.logEvery,
     stepsPerUpdate,
     probe: a.logCoherence ? createCoherenceProbe(trainer) : undefined,
@@ -147,10 +191,28 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
         if (p.examplesDone < total) progress.update(p.examplesDone, { loss: runningLoss });
       },
       onRow: (row) => { if (row.kind === 'step') runningLoss = row.loss as number; },
+      // The running loss for the bar: read where the loop already waits for the GPU, at most once a second.
+      onSync: async () => {
+        if (hooks.quiet || performance.now() - lastPeek < 1000) return;
+        lastPeek = performance.now();
+        const m = await trainer.peekMetrics();
+        if (m.examples > 0 && m.nonFiniteStep === null) runningLoss = m.loss;
+      },
       onEpoch: show,
       stopAfterEpoch: hooks.stopAfterEpoch,
+      signal: stop,
     },
   });
+  let result;
+  try {
+    result = await loop;
+  } catch (e) {
+    if (!stop.aborted) throw e;
+    progress.close();
+    const kept = run.readMetrics().filter((r) => r.kind === 'epoch').length;
+    throw new Interrupted(`stopped${kept ? ` after ${plural(kept, 'epoch')}` : ' before the first epoch finished'}; rerun the same command with --resume `
+      + `to continue${kept ? '' : ' (from the start)'}`);
+  }
   progress.close();
   if (result.diverged) {
     const { step, epoch, lr } = result.diverged;
@@ -189,4 +251,11 @@ function checkRule(a: TrainArgs): RuleOptions {
     throw e;
   }
   return o;
+}
+
+/** The indices where `flags` equals `value`, in order. */
+function indicesWhere(flags: Uint8Array, value: number): Int32Array {
+  const out: number[] = [];
+  for (let i = 0; i < flags.length; i++) if (flags[i] === value) out.push(i);
+  return Int32Array.from(out);
 }

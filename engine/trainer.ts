@@ -120,6 +120,13 @@ export class Trainer {
   }
 
   /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
+  /** The loss and accuracy since the last takeMetrics, read without resetting them (a progress display's running loss). */
+  async peekMetrics(): Promise<EpochMetrics> {
+    const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
+    this.unawaited = 0;
+    return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
+  }
+
   async takeMetrics(): Promise<EpochMetrics> {
     const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
     this.unawaited = 0;
