@@ -162,7 +162,6 @@ export async function reportCommand(argv: string[]): Promise<void> {
   if (a.help) { console.log(`${helpText(REPORT_SPEC).replace('[flags]', 'DIR')}`); return; }
   if (dirs.length !== 1) throw new UsageError(`cgh report takes one folder, got ${dirs.length}; e.g. cgh report runs/reproduce`);
   const dir = dirs[0];
-  if (!fs.existsSync(dir)) throw new UsageError(`cgh report: ${dir} does not exist; give a run, experiment or cgh reproduce folder`);
   // A folder holding one run's config and metrics is a run; anything else is read as experiments.
   console.log(isRunFolder(dir) ? writeRunReport(dir) : writeReport(dir));
 }

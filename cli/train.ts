@@ -10,6 +10,7 @@ import { loadWeights, WeightsError } from '../models/weights.js';
 import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run/run-folder.js';
 import { validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
+import { checkRunSettings, DATASET_SIZES, SettingsError } from '../experiments/run/settings-check.js';
 import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/settings-flags.js';
 import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
 import { trainLoop } from '../experiments/run/loop.js';
@@ -94,9 +95,14 @@ async function train(a: TrainArgs, hooks: TrainHooks, stop: AbortSignal): Promis
   if (a.resume && !fs.existsSync(path.join(a.out!, 'config.json'))) {
     throw new UsageError(`--resume: ${a.out} holds no run (no config.json there); check the folder name, or leave out --resume to start a new run`);
   }
-  if (a.labelNoise > 1) throw new UsageError(`--label-noise expects a fraction from 0 to 1, got ${a.labelNoise} (see cgh train --help)`);
   validateSchedule({ schedule: a.schedule as ScheduleName, lr: a.lr, epochs: a.epochs, stepSize: a.stepSize });
   const rule = checkRule(a);
+  try {
+    checkRunSettings({ ...a, noise: a.labelNoise }, a.dataDir === undefined ? DATASET_SIZES[a.dataset] : undefined);
+  } catch (e) {
+    if (e instanceof SettingsError) throw new UsageError(`${e.message} (see cgh train --help)`);
+    throw e;
+  }
 
   // Everything that can fail on bad input is checked before the run folder is touched.
   const ds = await loadDataset({ dataset: a.dataset, dataDir: a.dataDir });

@@ -113,8 +113,10 @@ export class TrainingSession {
   get isRunning(): boolean { return this.loop !== null && !this.finished && !this.failed && this.parked === null; }
   get currentStep(): number { return this.step; }
 
-  /** Ask a running session to pause after the step in flight; run() then resolves with 'stopped'. */
+  /** Ask a running session to pause after the step (or evaluation batch) in flight; run() then resolves with 'stopped'. */
   stop(): void { if (this.isRunning) this.pauseAsked = 'stop'; }
+  /** A Stop was asked for and the loop has not reached its pause yet. */
+  get stopping(): boolean { return this.pauseAsked === 'stop' && this.parked === null; }
 
   /** Train until the last epoch or until stop(); call again to resume where it paused. */
   async run(): Promise<'done' | 'stopped'> {
@@ -143,7 +145,7 @@ export class TrainingSession {
         syncEvery: 1,
         points: { at: (step, perEpoch) => isScheduledStep(step, perEpoch), evaluate: (step) => this.evaluate(step) },
         hooks: {
-          gate: () => (this.pauseAsked ? this.park() : undefined),
+          gate: this.gateFn,
           onSync: (steps, ms) => this.synced(steps, ms),
           onProgress: (p) => {
             this.step = p.step;
@@ -165,6 +167,9 @@ export class TrainingSession {
       throw e;
     }
   }
+
+  /** Between any two steps and any two evaluation batches: parks there when a pause was asked for. */
+  private readonly gateFn = () => (this.pauseAsked ? this.park() : undefined);
 
   /** Parks the loop before its next step until run() (after Stop) or the checkpoint read (a hold) lets it go. */
   private async park(): Promise<void> {
@@ -197,7 +202,7 @@ export class TrainingSession {
   /** A point of the curves: every fixed sample. */
   private async evaluate(step: number): Promise<{ stop: boolean }> {
     for (const { name, split } of this.samples) {
-      const ev = await this.setup.trainer.evaluate(split);
+      const ev = await this.setup.trainer.evaluate(split, { gate: this.gateFn });
       this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, n: split.n });
     }
     return { stop: false };

@@ -9,6 +9,7 @@ import { writeReport } from '../report/index.js';
 import { openExperimentFolder, readSpec, type ExperimentSpec } from './experiment-folder.js';
 import { findProtocol, protocolNames } from './index.js';
 import type { GridContext, PlannedRun, Protocol } from './protocol.js';
+import { gridWork, measureCost, planLines, PlanTracker } from './plan-estimate.js';
 
 /**
  * An experiment folder as a grid of runs, each executable on its own: planGrid lists the runs with their
@@ -77,13 +78,33 @@ export function validateRequest(name: string, r: ExperimentRequest): Protocol<an
  * The local path: checks the request, loads the data (so that bad data refuses before the folder exists),
  * creates or reopens the folder, executes every run of the grid in order and writes the report; returns its path.
  */
-export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
+export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker } = {}): Promise<string> {
   const protocol = validateRequest(name, r);
-  await dataOf(r.settings);
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
   openExperimentFolder(out, { experiment: name, ...r }, protocol.mutable);
   const { runs } = gridOf(out);
-  for (const run of topologicalOrder(runs)) await executeGridRun(out, run.name, opts);
+  for (const run of topologicalOrder(runs)) {
+    const line = tracker.starting(name, run.name);
+    if (line) log(line);
+    const t0 = performance.now();
+    await executeGridRun(out, run.name, opts);
+    tracker.finished(name, run.name, (performance.now() - t0) / 1000);
+  }
   return writeGridReport(out);
+}
+
+/**
+ * Prints the plan of one or more experiments with an estimated time (the cost of an example measured on this adapter
+ * with the first experiment's model) and returns the tracker that numbers their runs. Writes nothing.
+ */
+export async function planGrids(parts: { experiment: string; out: string; request: ExperimentRequest }[], opts: GridRunOptions = {}): Promise<PlanTracker> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const work = parts.flatMap((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out));
+  const first = parts[0].request.settings;
+  const cost = await measureCost(await getGpu({ adapterName: opts.adapter }), await dataOf(first), first);
+  for (const line of planLines(work, cost)) log(line);
+  return new PlanTracker(work, cost);
 }
 
 function protocolOf(name: string): Protocol<any> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { getGpu } from '../../engine/context.js';
 import { presetSettings } from './presets.js';
 import { writeFileAtomic } from '../files/durable-file.js';
-import { runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
+import { planGrids, runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
 import { findProtocol, PROTOCOLS } from './index.js';
 import type { TrainSettings } from '../run/grid-run.js';
 import { REPRODUCE_FILE, writeReport } from '../report/index.js';
@@ -85,13 +85,19 @@ export async function reproduce(out: string, o: ReproduceOptions): Promise<strin
   const gpu = await getGpu();
   fs.mkdirSync(out, { recursive: true });
   const timings: string[] = [];
-  for (const step of plan) {
+  const parts = plan.map((step) => {
     const { options, settings } = stepRequest(step, preset);
     const request: ExperimentRequest = { preset, settings, options, command: `${equivalentCommand(step, preset, out)}  (part of: `
       + `${o.command})`, version: o.version };
+    return { experiment: step.experiment, out: path.join(out, step.experiment), request };
+  });
+  // The whole plan and its estimate first, then "run k of N" across all the parts.
+  const tracker = await planGrids(parts, { ...o, log });
+  for (const part of parts) {
     const s0 = performance.now();
+    const step = part;
     log(`== ${step.experiment}`);
-    await runGrid(step.experiment, path.join(out, step.experiment), request, { ...o, log });
+    await runGrid(step.experiment, part.out, part.request, { ...o, log, tracker });
     const took = (performance.now() - s0) / 1000;
     timings.push(`${step.experiment} ${took.toFixed(0)} s`);
     log(`== ${step.experiment} done in ${took.toFixed(0)} s`);

@@ -219,7 +219,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     epoch++;
     const stop = await point(epoch);
     if (!o.stepRowsAtPoints) rowSums = new StepSums();
-    const evaluated = o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal) : {};
+    const evaluated = o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal, hooks.gate) : {};
     const row = epochRowOf({ epoch, step, lr, sums: epochSums, evaluated, examplesPerS: done / Math.max(1e-9, trainMs / 1000), elapsedS: elapsed() });
     if (coherence !== undefined) row.coherence = coherence;
     append({ ...row } as Record<string, unknown>);
@@ -254,10 +254,10 @@ function epochRowOf(a: { epoch: number; step: number; lr: number; sums: StepSums
 }
 
 /** The whole training split and the test split, evaluated after an epoch (eval mode). */
-async function epochEvaluation(trainer: Trainer, sets: NonNullable<LoopOptions['epochSets']>, signal?: AbortSignal) {
+async function epochEvaluation(trainer: Trainer, sets: NonNullable<LoopOptions['epochSets']>, signal?: AbortSignal, gate?: LoopHooks['gate']) {
   const subsets = sets.subsets ?? [];
-  const onTrain = await trainer.evaluate(sets.train, { signal, perExample: subsets.length > 0 });
-  const onTest = await trainer.evaluate(sets.test, { signal });
+  const onTrain = await trainer.evaluate(sets.train, { signal, gate, perExample: subsets.length > 0 });
+  const onTest = await trainer.evaluate(sets.test, { signal, gate });
   const row: Record<string, number> = { train_loss: onTrain.loss, train_acc: onTrain.accuracy, test_loss: onTest.loss, test_acc: onTest.accuracy };
   for (const { name, indices } of subsets) {
     const m = subsetMetrics(onTrain.losses!, onTrain.correct!, indices);
