@@ -4,7 +4,7 @@
 // given a turn between groups of steps.
 import type { Gpu } from '../engine/gpu.js';
 import type { Dataset, Split } from '../engine/data/dataset.js';
-import { encodeSafetensors, storedTensor } from '../engine/safetensors.js';
+import { asFloat32, decodeSafetensors, encodeSafetensors, storedTensor } from '../engine/safetensors.js';
 import { firstExamples, sampleRngs, setupRun, type RunSettings, type RunSetup } from '../experiments/run/setup.js';
 import type { ScheduleName } from '../experiments/run/schedule.js';
 import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/run/eval-sets.js';
@@ -39,6 +39,8 @@ export interface Progress {
 export interface SessionEvents {
   onRow?(row: Row): void;
   onProgress?(p: Progress): void;
+  /** After every epoch's checkpoint (the page stores the run then). */
+  onCheckpoint?(): void;
 }
 
 /**
@@ -52,16 +54,48 @@ const TARGET_MS_PER_SYNC_HIDDEN = 1000;
 const YIELD_MS = 100;
 
 /** The rows and the latest checkpoint, in memory. */
+/**
+ * The rows and the latest epoch's checkpoint, in memory; the page copies them to IndexedDB after every epoch, and a
+ * session made from a stored run starts with them, so that the loop resumes from that checkpoint as cgh train does.
+ */
 class MemoryStore implements RunStore {
   readonly rows: Row[] = [];
-  constructor(private readonly onRow: (row: Row) => void) {}
+  last: LoadedCheckpoint | null = null;
+  constructor(private readonly onRow: (row: Row) => void, private readonly onCheckpoint: () => void, from?: StoredState) {
+    if (from) {
+      this.rows.push(...from.rows);
+      this.last = decodeCheckpoint(from.checkpoint);
+    }
+  }
   appendMetrics(row: Record<string, unknown>): void {
     this.rows.push(row as unknown as Row);
     this.onRow(row as unknown as Row);
   }
   readMetrics(): Record<string, unknown>[] { return this.rows as unknown as Record<string, unknown>[]; }
-  saveCheckpoint(): void {}
-  loadCheckpoint(): null { return null; }
+  saveCheckpoint(tensors: { name: string; shape: number[]; data: Float32Array }[], meta: Record<string, unknown>): void {
+    this.last = { tensors: new Map(tensors.map((t) => [t.name, { shape: t.shape, data: t.data }])), meta: { ...meta, metricsRows: this.rows.length } };
+    this.onCheckpoint();
+  }
+  loadCheckpoint(): LoadedCheckpoint | null {
+    if (this.last) this.rows.length = Math.min(this.rows.length, Number(this.last.meta.metricsRows ?? this.rows.length));
+    return this.last;
+  }
+}
+
+type LoadedCheckpoint = { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> };
+
+/** A stored run to continue: its rows and its last epoch's checkpoint (safetensors bytes). */
+export interface StoredState { rows: Row[]; checkpoint: Uint8Array }
+
+function decodeCheckpoint(bytes: Uint8Array): LoadedCheckpoint {
+  const { tensors, metadata } = decodeSafetensors(bytes, 'the stored checkpoint');
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, t] of tensors) {
+    const data = asFloat32(t);
+    if (!data) throw new TrainingError(`the stored checkpoint's tensor ${name} is ${t.dtype}; discard the stored run`);
+    out.set(name, { shape: t.shape, data });
+  }
+  return { tensors: out, meta: JSON.parse(metadata.cgh ?? '{}') };
 }
 
 export class TrainingSession {
@@ -83,11 +117,15 @@ export class TrainingSession {
   private syncEvery = 1;
   private lastYield = 0;
 
-  constructor(readonly gpu: Gpu, readonly ds: Dataset, readonly config: PageConfig, private readonly events: SessionEvents = {}) {
+  constructor(readonly gpu: Gpu, readonly ds: Dataset, readonly config: PageConfig, private readonly events: SessionEvents = {}, from?: StoredState) {
     const examples = firstExamples(ds, config.trainSubset, config.testSubset);
     this.test = examples.test;
     this.setup = setupRun(gpu, examples, config);
-    this.store = new MemoryStore((row) => events.onRow?.(row));
+    this.store = new MemoryStore((row) => events.onRow?.(row), () => events.onCheckpoint?.(), from);
+    if (this.store.last) {
+      this.epochsDone = Number(this.store.last.meta.epoch ?? 0);
+      this.step = Number(this.store.last.meta.step ?? 0);
+    }
     const { batches, train, noisy, stepsPerUpdate } = this.setup;
     this.stepsPerEpoch = Math.floor(batches.batchesPerEpoch / stepsPerUpdate) * stepsPerUpdate;
     if (this.stepsPerEpoch === 0) {
@@ -206,6 +244,13 @@ export class TrainingSession {
       this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, n: split.n });
     }
     return { stop: false };
+  }
+
+  /** The last epoch's checkpoint as safetensors bytes (the layout cgh train writes), or null before the first epoch ends. */
+  storedCheckpoint(): Uint8Array | null {
+    const last = this.store.last;
+    if (!last) return null;
+    return encodeSafetensors([...last.tensors].map(([name, t]) => storedTensor({ name, ...t })), { cgh: JSON.stringify(last.meta) });
   }
 
   metricsJsonl(): string {
