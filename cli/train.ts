@@ -11,6 +11,7 @@ import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, Rul
 import { RunFolder } from '../experiments/run/run-folder.js';
 import { validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
 import { checkRunSettings, DATASET_SIZES, SettingsError } from '../experiments/run/settings-check.js';
+import { noiseSubsets } from '../experiments/run/label-noise.js';
 import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/settings-flags.js';
 import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
 import { trainLoop } from '../experiments/run/loop.js';
@@ -163,10 +164,7 @@ async function train(a: TrainArgs, hooks: TrainHooks, stop: AbortSignal): Promis
     { key: 'examples_per_s', title: 'ex/s', width: 6, format: fixed(0) },
     { key: 'elapsed_s', title: 'elapsed', width: 8, format: (v) => `${(v as number).toFixed(0)}s` },
   ], (line) => { if (!hooks.quiet) console.log(line); });
-  const subsets = labelNoise > 0 ? [
-    { name: 'pristine', indices: indicesWhere(noisy.corrupt, 0) },
-    { name: 'corrupt', indices: indicesWhere(noisy.corrupt, 1) },
-  ] : undefined;
+  const subsets = labelNoise > 0 ? noiseSubsets(noisy) : undefined;
   const progress = new Progress({ rateUnit: 'ex/s', quiet: hooks.quiet });
   let lastPeek = 0;
   const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
@@ -259,9 +257,3 @@ function checkRule(a: TrainArgs): RuleOptions {
   return o;
 }
 
-/** The indices where `flags` equals `value`, in order. */
-function indicesWhere(flags: Uint8Array, value: number): Int32Array {
-  const out: number[] = [];
-  for (let i = 0; i < flags.length; i++) if (flags[i] === value) out.push(i);
-  return Int32Array.from(out);
-}

@@ -78,4 +78,30 @@ test('Stop during an evaluation answers between its batches; the status says so;
   assert.equal(errors, []);
 });
 
+test('a running page warns before leaving; after a reload it offers the kept run, which continues from its last epoch', async () => {
+  const { page, errors } = await openPage(browser, server.url);
+  await setSettings(page, { 'train-subset': '600', 'test-subset': '500', 'sample-size': '300', hidden: '16', epochs: '3', 'batch-size': '20', seed: '4' });
+  await page.click('#train');
+  await waitForStatus(page, /epoch 2\/3/);
+  const warned = await page.evaluate(() => {
+    const e = new Event('beforeunload', { cancelable: true });
+    window.dispatchEvent(e);
+    return e.defaultPrevented;
+  });
+  assert.ok(warned, 'leaving a running page asks first');
+  await page.reload();
+  await page.waitForSelector('#resume-stored-run', { timeout: 60_000 });
+  assert.match(await page.textContent('#resume-stored') ?? '', /unfinished run \(mlp, [12] of 3 epochs/);
+  await page.click('#resume-stored-run');
+  const done = await waitForStatus(page, /^Done/);
+  assert.is(await messageText(page), null);
+  assert.match(done, /step 90\/90/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-metrics')]);
+  assert.is(download.suggestedFilename(), 'mlp-sgd-noise0-seed4-metrics.jsonl');
+  const { readFile } = await import('node:fs/promises');
+  const rows = (await readFile((await download.path())!, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(rows.filter((r) => r.kind === 'epoch').map((r) => r.epoch), [1, 2, 3], 'every epoch once');
+  assert.equal(errors, []);
+});
+
 test.run();

@@ -10,6 +10,7 @@ import type { ScheduleName } from '../experiments/run/schedule.js';
 import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/run/eval-sets.js';
 import { trainLoop, type LoopResult, type RunStore } from '../experiments/run/loop.js';
 import { TrainingError, type EpochRow, type EvalRow, type StepRow } from '../experiments/run/rows.js';
+import { noiseSubsets } from '../experiments/run/label-noise.js';
 
 export interface PageConfig extends RunSettings {
   /** 'mnist' (served with the page) or 'idx-files' (picked from disk; names in dataFiles). */
@@ -178,7 +179,8 @@ export class TrainingSession {
     try {
       const result = await trainLoop({
         gpu: this.gpu, trainer, batches, rng: batchRng, epochs: c.epochs, schedule: c, store: this.store, stepsPerUpdate,
-        epochSets: { train: batches.split, test: this.test },
+        // The same epoch rows as cgh train's, pristine and corrupt included under label noise.
+        epochSets: { train: batches.split, test: this.test, subsets: (c.noise ?? 0) > 0 ? noiseSubsets(this.setup.noisy) : undefined },
         stepRowsAtPoints: true,
         syncEvery: 1,
         points: { at: (step, perEpoch) => isScheduledStep(step, perEpoch), evaluate: (step) => this.evaluate(step) },
