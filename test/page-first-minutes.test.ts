@@ -83,12 +83,20 @@ test('a running page warns before leaving; after a reload it offers the kept run
   await setSettings(page, { 'train-subset': '600', 'test-subset': '500', 'sample-size': '300', hidden: '16', epochs: '3', 'batch-size': '20', seed: '4' });
   await page.click('#train');
   await waitForStatus(page, /epoch 2\/3/);
+  // The first epoch's state reaches IndexedDB just after its checkpoint.
+  const stored = async () => page.evaluate(async (u) => {
+    const { RunStore } = await import(u);
+    return ((await (await RunStore.open()).list()) as { epoch: number }[]).filter((r) => r.epoch >= 1).length;
+  }, `${server.url}dist/web/run-store.js`);
+  for (let i = 0; i < 100 && (await stored()) === 0; i++) await page.waitForTimeout(100);
   const warned = await page.evaluate(() => {
     const e = new Event('beforeunload', { cancelable: true });
     window.dispatchEvent(e);
     return e.defaultPrevented;
   });
   assert.ok(warned, 'leaving a running page asks first');
+  // The browser's "leave this page?" question, answered yes.
+  page.once('dialog', (d) => void d.accept());
   await page.reload();
   await page.waitForSelector('#resume-stored-run', { timeout: 60_000 });
   assert.match(await page.textContent('#resume-stored') ?? '', /unfinished run \(mlp, [12] of 3 epochs/);
