@@ -10,7 +10,7 @@ import { loadWeights, WeightsError } from '../models/weights.js';
 import { createCoherenceProbe, ruleWarnings, validateRuleOptions, RULE_HELP, RuleError, type RuleOptions } from '../experiments/rules/index.js';
 import { RunFolder } from '../experiments/run/run-folder.js';
 import { validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
-import { checkRunSettings, DATASET_SIZES, SettingsError } from '../experiments/run/settings-check.js';
+import { checkRunSettings, DATASET_SIZES, SettingsError, settingsWarnings } from '../experiments/run/settings-check.js';
 import { noiseSubsets } from '../experiments/run/label-noise.js';
 import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/settings-flags.js';
 import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
@@ -100,6 +100,7 @@ async function train(a: TrainArgs, hooks: TrainHooks, stop: AbortSignal): Promis
   const rule = checkRule(a);
   try {
     checkRunSettings({ ...a, noise: a.labelNoise }, a.dataDir === undefined ? DATASET_SIZES[a.dataset] : undefined);
+    if (!hooks.quiet) for (const w of settingsWarnings(a)) console.error(`cgh: warning: ${w}`);
   } catch (e) {
     if (e instanceof SettingsError) throw new UsageError(`${e.message} (see cgh train --help)`);
     throw e;

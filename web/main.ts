@@ -11,7 +11,7 @@ import type { ScheduleName } from '../experiments/run/schedule.js';
 import { LineChart, type ChartData } from './chart.js';
 import { keepFormInUrl, formToQuery, queryToForm } from './form-url.js';
 import { RunStore, type StoredRun } from './run-store.js';
-import { checkRunSettings, DATASET_SIZES } from '../experiments/run/settings-check.js';
+import { checkRunSettings, DATASET_SIZES, settingsWarnings } from '../experiments/run/settings-check.js';
 import { pickedFilesDataset, servedMnistDataset } from './data-source.js';
 import { TrainingSession, type PageConfig, type Progress, type Row } from './session.js';
 import { downloadBytes, downloadText, runFileName } from './download.js';
@@ -196,8 +196,8 @@ function checkedSettings(): ReturnType<typeof readSettings> {
 function validateForm(): boolean {
   if (busy || session?.isRunning) return true;
   try {
-    checkedSettings();
-    showMessage(null);
+    const warnings = settingsWarnings(checkedSettings());
+    showMessage(warnings.length ? errorText(new Error(`${warnings.join('; ')} (Train still runs it)`)) : null);
     return true;
   } catch (e) {
     showMessage(errorText(e));

@@ -29,13 +29,14 @@ export const DATASET_SIZES: Record<string, { train: number; test: number }> = {
 };
 
 const MAX_EPOCHS = 100_000;
-const MAX_LR = 100;
+/** Above this a learning rate is almost surely a typo; it is only warned about, since divergence itself is a thing to study. */
+const HIGH_LR = 10;
 
 export function checkRunSettings(s: CheckedSettings, sizes?: { train: number; test: number }): void {
   const fail = (m: string) => { throw new SettingsError(m); };
   if (s.model === 'mlp' && s.hidden.length === 0) fail('--hidden is empty, which would train a linear model; give at least one width, such as 256');
   if (s.epochs > MAX_EPOCHS) fail(`--epochs ${s.epochs} is more than ${MAX_EPOCHS.toLocaleString('en-US')}; give a number of epochs you can wait for`);
-  if (!(s.lr > 0) || s.lr > MAX_LR) fail(`--lr ${s.lr} is outside (0, ${MAX_LR}]; a learning rate such as 0.1 or 0.01 is usual`);
+  if (!(s.lr > 0) || !Number.isFinite(s.lr)) fail(`--lr ${s.lr} is not a positive number; a learning rate such as 0.1 or 0.01 is usual`);
   if (!(s.momentum >= 0 && s.momentum < 1)) fail(`--momentum ${s.momentum} is outside [0, 1): momentum 1 or more never forgets a gradient; use e.g. 0.9`);
   if (!(s.weightDecay >= 0 && s.weightDecay < 1)) fail(`--weight-decay ${s.weightDecay} is outside [0, 1); use e.g. 0.0005`);
   if (!Number.isSafeInteger(s.seed) || s.seed < 0 || s.seed > 0xffffffff) fail(`--seed ${s.seed} is outside 0 to 4294967295; give a whole number in it`);
@@ -47,4 +48,9 @@ export function checkRunSettings(s: CheckedSettings, sizes?: { train: number; te
   if (s.testSubset !== undefined && s.testSubset > sizes.test) fail(`--test-subset ${s.testSubset} is larger than the ${sizes.test} test examples; use ${sizes.test} or less`);
   const n = s.trainSubset ?? sizes.train;
   if (s.batchSize > n) fail(`--batch-size ${s.batchSize} is larger than the ${n} training examples; use ${n} or less`);
+}
+
+/** Settings that can run but are probably not meant: shown beside the form, printed as warnings by cgh train. */
+export function settingsWarnings(s: Pick<CheckedSettings, 'lr'>): string[] {
+  return s.lr > HIGH_LR ? [`--lr ${s.lr} is far above the usual 0.001 to 1; expect the loss to diverge (NaN) or the network to stop learning`] : [];
 }
