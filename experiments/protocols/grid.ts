@@ -101,6 +101,8 @@ export async function runGrid(name: string, out: string, r: ExperimentRequest, o
 export async function planGrids(parts: { experiment: string; out: string; request: ExperimentRequest }[], opts: GridRunOptions = {}): Promise<PlanTracker> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const work = parts.flatMap((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out));
+  // Nothing left to run: no plan to show, and no need to measure anything.
+  if (work.every((w) => w.finished)) return new PlanTracker(work, { trainS: 0, evalS: 0 });
   const first = parts[0].request.settings;
   const cost = await measureCost(await getGpu({ adapterName: opts.adapter }), await dataOf(first), first);
   for (const line of planLines(work, cost)) log(line);
