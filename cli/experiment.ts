@@ -1,4 +1,5 @@
 // `cgh experiment NAME`, `cgh reproduce` and `cgh report DIR`: the paper's experiments as grids of runs.
+import fs from 'node:fs';
 import path from 'node:path';
 import { getGpu } from '../engine/context.js';
 import { modelNames } from '../models/registry.js';
@@ -11,6 +12,7 @@ import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols
 import type { Protocol } from '../experiments/protocols/protocol.js';
 import { DEFAULT_SEEDS, openReproduce, reproduce, reproduceNotes, writeReproduceReport } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
+import { isRunFolder, writeRunReport } from '../experiments/report/run-curves.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
 import { stopOnSignals, StoppedBySignal } from './stop-signals.js';
@@ -195,7 +197,8 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
 const REPORT_SPEC = {
   name: 'report',
   summary: 'Writes report.html (figures, the paper\'s predictions and whether the runs agree, tables, commands, configs) and CSV tables for an experiment '
-    + 'folder or a cgh reproduce folder.',
+    + 'folder or a cgh reproduce folder; for a single run folder (cgh train\'s, or one run of an experiment), its curves: loss, accuracy, lr and '
+    + 'examples/s.',
   flags: [],
 } as const;
 
@@ -204,5 +207,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
   const a = parseArgs(REPORT_SPEC, argv.filter((x) => x.startsWith('--')));
   if (a.help) { console.log(`${helpText(REPORT_SPEC).replace('[flags]', 'DIR')}`); return; }
   if (dirs.length !== 1) throw new UsageError(`cgh report takes one folder, got ${dirs.length}; e.g. cgh report runs/reproduce`);
-  console.log(writeReport(dirs[0]));
+  const dir = dirs[0];
+  // A folder holding one run's config and metrics is a run; anything else is read as experiments.
+  console.log(isRunFolder(dir) ? writeRunReport(dir) : writeReport(dir));
 }

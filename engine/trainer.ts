@@ -236,7 +236,9 @@ export class Trainer {
    * batch, so a streamed split is never held whole); `labels` (indexed like the split) replace the split's own.
    * `signal` is checked between batches: an aborted one stops the evaluation with its reason.
    */
-  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; indices?: Int32Array; signal?: AbortSignal } = {}): Promise<Evaluation> {
+  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; indices?: Int32Array; signal?: AbortSignal;
+    /** Awaited between batches: a pending promise pauses the evaluation there (the page's Stop). */
+    gate?: () => Promise<void> | void } = {}): Promise<Evaluation> {
     const n = opts.indices ? opts.indices.length : split.n;
     const E = Math.min(n, this.opts.evalBatchSize ?? 1000);
     const all = opts.labels ?? split.labels;
@@ -247,6 +249,7 @@ export class Trainer {
     let lossSum = 0, rightSum = 0, right5Sum = 0;
     for await (const { images, start, size: B } of inBatches(split, E, opts.indices ?? null)) {
       opts.signal?.throwIfAborted();
+      await opts.gate?.();
       const f = this.evalProgram(B);
       f.program.write(f.x, images);
       f.program.write(f.y, labels.subarray(start, start + B));

@@ -39,6 +39,11 @@ test('a killed experiment resumes with the same command: no row lost or doubled,
   const base = path.join(tmp, 'base');
   const straight = cgh(args(base));
   assert.is(straight.code, 0, straight.stderr);
+  // The plan with its estimate before any run, then each run numbered with the time left.
+  assert.match(straight.stderr, /^plan: 2 of 2 runs to do, about \d+:\d\d \(this adapter: [\d,]+ training and [\d,]+ evaluated examples\/s/m);
+  assert.match(straight.stderr, /^  label-noise\/noise-50 +up to 3 epochs, [\d,]+ training and [\d,]+ evaluated examples, about \d+:\d\d$/m);
+  assert.ok(straight.stderr.indexOf('plan: ') < straight.stderr.indexOf('run 1 of 2: label-noise/noise-0; about '), straight.stderr);
+  assert.match(straight.stderr, /^run 2 of 2: label-noise\/noise-50; about \d+:\d\d left$/m);
   const out = path.join(tmp, 'killed');
   // Kill once the second run has written rows (the first is finished), i.e. mid-grid and mid-run.
   const rows = path.join(out, 'noise-50', 'metrics.jsonl');
@@ -49,6 +54,8 @@ test('a killed experiment resumes with the same command: no row lost or doubled,
   const resumed = cgh(args(out));
   assert.is(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /label-noise\/noise-0: .*already done/);
+  assert.match(resumed.stderr, /^plan: 1 of 2 runs to do \(1 finished earlier\), about /m);
+  assert.match(resumed.stderr, /^run 1 of 1: label-noise\/noise-50; about \d+:\d\d left$/m);
   assert.equal(snapshot(path.join(out, 'noise-0')), first, 'the finished run was not touched');
   const clean = (dir: string) => fs.readFileSync(path.join(dir, 'noise-50', 'metrics.jsonl'), 'utf8').trim().split('\n')
     .map((l) => JSON.stringify({ ...JSON.parse(l), elapsed_s: undefined, examples_per_s: undefined }));

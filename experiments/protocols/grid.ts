@@ -10,6 +10,7 @@ import { writeReport } from '../report/index.js';
 import { openExperimentFolder, readSpec, type ExperimentSpec } from './experiment-folder.js';
 import { findProtocol, protocolNames } from './index.js';
 import type { GridContext, PlannedRun, Protocol } from './protocol.js';
+import { gridWork, measureCost, planLines, PlanTracker } from './plan-estimate.js';
 
 /**
  * An experiment folder as a grid of runs, each executable on its own: planGrid lists the runs with their
@@ -30,9 +31,6 @@ export interface GridRunOptions {
   verbose?: boolean;
   /** Passed to the run (tests simulate kills here). */
   hooks?: RunHooks;
-  /** runGrid calls these around each run; `finishedBefore`: the run had finished in an earlier invocation and was only read back. */
-  onRunStart?: (run: string, finishedBefore: boolean) => void;
-  onRunEnd?: (run: string, seconds: number, finishedBefore: boolean) => void;
 }
 
 export async function planGrid(folder: string): Promise<GridPlan> {
@@ -87,18 +85,38 @@ export async function openGrid(name: string, out: string, r: ExperimentRequest):
   openExperimentFolder(out, { experiment: name, ...r }, protocol.mutable);
 }
 
-/** The local path: openGrid, then every run of the grid in order and the report; returns the report's path. */
-export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
+/**
+ * The local path: the plan with its estimate (unless a tracker numbering several grids' runs is given), openGrid,
+ * then every run of the grid in order and the report; returns the report's path.
+ */
+export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker } = {}): Promise<string> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
   await openGrid(name, out, r);
   const { runs } = gridOf(out);
   for (const run of topologicalOrder(runs)) {
-    const before = isFinished(out, run.name);
-    opts.onRunStart?.(run.name, before);
+    const line = tracker.starting(name, run.name);
+    if (line) log(line);
     const t0 = performance.now();
     await executeGridRun(out, run.name, opts);
-    opts.onRunEnd?.(run.name, (performance.now() - t0) / 1000, before);
+    tracker.finished(name, run.name, (performance.now() - t0) / 1000);
   }
   return writeGridReport(out);
+}
+
+/**
+ * Prints the plan of one or more experiments with an estimated time (the cost of an example measured on this adapter
+ * with the first experiment's model) and returns the tracker that numbers their runs. Writes nothing.
+ */
+export async function planGrids(parts: { experiment: string; out: string; request: ExperimentRequest }[], opts: GridRunOptions = {}): Promise<PlanTracker> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const work = parts.flatMap((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out));
+  // Nothing left to run: no plan to show, and no need to measure anything.
+  if (work.every((w) => w.finished)) return new PlanTracker(work, { trainS: 0, evalS: 0 });
+  const first = parts[0].request.settings;
+  const cost = await measureCost(await getGpu({ adapterName: opts.adapter }), await dataOf(first), first);
+  for (const line of planLines(work, cost)) log(line);
+  return new PlanTracker(work, cost);
 }
 
 function protocolOf(name: string): Protocol<any> {

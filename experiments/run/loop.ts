@@ -7,6 +7,7 @@ import type { BatchIterator, Split } from '../../engine/data/dataset.js';
 import { learningRate, type ScheduleOptions } from './schedule.js';
 import { StepSums, type EpochRow, type StepRow } from './rows.js';
 import { isPosition, sumsOf, sumsState, type EpochPosition } from './epoch-position.js';
+import { subsetMetrics } from './eval-sets.js';
 
 type StateTensor = { name: string; shape: number[]; data: Float32Array };
 
@@ -61,8 +62,12 @@ export interface LoopOptions {
   store: RunStore;
   /** Trainer steps per weight update (serial M3); an epoch holds whole updates. */
   stepsPerUpdate?: number;
-  /** Evaluated after every epoch into its row (train_*, test_*): cgh train and the page. */
-  epochSets?: { train: Split; test: Split };
+  /**
+   * Evaluated after every epoch into its row (train_*, test_*): cgh train and the page. Each of `subsets` (examples
+   * of the training split, e.g. the pristine and the corrupt ones under label noise) adds NAME_loss and NAME_acc,
+   * from the same pass over the training split.
+   */
+  epochSets?: { train: Split; test: Split; subsets?: { name: string; indices: Int32Array }[] };
   /** Evaluation points (before training, at the scheduled steps and at every epoch end): experiments and the page. */
   points?: EvaluationPoints;
   /** A step row every this many steps (0: none). */
@@ -313,7 +318,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'evaluating' });
     const ended = await orStopped((async () => ({
       stop: await point(epoch + 1),
-      evaluated: o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal) : {},
+      evaluated: o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal, hooks.gate) : {},
     }))());
     if (ended === null) return stopHere(true, coherence);
     const { stop, evaluated } = ended;
@@ -371,10 +376,17 @@ function epochRowOf(a: { epoch: number; step: number; lr: number; sums: StepSums
 }
 
 /** The whole training split and the test split, evaluated after an epoch (eval mode). */
-async function epochEvaluation(trainer: Trainer, sets: { train: Split; test: Split }, signal?: AbortSignal) {
-  const onTrain = await trainer.evaluate(sets.train, { signal });
-  const onTest = await trainer.evaluate(sets.test, { signal });
-  return {
+async function epochEvaluation(trainer: Trainer, sets: NonNullable<LoopOptions['epochSets']>, signal?: AbortSignal, gate?: LoopHooks['gate']) {
+  const subsets = sets.subsets ?? [];
+  const onTrain = await trainer.evaluate(sets.train, { signal, gate, perExample: subsets.length > 0 });
+  const onTest = await trainer.evaluate(sets.test, { signal, gate });
+  const row: Record<string, number> = {
     train_loss: onTrain.loss, train_acc: onTrain.accuracy, train_top5: onTrain.top5, test_loss: onTest.loss, test_acc: onTest.accuracy, test_top5: onTest.top5,
   };
+  for (const { name, indices } of subsets) {
+    const m = subsetMetrics(onTrain.losses!, onTrain.correct!, onTrain.correct5!, indices);
+    row[`${name}_loss`] = m.loss;
+    row[`${name}_acc`] = m.acc;
+  }
+  return row;
 }
