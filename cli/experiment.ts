@@ -4,14 +4,17 @@ import { getGpu } from '../engine/context.js';
 import { modelNames } from '../models/registry.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
 import { PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type PhaseEpochs } from '../experiments/protocols/presets.js';
-import type { TrainSettings } from '../experiments/run/grid-run.js';
-import { runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
+import { RunInterrupted, type TrainSettings } from '../experiments/run/grid-run.js';
+import { openGrid, runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
+import { maskPassword } from '../experiments/queue/redis-url.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
-import { reproduce, reproduceNotes } from '../experiments/protocols/reproduce.js';
+import { DEFAULT_SEEDS, openReproduce, reproduce, reproduceNotes, writeReproduceReport } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
+import { stopOnSignals, StoppedBySignal } from './stop-signals.js';
+import { DISPATCH_FLAGS, dispatchOf } from './queue-dispatch.js';
 
 const COMMON: FlagSpec[] = [
   { name: 'preset', type: 'string', default: 'mnist', metavar: PRESET_NAMES.join('|'), help: 'settings of the given scale (see below); the flags below '
@@ -44,6 +47,7 @@ const COMMON: FlagSpec[] = [
   { name: 'data-seed', type: 'int', min: 0, help: 'seed of the label noise and the evaluation samples' },
   { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
   { name: 'quiet', type: 'boolean', help: 'one line per run instead of one per epoch' },
+  ...DISPATCH_FLAGS,
 ];
 
 export const PROTOCOL_NOTES = `Protocol (where the paper and the authors' code differ, the paper is followed):
@@ -60,7 +64,9 @@ export const PROTOCOL_NOTES = `Protocol (where the paper and the authors' code d
                 (the authors' code instead takes 3 consecutive full batches, one update per 3 batches).
   rm3, ra3      as the authors' code: ring of 3 batch gradients, no update until 3 exist, no momentum.
 The experiment folder holds experiment.json, one folder per run (config.json, metrics.jsonl,
-checkpoint.safetensors, examples.safetensors, summary.json) and report.html with CSV tables.`;
+checkpoint.safetensors, examples.safetensors, summary.json) and report.html with CSV tables. Ctrl-C or
+SIGTERM stops the current run after the step in flight with a checkpoint there (exit code 130 or 143; a
+second Ctrl-C exits at once); the same command resumes it there.`;
 
 function experimentSpec(p: Protocol<any>): CommandSpec {
   return { name: `experiment ${p.name}`, summary: p.summary, flags: [...COMMON, ...p.flags], notes: `${PRESET_HELP}\n\n${PROTOCOL_NOTES}` };
@@ -104,12 +110,35 @@ export async function experimentCommand(argv: string[]): Promise<void> {
   const train = { ...others, epochs };
   const options = withUsage(() => protocol.parseFlags(a, { epochs: settings.epochs, thresholdEpochs, antiEpochs }));
   const out = a.out ?? path.join('runs', `${protocol.name}-${preset}`);
-  const command = ['cgh', 'experiment', ...argv].map(quote).join(' ');
+  const command = ['cgh', 'experiment', ...argv].map((x) => quote(maskPassword(x))).join(' ');
   const request: ExperimentRequest = { preset, settings: train, options, command, version: packageVersion() };
   withUsage(() => validateRequest(protocol.name, request));
+  const dispatch = dispatchOf(a);
+  if (dispatch) {
+    // The runs go to workers (the queue's, or local processes); this process only makes the folder and waits.
+    await dispatch.check();
+    await openGrid(protocol.name, out, request);
+    await dispatch.run([out]);
+    return;
+  }
   await getGpu({ adapterName: a.adapter });
-  const report = await runGrid(protocol.name, out, request, { verbose: !a.quiet });
+  const report = await stoppable((signal) => runGrid(protocol.name, out, request, { verbose: !a.quiet, signal }));
   console.error(`report: ${report}`);
+}
+
+/** Runs a grid that Ctrl-C or SIGTERM stops with a checkpoint in the current run, from which the same command resumes. */
+async function stoppable(f: (signal: AbortSignal) => Promise<string>): Promise<string> {
+  const signals = stopOnSignals('rerun the same command');
+  try {
+    return await f(signals.signal);
+  } catch (e) {
+    const code = signals.exitCode();
+    if (code === null) throw e;
+    const where = e instanceof RunInterrupted ? ` at epoch ${e.epoch} step ${e.step} of run ${e.run}` : '';
+    throw new StoppedBySignal(`stopped${where}; rerun the same command to continue`, code);
+  } finally {
+    signals.dispose();
+  }
 }
 
 function withUsage<T>(f: () => T): T {
@@ -134,15 +163,32 @@ const REPRODUCE_SPEC = {
       + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
     { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run' },
+    { name: 'seeds', type: 'int', min: 1, default: DEFAULT_SEEDS, metavar: 'N', help: 'seeds of each label-noise and suppression condition; the '
+      + 'verdicts compare means with a margin from the seeds\' spread' },
+    { name: 'quick', type: 'boolean', help: 'a smoke test in a few minutes: one seed, a tenth of the epochs; its verdicts are marked "smoke test, not '
+      + 'evidence". Use another --out than the full run\'s' },
+    ...DISPATCH_FLAGS,
   ],
 } as const;
 
 export async function reproduceCommand(argv: string[]): Promise<void> {
   const a = parseArgs(REPRODUCE_SPEC, argv);
   if (a.help) { console.log(helpText({ ...REPRODUCE_SPEC, notes: reproduceNotes() })); return; }
+  const command = ['cgh', 'reproduce', ...argv].map((x) => quote(maskPassword(x))).join(' ');
+  const dispatch = dispatchOf(a as { queue?: string; detach?: boolean; workers?: number });
+  if (dispatch) {
+    await dispatch.check();
+    const t0 = performance.now();
+    const parts = await openReproduce(a.out, { command, version: packageVersion(), seeds: a.seeds, quick: a.quick === true });
+    if (!(await dispatch.run(parts.map((p) => p.folder)))) { console.error(`when the grids are done: cgh report ${a.out}`); return; }
+    const where = (a as { queue?: string }).queue ? `the queue's workers (cgh worker)` : 'local worker processes';
+    const info = { where, adapter: where, seconds: (performance.now() - t0) / 1000, timings: [] };
+    console.error(`report: ${writeReproduceReport(a.out, { command, version: packageVersion(), seeds: a.seeds, quick: a.quick === true }, info)}`);
+    return;
+  }
   await getGpu({ adapterName: a.adapter });
-  const command = ['cgh', 'reproduce', ...argv].map(quote).join(' ');
-  const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose });
+  const report = await stoppable((signal) => reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose, seeds: a.seeds,
+    quick: a.quick === true, signal }));
   console.error(`report: ${report}`);
 }
 

@@ -52,7 +52,7 @@ export async function queueCommand(argv: string[], deps?: QueueDeps): Promise<vo
     const a = parseArgs(RUN_SPEC, flags);
     if (a.help) { console.log(helpText(RUN_SPEC)); return; }
     const dir = oneDir(dirs, 'run');
-    const d = deps ?? await defaultDeps();
+    const d = deps ?? await defaultQueueDeps();
     const url = queueUrl(a.queue);
     if (url && a.workers !== undefined) throw new UsageError('--workers N runs local worker processes without a queue; give either --queue or --workers');
     if (url) { await queueGrid(dir, url, a.detach, d.executor); return; }
@@ -64,14 +64,14 @@ export async function queueCommand(argv: string[], deps?: QueueDeps): Promise<vo
     const a = parseArgs(STATUS_SPEC, flags);
     if (a.help) { console.log(helpText(STATUS_SPEC)); return; }
     const dir = oneDir(dirs, 'status');
-    const d = deps ?? await defaultDeps();
+    const d = deps ?? await defaultQueueDeps();
     await showStatus(dir, a.queue, d.executor);
     return;
   }
   throw new UsageError(`unknown queue command "${sub}"; use cgh queue run DIR or cgh queue status DIR`);
 }
 
-async function defaultDeps(): Promise<QueueDeps> {
+export async function defaultQueueDeps(): Promise<QueueDeps> {
   const executor = await loadGridExecutor();
   return { executor, adapters: async () => (await import('../engine/device.js')).listAdapters().then((l) => l.map((x) => x.name)) };
 }
@@ -85,17 +85,37 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Puts the folder's grid on the queue, then (unless detached) shows its progress until it is done. */
 export async function queueGrid(dir: string, url: string, detach: boolean, executor: GridExecutor): Promise<void> {
+  await queueGrids([dir], url, detach, executor);
+}
+
+/**
+ * Puts several folders' grids on the queue at once (their runs spread over the workers together), then
+ * (unless detached) shows each one's progress until its report is written; failures are reported at the end.
+ */
+export async function queueGrids(dirs: string[], url: string, detach: boolean, executor: GridExecutor): Promise<void> {
   const target = parseTarget(url);
   const conn = await openQueue(target, log);
   try {
     const { enqueueGrid } = await import('../experiments/queue/producer.js');
-    const q = await enqueueGrid(conn, dir, executor);
-    writeQueueFile(dir, target.display, q.queue);
-    log(q.fresh ? `queued ${q.plan.runs.length} runs of the ${q.plan.experiment} grid of ${dir} on ${target.display} (queue ${q.queue})`
-      : `the ${q.plan.experiment} grid of ${dir} is already on ${target.display} (queue ${q.queue}); showing its progress`);
-    if (detach) { log(`cgh queue status ${dir} shows its progress`); return; }
-    const p = await watchGrid(conn, dir, q.plan);
-    finish(dir, p);
+    const plans: GridPlan[] = [];
+    for (const dir of dirs) {
+      const q = await enqueueGrid(conn, dir, executor);
+      writeQueueFile(dir, target.display, q.queue);
+      log(q.fresh ? `queued ${q.plan.runs.length} runs of the ${q.plan.experiment} grid of ${dir} on ${target.display} (queue ${q.queue})`
+        : `the ${q.plan.experiment} grid of ${dir} is already on ${target.display} (queue ${q.queue}); showing its progress`);
+      plans.push(q.plan);
+    }
+    if (detach) { for (const dir of dirs) log(`cgh queue status ${dir} shows its progress`); return; }
+    const problems: string[] = [];
+    for (const [i, dir] of dirs.entries()) {
+      try {
+        finish(dir, await watchGrid(conn, dir, plans[i]));
+      } catch (e) {
+        if (dirs.length === 1) throw e;
+        problems.push((e as Error).message);
+      }
+    }
+    if (problems.length > 0) throw new Error(problems.join('; '));
   } finally {
     await conn.quit().catch(() => conn.disconnect());
   }

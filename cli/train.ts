@@ -12,9 +12,12 @@ import { validateSchedule, type ScheduleName } from '../experiments/run/schedule
 import { MODEL_FLAGS, SEED_FLAGS, TRAINING_FLAGS } from '../experiments/run/settings-flags.js';
 import { firstExamples, NOT_MODEL_STATE, setupRun } from '../experiments/run/setup.js';
 import { trainLoop } from '../experiments/run/loop.js';
+import { resumePoint } from '../experiments/run/epoch-position.js';
+import { runFingerprint } from '../experiments/run/fingerprint.js';
 import { TrainingError, type EvaluatedEpochRow as EpochRow } from '../experiments/run/rows.js';
 import { helpText, parseArgs, UsageError, type Parsed } from './args.js';
 import { Progress } from './progress.js';
+import { stopOnSignals, StoppedBySignal } from './stop-signals.js';
 import { fixed, percent, plural, TableStream } from './table.js';
 import { packageVersion } from './version.js';
 
@@ -41,10 +44,15 @@ export const TRAIN_SPEC = {
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
     { name: 'log-every', type: 'int', min: 0, default: 0, metavar: 'STEPS', help: 'also write the training loss every STEPS steps to metrics.jsonl (0: per '
       + 'epoch only)' },
+    { name: 'diverge-factor', type: 'number', min: 0, default: 100, metavar: 'K', help: 'stop, naming the step, when the training loss stays above K times '
+      + 'the first step\'s loss for --diverge-points logging points in a row (step rows and epoch ends); 0 turns this off for deliberately noisy runs' },
+    { name: 'diverge-points', type: 'int', min: 1, default: 3, metavar: 'N', help: 'logging points in a row above the limit that count as diverged' },
   ],
   notes: `The run folder holds config.json (every setting, the adapter, the package version), metrics.jsonl
 (one JSON row per epoch, appended and flushed as it comes) and checkpoint.safetensors (written after
-every epoch). A killed run continues with the same flags plus --resume, bit-identically.`,
+every epoch). Ctrl-C or SIGTERM stops the run after the step in flight with a checkpoint there (exit code 130
+or 143; a second Ctrl-C exits at once, keeping the previous checkpoint). A stopped or killed run continues with
+the same flags plus --resume, bit-identically.`,
 } as const;
 
 export type TrainArgs = Parsed<typeof TRAIN_SPEC>;
@@ -64,6 +72,8 @@ export interface TrainHooks {
   quiet?: boolean;
   /** Stop after this many epochs, checkpointed, as if the process were killed (tests). */
   stopAfterEpoch?: number;
+  /** Stops the run at the next step boundary, checkpointed there (default: SIGINT and SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export interface TrainOutcome { run: RunFolder; rows: EpochRow[]; completed: boolean }
@@ -103,7 +113,10 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     version: packageVersion(),
   };
   const out = a.out ?? `runs/${a.model}-${a.dataset}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
-  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys: ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize'] });
+  // Settings that may change when a run is resumed: they change how it is watched, not what it computes.
+  const ignoreKeys = ['adapter', 'adapterReport', 'version', 'logEvery', 'evalBatchSize', 'divergeFactor', 'divergePoints'];
+  const fingerprint = runFingerprint(config, ignoreKeys, [examples.train, examples.test]);
+  const run = RunFolder.open(out, config, { resume: a.resume, ignoreKeys, fingerprint });
   if (a.resume && run.isDone()) {
     say(`${out} is already complete; its metrics are in ${run.metricsFile}`);
     return { run, rows: run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[], completed: true };
@@ -126,6 +139,7 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
   const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
   let barEpoch = -1;
   let runningLoss: number | undefined;
+  const signals = hooks.signal ? null : stopOnSignals('rerun the same command with --resume');
   const result = await trainLoop({
     gpu, trainer, batches, rng: batchRng, store: run,
     epochs: a.epochs,
@@ -134,10 +148,11 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
     logEvery: a.logEvery,
     stepsPerUpdate,
     probe: a.logCoherence ? createCoherenceProbe(trainer) : undefined,
+    divergence: a.divergeFactor > 0 ? { factor: a.divergeFactor, points: a.divergePoints } : undefined,
     hooks: {
-      onStart: (epoch) => {
-        if (epoch > 0) {
-          say(`resuming ${out} after epoch ${epoch}`);
+      onStart: (epoch, step, inside) => {
+        if (step > 0) {
+          say(`resuming ${out} ${resumePoint(epoch, step, inside)}`);
           for (const r of run.readMetrics()) if (r.kind === 'epoch') table.row(r);
         }
       },
@@ -153,9 +168,21 @@ export async function runTraining(a: TrainArgs, hooks: TrainHooks = {}): Promise
       onRow: (row) => { if (row.kind === 'step') runningLoss = row.loss as number; },
       onEpoch: show,
       stopAfterEpoch: hooks.stopAfterEpoch,
+      signal: hooks.signal ?? signals!.signal,
     },
-  });
+  }).finally(() => signals?.dispose());
   progress.close();
+  if (result.diverged?.loss !== undefined) {
+    const { step, lr, loss, initialLoss, since, points } = result.diverged;
+    throw new TrainingError(`the training loss diverged: ${loss.toPrecision(3)} at step ${step} has stayed above ${a.divergeFactor} times the first `
+      + `step's ${initialLoss!.toPrecision(3)} for ${points} logging points (since step ${since}); lower the learning rate (e.g. --lr `
+      + `${+(lr / 10).toPrecision(3)}) and start again with another --out, or allow it with --diverge-factor 0`);
+  }
+  if (result.status === 'interrupted') {
+    const where = `stopped at epoch ${result.epoch + 1} step ${result.step}; rerun the same command with --resume to continue`;
+    if (signals) throw new StoppedBySignal(where, signals.exitCode()!);
+    return { run, rows: run.readMetrics().filter((r) => r.kind === 'epoch') as unknown as EpochRow[], completed: false };
+  }
   if (result.diverged) {
     const { step, epoch, lr } = result.diverged;
     const lower = +(lr / 10).toPrecision(3);

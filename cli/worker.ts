@@ -22,8 +22,8 @@ const WORKER_SPEC = {
   ],
   notes: `The experiment folders must sit on storage that every worker machine sees under the same path (NFS or
 similar): a run resumes from its folder's checkpoint on whichever worker takes it, and the folder, not
-Redis, holds the results. SIGTERM or Ctrl-C stops the running run at a checkpoint and puts its job back
-on the queue. A worker that dies leaves its job to be taken by another after about twice --lock-seconds.
+Redis, holds the results. SIGTERM or Ctrl-C stops the running run and puts its job back on the queue;
+it resumes from its last checkpoint (an epoch end). A worker that dies leaves its job to be taken by another after about twice --lock-seconds.
 A job names only a folder and a run; the worker checks the run belongs to the folder's experiment and
 executes nothing else. A TLS server with a private CA: NODE_EXTRA_CA_CERTS=ca.pem cgh worker ...`,
 } as const;
@@ -42,40 +42,53 @@ export async function workerCommand(argv: string[], executor?: GridExecutor): Pr
   const target = parseTarget(url);
   const exec = executor ?? await loadGridExecutor();
   const connection = await openQueue(target, log);
+  // Opening the GPU blocks this thread for seconds; done before taking a job, it cannot delay a heartbeat.
+  if (!executor) await (await import('../engine/context.js')).getGpu({ adapterName: a.adapter });
   const name = a.name ?? `${os.hostname()}-${process.pid}${a.adapter ? `-${a.adapter.replace(/\s+/g, '_')}` : ''}`;
   const { GridWorker } = await import('../experiments/queue/worker.js');
   const worker = new GridWorker({ connection, executor: exec, name, adapter: a.adapter, concurrency: a.concurrency, lockMs: a.lockSeconds * 1000, log });
   await worker.start();
-  log(`worker ${name} is taking runs from ${target.display} (concurrency ${a.concurrency}); Ctrl-C or SIGTERM stops it at a checkpoint`);
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      log(`${sig}: stopping at a checkpoint`);
-      worker.stop().then(resolve, resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  log(`worker ${name} is taking runs from ${target.display} (concurrency ${a.concurrency}); Ctrl-C or SIGTERM stops it and puts its runs back`);
+  // Listeners stay until the end (not once): the folder locks' own handler re-raises a signal nobody else handles.
+  const signals = onSignals((sig) => log(`${sig}: stopping; the runs resume from their last checkpoints`));
+  await signals.received;
+  await worker.stop();
+  signals.off();
   await connection.quit().catch(() => connection.disconnect());
   log(`worker ${name} stopped`);
 }
 
-/** One run of a grid in this process, as a local worker of --workers N; SIGTERM stops it at a checkpoint. */
+/** One run of a grid in this process, as a local worker of --workers N; SIGTERM stops it (it resumes from its last checkpoint). */
 async function runOne(folder: string, run: string, adapter: string | undefined, executor: GridExecutor, log: (l: string) => void): Promise<void> {
   const plan = await executor.planGrid(folder);
   if (!plan.runs.some((r) => r.name === run)) {
     throw new UsageError(`run "${run}" is not in the ${plan.experiment} grid of ${folder}; its runs: ${plan.runs.map((r) => r.name).join(', ')}`);
   }
   const stop = new AbortController();
-  const onSignal = () => stop.abort(new Error('stopped by a signal'));
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  const signals = onSignals(() => {});
+  void signals.received.then(() => stop.abort(new Error('stopped by a signal')));
   try {
     await executor.executeGridRun(folder, run, { adapter, log: (l) => log(`${run}: ${l}`), signal: stop.signal });
   } catch (e) {
-    if (stop.signal.aborted) throw new Error(`${run} stopped at a checkpoint; run the same command again to resume it`);
+    if (stop.signal.aborted) throw new Error(`${run} stopped; run the same command again to resume it from its last checkpoint`);
     throw e;
   } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    signals.off();
   }
+}
+
+/** Resolves on the first SIGTERM or SIGINT; the handlers stay installed until off(). */
+function onSignals(first: (sig: string) => void): { received: Promise<void>; off: () => void } {
+  let handler: (sig: NodeJS.Signals) => void = () => {};
+  const received = new Promise<void>((resolve) => {
+    let seen = false;
+    handler = (sig) => {
+      if (!seen) first(sig);
+      seen = true;
+      resolve();
+    };
+  });
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return { received, off: () => { process.off('SIGTERM', handler); process.off('SIGINT', handler); } };
 }

@@ -175,6 +175,15 @@ export class Gpu {
     this.pending.clear();
   }
 
+  /**
+   * Resolves when the work submitted so far is done, without draining later submissions (unlike idle). A pending
+   * fence makes Dawn in Node poll on the main thread: for GPUs, where that costs a spare core; CPU adapters use idle.
+   */
+  async fence(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.raise();
+  }
+
   /** Copy a buffer's first `count` elements back to the CPU. */
   async read(buf: GPUBuffer, count: number, type: 'f32' | 'i32' | 'u32' = 'f32', offsetElems = 0): Promise<Float32Array | Int32Array | Uint32Array> {
     const bytes = count * 4;

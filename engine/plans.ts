@@ -14,7 +14,7 @@ export type PlanOp = (typeof PLAN_OPS)[number];
 export interface Plans {
   matmul: PlanFamily;
   conv: PlanFamily;
-  /** Reductions use subgroup operations (the device has the `subgroups` feature). */
+  /** Wide softmax cross-entropy heads run on subgroup operations (the device has the `subgroups` feature). */
   subgroups: boolean;
   /** Largest workgroup memory a kernel may declare, in bytes. */
   workgroupBytes: number;
@@ -56,9 +56,12 @@ export function choosePlans(report: AdapterReport, deviceFeatures: ReadonlySet<s
     }
     const fam = (right ?? left) as PlanFamily;
     if (!PLAN_FAMILIES.includes(fam)) {
-      throw new PlanError(`CGH_PLANS: unknown plan family '${fam}'; use ${PLAN_FAMILIES.join(' or ')}, per op as ${PLAN_OPS.join('=..,')}=.., or subgroups/nosubgroups`);
+      const forms = `${PLAN_FAMILIES.join(' or ')}, per op as ${PLAN_OPS.join('=..,')}=.., or subgroups/nosubgroups`;
+      throw new PlanError(`CGH_PLANS: unknown plan family '${fam}'; use ${forms}`);
     }
-    if (right !== undefined && !PLAN_OPS.includes(left as PlanOp)) throw new PlanError(`CGH_PLANS: unknown op '${left}'; the ops with plans are ${PLAN_OPS.join(', ')}`);
+    if (right !== undefined && !PLAN_OPS.includes(left as PlanOp)) {
+      throw new PlanError(`CGH_PLANS: unknown op '${left}'; the ops with plans are ${PLAN_OPS.join(', ')}`);
+    }
     const ops = right === undefined ? [...PLAN_OPS] : [left as PlanOp];
     for (const op of ops) plans[op] = fam;
   }

@@ -1,4 +1,5 @@
 import { Gpu, Dispatch, words } from './gpu.js';
+import { isCpuAdapter } from './plans.js';
 import { Graph, Node, Parameter } from './graph.js';
 import { Program } from './program.js';
 import { gradients } from './autograd.js';
@@ -26,6 +27,8 @@ export interface TrainerOptions {
   sgd: SgdOptions;
   transform?: GradientTransform;
   evalBatchSize?: number;
+  /** settle() keeps steps queued while it waits (default: on every adapter but a CPU one; tests force either). */
+  pipelined?: boolean;
 }
 
 export interface EpochMetrics { loss: number; accuracy: number; examples: number; nonFiniteStep: number | null }
@@ -46,8 +49,9 @@ interface EvalForward extends Forward { correct5: Node }
  *
  * The step API never waits for the GPU: `step` uploads the batch (queue-ordered behind the step in flight, whose
  * inputs it therefore cannot disturb; the caller may refill its arrays at once) and submits. A loop calls
- * `settle()` after each step, which waits only when more than `maxAhead` steps are unawaited, and reads numbers only
- * where it needs them: `takeMetrics` (the loss and accuracy sums since the last read) at logging points and epoch ends.
+ * `settle(maxAhead)` after a step, which waits only when more than `maxAhead` steps are unawaited, and reads numbers
+ * only where it needs them: `takeMetrics` (the loss and accuracy sums since the last read) at logging points and
+ * epoch ends.
  */
 export class Trainer {
   readonly train: Forward;
@@ -60,11 +64,16 @@ export class Trainer {
   private readonly stepWord = new Uint32Array(1);
   /** The step's dispatches after the program's: the update, then the metric sums. */
   private readonly tail: Dispatch[];
-  /** Steps submitted since the GPU was last known idle. */
+  /** Steps submitted since the last settle that waited (or the last metrics read). */
   private unawaited = 0;
+  /** On GPUs: resolves when the work submitted up to the last settle that waited is done. */
+  private fence: Promise<void> | null = null;
+  /** GPUs keep steps queued while the CPU waits; a CPU adapter drains its queue instead (see settle). */
+  private readonly pipelined: boolean;
 
   constructor(readonly gpu: Gpu, readonly net: Network, readonly opts: TrainerOptions) {
     this.transform = opts.transform ?? new SumGroups(1);
+    this.pipelined = opts.pipelined ?? !isCpuAdapter(gpu.report);
     const B = opts.batchSize;
     const g = new Graph();
     g.gradGroups = this.transform.groups;
@@ -110,21 +119,57 @@ export class Trainer {
   }
 
   /**
-   * Bounds how far the CPU runs ahead of the GPU: returns at once while at most `maxAhead` steps are unawaited,
-   * else waits until the GPU has finished them all. No number is read back.
+   * Bounds how far the CPU runs ahead of the GPU; no number is read back. Returns at once while at most `maxAhead`
+   * steps are unawaited. Beyond that, on a GPU it waits only for the work submitted up to the previous such wait, so
+   * the steps since then stay queued and the GPU never runs dry (at most about 2·maxAhead + 1 steps in flight);
+   * on a CPU adapter it waits for all of it (gpu.idle sleeps instead of polling a pending promise, which would take a
+   * core from the adapter's own threads).
    */
   async settle(maxAhead = 4): Promise<void> {
     if (this.unawaited <= maxAhead) return;
-    await this.gpu.idle();
     this.unawaited = 0;
+    if (!this.pipelined) { await this.gpu.idle(); return; }
+    const previous = this.fence;
+    this.fence = this.gpu.fence();
+    this.fence.catch(() => {}); // a fence nobody awaits any more (a stopped run) must not crash the process; awaiters still see errors
+    await previous;
+  }
+
+  /**
+   * The raw sums behind takeMetrics as they stand, without a reset (waits for the GPU): a checkpoint inside an
+   * epoch keeps them so that the resumed sums round exactly as the uninterrupted ones.
+   */
+  async metricSums(): Promise<number[]> {
+    return [...(await this.readSums())];
+  }
+
+  /** Puts back sums that metricSums returned. */
+  loadMetricSums(sums: number[]): void {
+    if (sums.length !== 4 || !sums.every(Number.isFinite)) throw new Error(`metric sums are 4 finite numbers, got ${JSON.stringify(sums)}`);
+    this.gpu.write(this.metricsAcc, Float32Array.from(sums));
   }
 
   /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
   async takeMetrics(): Promise<EpochMetrics> {
-    const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
-    this.unawaited = 0;
+    const m = await this.peekMetrics();
     this.gpu.write(this.metricsAcc, new Float32Array(4));
+    return m;
+  }
+
+  /** The metrics takeMetrics would return, without resetting them (waits for the GPU). */
+  async peekMetrics(): Promise<EpochMetrics> {
+    const a = await this.readSums();
     return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
+  }
+
+  /** The metric sums [loss, right, examples, 1 + the first non-finite step or 0], once the GPU has done every step. */
+  private async readSums(): Promise<Float32Array> {
+    const fence = this.fence;
+    this.fence = null;
+    const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
+    await fence;
+    this.unawaited = 0;
+    return a;
   }
 
   /**

@@ -129,6 +129,8 @@ test('run folder: new run, refusal without --resume, config check, rows, checkpo
   const ck = resumed.loadCheckpoint()!;
   assert.equal(ck.meta, { epoch: 1, metricsRows: 1 });
   assert.equal([...ck.tensors.get('layers.0.weight')!.data], [1, 2, 3, -0]);
+  assert.is(resumed.readMetrics().length, 2, 'reading the checkpoint changes nothing');
+  resumed.rewindTo(ck);
   assert.equal(resumed.readMetrics(), [{ kind: 'epoch', epoch: 1 }], 'rows after the checkpoint are dropped, to be written again');
   assert.is(fs.readFileSync(run.metricsFile, 'utf8'), '{"kind":"epoch","epoch":1}\n');
   assert.not.ok(resumed.isDone());
@@ -145,6 +147,7 @@ test('run folder: new run, refusal without --resume, config check, rows, checkpo
   // Resuming a run that never reached a checkpoint starts over.
   const again = RunFolder.open(path.join(tmp, 'rf2'), config, { resume: true });
   assert.is(again.loadCheckpoint(), null);
+  again.rewindTo(null);
   assert.is(again.readMetrics().length, 0);
 });
 

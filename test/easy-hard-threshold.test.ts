@@ -1,5 +1,5 @@
 import { test } from 'uvu';
-import { splitAtThreshold, splitAtThresholdPerClass } from '../experiments/easy-hard-threshold.js';
+import { splitAtThreshold, splitAtThresholdPerClass } from '../experiments/protocols/easy-hard-threshold.js';
 
 // First-correct steps of ten examples (-1: never learned).
 const FIRST = Int32Array.from([3, 1, -1, 2, 2, 5, 0, -1, 2, 4]);

@@ -68,6 +68,10 @@ test('a run killed at several points resumes with no metric row lost or doubled,
   const baseDir = path.join(tmpDir('base'), 'run');
   const base = await executeRun(baseDir, config, runData);
   assert.is(base.summary.status, 'completed');
+  // The summary counts the hidden units that never fire on a training image (16 units, all 300 images).
+  const dead = base.summary.deadUnits!;
+  assert.equal([dead.units, dead.examples, dead.layers.length], [16, 300, 1]);
+  assert.ok(dead.dead >= 0 && dead.dead <= 16 && base.summary.deadFraction === dead.dead / 16, JSON.stringify(dead));
   const want = deterministic(readRows(baseDir));
   const epochRows = want.filter((r) => r.includes('"kind":"epoch"')).length;
   assert.is(epochRows, 3);
@@ -144,7 +148,7 @@ test('every experiment runs end to end on a tiny configuration, and a rerun repe
   }
   const html = fs.readFileSync(writeReport(root), 'utf8');
   for (const id of ['label-noise', 'suppression', 'winsorize', 'easy-hard', 'difficulty', 'anti-adversarial']) assert.ok(html.includes(`<section id="${id}">`), `no ${id} section`);
-  const verdicts = html.match(/This run: (agrees|disagrees|cannot tell)/g) ?? [];
+  const verdicts = html.match(/This run: (agrees|disagrees|cannot tell|no verdict|context)/g) ?? [];
   assert.ok(verdicts.length >= 15, `only ${verdicts.length} checks`);
   assert.ok(html.includes('data-label="M3 corrupt"') && html.includes('data-series="RM3"'), 'suppression and difficulty series');
   assert.ok(fs.existsSync(path.join(root, 'difficulty', 'difficulty.safetensors')) && fs.existsSync(path.join(root, 'easy-hard', 'splits.safetensors')));
@@ -182,7 +186,10 @@ test('bad input: one-line errors, and nothing already written is lost', async ()
 test('reproduce runs its plan into one report, and each part\'s recorded command resumes that part', async () => {
   const out = tmpDir('reproduce');
   const plan = [{ experiment: 'label-noise' as const, settings: { epochs: 1, trainSize: 300, testSize: 200, hidden: [16] }, options: { noise: [0, 1] } }];
-  const file = await reproduce(out, { command: 'cgh reproduce --out X', plan, preset: 'tiny', ...quiet });
+  const progress: string[] = [];
+  const file = await reproduce(out, { command: 'cgh reproduce --out X', plan, preset: 'tiny', ...quiet, log: (l: string) => progress.push(l) });
+  assert.ok(progress.includes('[run 1 of 2] label-noise/noise-0'), progress.join('\n'));
+  assert.ok(progress.some((l) => /^\[run 2 of 2\] label-noise\/noise-100, about .* left overall$/.test(l)), progress.join('\n'));
   const html = fs.readFileSync(file, 'utf8');
   assert.ok(html.includes('Produced by: cgh reproduce --out X') && html.includes('<section id="label-noise">'));
   const command = equivalentCommand(plan[0], 'tiny', out);
@@ -196,6 +203,15 @@ test('reproduce runs its plan into one report, and each part\'s recorded command
     process.stderr.write = write;
   }
   assert.ok(lines.filter((l) => l.includes('already done')).length === 2, lines.join(''));
+  // --seeds and --quick: the seeded parts take the count, the smoke test one seed and a tenth of the epochs.
+  const seeded = reproducePlan({ seeds: 5 }).filter((s) => 'seeds' in s.options);
+  assert.equal(seeded.map((s) => [s.experiment, s.options.seeds]), [['label-noise', 5], ['suppression', 5]]);
+  const quick = reproducePlan({ quick: true });
+  const full = reproducePlan();
+  quick.forEach((s, i) => {
+    assert.is(s.settings.epochs, Math.max(2, Math.round((full[i].settings.epochs ?? presetSettings('mnist-small', s.experiment).epochs) / 10)), s.experiment);
+    if ('seeds' in s.options) assert.is(s.options.seeds, 1);
+  });
   // The full plan's parts all have flags for their settings.
   for (const step of reproducePlan()) assert.ok(equivalentCommand(step, 'mnist-small', 'runs/reproduce').startsWith(`cgh experiment ${step.experiment} --preset mnist-small`));
 });

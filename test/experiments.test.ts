@@ -165,7 +165,9 @@ test('presets: protocol choices per experiment, unknown preset refused', () => {
 
 interface Curve { set: string; acc: number[]; loss?: number[] }
 
-function writeRun(root: string, name: string, config: Record<string, unknown>, curves: Curve[], summary: Record<string, unknown> = { status: 'completed' }): void {
+/** A run folder; `summary` null leaves it unfinished (no summary.json). */
+function writeRun(root: string, name: string, config: Record<string, unknown>, curves: Curve[],
+  summary: Record<string, unknown> | null = { status: 'completed' }): void {
   const dir = path.join(root, name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ run: name, model: 'mlp', hidden: [8], dataset: 'mnist', batchSize: 10, lr: 0.1, momentum: 0, ...config }));
@@ -175,7 +177,7 @@ function writeRun(root: string, name: string, config: Record<string, unknown>, c
     for (const c of curves) rows.push(JSON.stringify({ kind: 'eval', step: e * 10, epoch: e, set: c.set, loss: c.loss?.[e] ?? 2 - c.acc[e], acc: c.acc[e], n: 100 }));
   }
   fs.writeFileSync(path.join(dir, 'metrics.jsonl'), rows.join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(summary));
+  if (summary) fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(summary));
 }
 
 function tmpDir(): string {
@@ -188,66 +190,85 @@ function checkLine(html: string, prediction: string): string {
   return html.slice(at, html.indexOf('</div></div>', at));
 }
 
-test('label-noise report: figures with the expected series and agreement lines computed from the rows', () => {
-  for (const corruptFirst of [false, true]) {
-    const root = tmpDir();
-    fs.writeFileSync(path.join(root, 'experiment.json'), JSON.stringify({ experiment: 'label-noise', preset: 'tiny', settings: {}, options: { noise: [0, 0.5] }, command: 'cgh experiment label-noise --preset tiny' }));
-    writeRun(root, 'noise-0', { noise: 0 }, [
-      { set: 'train-sample', acc: [0.1, 0.6, 0.95, 0.99, 1] },
-      { set: 'pristine', acc: [0.1, 0.6, 0.95, 0.99, 1] },
-      { set: 'test', acc: [0.1, 0.8, 0.85, 0.85, 0.85] },
-    ]);
-    const fast = [0.1, 0.5, 0.92, 0.95, 0.97], slow = [0.1, 0.2, 0.4, 0.7, 0.91];
-    writeRun(root, 'noise-50', { noise: 0.5 }, [
-      { set: 'train-sample', acc: [0.1, 0.3, 0.6, 0.85, 0.93] },
-      { set: 'pristine', acc: corruptFirst ? slow : fast },
-      { set: 'corrupt', acc: corruptFirst ? fast : slow },
-      { set: 'test', acc: [0.1, 0.7, 0.6, 0.5, 0.45] },
-    ]);
-    const file = writeReport(root);
-    const html = fs.readFileSync(file, 'utf8');
-    for (const label of ['train, 0% noise', 'test, 50% noise', 'pristine, 50% noise', 'corrupt, 50% noise']) {
-      assert.ok(html.includes(`data-label="${label}"`), `missing series ${label}`);
-    }
-    assert.ok(html.includes('>accuracy (%)<') && html.includes('>epoch<'), 'axes are titled');
-    const pc = checkLine(html, 'Pristine examples (label unchanged) are learned faster than corrupt ones.');
-    assert.ok(pc.includes(corruptFirst ? 'This run: disagrees' : 'This run: agrees'), pc);
-    assert.ok(pc.includes(corruptFirst ? '50%: 4 ep vs 2 ep' : '50%: 2 ep vs 4 ep'), pc);
-    const rate = checkLine(html, 'As the label noise increases, the rate at which examples are learned decreases.');
-    assert.ok(rate.includes('This run: agrees') && rate.includes('0%: 2 ep, 50%: 4 ep'), rate);
-    const over = checkLine(html, 'Overfitting is benign');
-    assert.ok(over.includes('This run: agrees') && over.includes('0%: 0.0 points, 50%: 25.0 points'), over);
-    const csv = fs.readFileSync(path.join(root, 'label-noise-summary.csv'), 'utf8').trim().split('\n');
-    assert.is(csv.length, 3);
-    assert.ok(csv[2].startsWith('50%,'), csv[2]);
-    assert.ok(!/https?:\/\/(?!www\.w3\.org)/.test(html), 'the page links nothing external');
+/** A logistic curve from 0.1 to `end`, halfway at `mid`, over `n` evaluations, shifted by `shift`. */
+function rising(end: number, mid: number, n: number, shift = 0): number[] {
+  return Array.from({ length: n }, (_, e) => Math.min(1, Math.max(0, 0.1 + (end - 0.1) / (1 + Math.exp(-(e - mid) / 2)) + shift)));
+}
+
+const SHIFTS = [-0.01, 0, 0.012];
+
+test('label-noise report: seed means and bands, ordered colours, log axis, verdicts with premises, unfinished runs without a verdict', () => {
+  const root = tmpDir();
+  fs.writeFileSync(path.join(root, 'experiment.json'), JSON.stringify({ experiment: 'label-noise', preset: 'tiny', settings: { epochs: 30 },
+    options: { noise: [0, 0.5, 1], seeds: 3 }, command: 'cgh experiment label-noise --preset tiny' }));
+  const level = (p: number, memorised: boolean) => SHIFTS.forEach((shift, k) => {
+    const curves: Curve[] = [
+      { set: 'train-sample', acc: rising(1, 4 + 8 * p, 31, shift) },
+      { set: 'test', acc: rising(0.9 - 0.6 * p, 3, 31, shift).map((a, e) => a - (e > 10 ? 0.3 * p * Math.min(1, (e - 10) / 20) : 0)) },
+    ];
+    if (p < 1) curves.push({ set: 'pristine', acc: rising(1, 3 + 8 * p, 31, shift) });
+    if (p > 0) curves.push({ set: 'corrupt', acc: rising(memorised ? 1 : 0.5, 12, 31, shift) });
+    writeRun(root, k ? `noise-${p * 100}-seed${k}` : `noise-${p * 100}`, { noise: p, seed: k }, curves,
+      p === 1 && k === 2 ? null : { status: 'completed' });
+  });
+  level(0, true);
+  level(0.5, false);
+  level(1, true);
+  const html = fs.readFileSync(writeReport(root), 'utf8');
+  for (const label of ['train, 0% noise', 'test, 50% noise', 'pristine, 50% noise', 'corrupt, 50% noise']) {
+    assert.ok(html.includes(`data-label="${label}"`), `missing series ${label}`);
   }
+  assert.ok(!html.includes('data-label="corrupt, 0% noise"'), 'a series without data has no line and no legend entry');
+  assert.ok(html.includes('>epoch (log scale)<') && html.includes('class="band"'), 'log axis and seed bands');
+  assert.ok(html.includes('stroke="#440154"'), 'the lowest noise level takes the dark end of the ordered palette');
+  const pristine = checkLine(html, 'With more noise (fewer pristine examples sharing the signal) the pristine examples are learned more slowly.');
+  assert.ok(pristine.includes('This run: no verdict') && pristine.includes('noise-100-seed2 (unfinished)'), pristine);
+  assert.ok(html.includes('Unfinished (curves partial, no verdict from them yet): noise-100-seed2'));
+  // Without the unfinished run: corrupt examples at 50% were never memorised, so overfitting cannot be judged.
+  fs.writeFileSync(path.join(root, 'noise-100-seed2', 'summary.json'), JSON.stringify({ status: 'completed' }));
+  const done = fs.readFileSync(writeReport(root), 'utf8');
+  const over = checkLine(done, 'Overfitting is benign');
+  assert.ok(over.includes('This run: cannot tell') && over.includes('Premise not met'), over);
+  assert.ok(checkLine(done, 'With more noise (fewer pristine').includes('This run: agrees'));
+  assert.ok(done.includes('MNIST (the embedded copy)'), 'the dataset is named');
+  const csv = fs.readFileSync(path.join(root, 'label-noise-summary.csv'), 'utf8').trim().split('\n');
+  assert.is(csv.length, 4);
+  assert.ok(csv[2].startsWith('50%,3,3,'), csv[2]);
+  assert.ok(!/https?:\/\/(?!www\.w3\.org)/.test(done), 'the page links nothing external');
 });
 
-test('suppression and anti-adversarial reports: gaps and epochs to 90% from the rows', () => {
+test('suppression and anti-adversarial reports: the paper\'s grid, verdicts over seeds, dead units void a premise, a linked summary', () => {
   const root = tmpDir();
   const sup = path.join(root, 'suppression');
   fs.mkdirSync(sup);
-  fs.writeFileSync(path.join(sup, 'experiment.json'), JSON.stringify({ experiment: 'suppression', preset: 'tiny', settings: {}, options: { rules: ['sgd', 'rm3'], noise: [0.5] }, command: 'cgh experiment suppression' }));
-  writeRun(sup, 'sgd-noise-50', { rule: 'sgd', noise: 0.5 }, [
-    { set: 'train-sample', acc: [0.1, 0.9] }, { set: 'pristine', acc: [0.1, 0.95] }, { set: 'corrupt', acc: [0.1, 0.85] }, { set: 'test', acc: [0.1, 0.5] }]);
-  writeRun(sup, 'rm3-noise-50', { rule: 'rm3', noise: 0.5 }, [
-    { set: 'train-sample', acc: [0.1, 0.6] }, { set: 'pristine', acc: [0.1, 0.9] }, { set: 'corrupt', acc: [0.1, 0.3] }, { set: 'test', acc: [0.1, 0.55] }]);
+  fs.writeFileSync(path.join(sup, 'experiment.json'), JSON.stringify({ experiment: 'suppression', preset: 'tiny', settings: { epochs: 30 },
+    options: { rules: ['sgd', 'rm3'], noise: [0.5], seeds: 3 }, command: 'cgh experiment suppression' }));
+  SHIFTS.forEach((shift, k) => {
+    const suffix = k ? `-seed${k}` : '';
+    writeRun(sup, `sgd-noise-50${suffix}`, { rule: 'sgd', noise: 0.5, seed: k }, [{ set: 'train-sample', acc: rising(1, 8, 31, shift) },
+      { set: 'pristine', acc: rising(1, 4, 31, shift) }, { set: 'corrupt', acc: rising(1, 10, 31, shift) }, { set: 'test', acc: rising(0.5, 4, 31, shift) }]);
+    writeRun(sup, `rm3-noise-50${suffix}`, { rule: 'rm3', noise: 0.5, seed: k }, [{ set: 'train-sample', acc: rising(0.8, 12, 31, shift) },
+      { set: 'pristine', acc: rising(1, 5, 31, shift) }, { set: 'corrupt', acc: rising(0.6, 20, 31, shift) },
+      { set: 'test', acc: rising(0.55, 4, 31, shift) }]);
+  });
   const anti = path.join(root, 'anti-adversarial');
   fs.mkdirSync(anti);
-  fs.writeFileSync(path.join(anti, 'experiment.json'), JSON.stringify({ experiment: 'anti-adversarial', preset: 'tiny', settings: {}, options: { target: 1, goal: 0.9 }, command: 'cgh experiment anti-adversarial' }));
+  fs.writeFileSync(path.join(anti, 'experiment.json'), JSON.stringify({ experiment: 'anti-adversarial', preset: 'tiny', settings: {},
+    options: { target: 1, goal: 0.9 }, command: 'cgh experiment anti-adversarial' }));
   writeRun(anti, 'pretrain', {}, [{ set: 'train', acc: [0.1, 0.9, 1] }], { status: 'stopped', stop: { set: 'train', acc: 1, step: 20, epoch: 2 } });
-  writeRun(anti, 'noisy-from-pretrained', { noise: 1 }, [{ set: 'train', acc: [0.1, 0.3, 0.5, 0.91] }]);
-  writeRun(anti, 'noisy-from-scratch', { noise: 1 }, [{ set: 'train', acc: [0.1, 0.2, 0.3, 0.5, 0.7, 0.92] }]);
+  const dead = { status: 'stopped', deadFraction: 0.6, deadUnits: { dead: 6, units: 10, examples: 100, layers: [] } };
+  writeRun(anti, 'noisy-from-pretrained', { noise: 1 }, [{ set: 'train', acc: rising(1, 6, 20) }], dead);
+  writeRun(anti, 'noisy-from-scratch', { noise: 1 }, [{ set: 'train', acc: rising(1, 12, 20) }]);
   const html = fs.readFileSync(writeReport(root), 'utf8');
-  const gap = checkLine(html, 'RM3 (suppressing weak gradient directions) has a smaller generalisation gap than SGD.');
-  assert.ok(gap.includes('This run: agrees') && gap.includes('RM3 5.0 pts, SGD 40.0 pts'), gap);
-  const mem = checkLine(html, 'RM3 learns the pristine examples but not the corrupt ones');
-  assert.ok(mem.includes('This run: agrees'), mem);
-  const aa = checkLine(html, 'Features learned from the real labels help memorise random ones');
-  assert.ok(aa.includes('This run: agrees') && aa.includes('from clean-trained weights 3 epochs, from random initialisation 5 epochs'), aa);
+  const mem = checkLine(html, 'At 50% noise, RM3 memorises the noisy labels more slowly than SGD');
+  assert.ok(mem.includes('This run: agrees') && mem.includes('(3 seeds)') && mem.includes('Premise met'), mem);
+  assert.ok(html.includes('Figure 3: pristine (solid) and corrupt (dashed) accuracy') && html.includes('class="grid"'), 'the paper\'s grid');
+  const aa = checkLine(html, 'Starting from weights trained on clean labels');
+  assert.ok(aa.includes('This run: cannot tell') && aa.includes('dead units 60.0%'), aa);
+  assert.ok(html.includes('60.0% (6 of 10)'), 'dead units in the table');
+  assert.ok(/<tr class="agrees"><td><a href="#suppression-grid-1">/.test(html), 'summary rows link to their panel and are coloured');
+  assert.ok(html.includes('counted checks agree with the paper'));
   assert.ok(html.indexOf('id="suppression"') < html.indexOf('id="anti-adversarial"'), 'sections follow the paper\'s order');
-  assert.ok(html.includes('data-label="RM3 corrupt"'));
 });
 
 test.run();

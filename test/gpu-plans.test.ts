@@ -15,6 +15,7 @@ import { Rng } from '../engine/random.js';
 import { GEMM_TILES, planGemm } from '../engine/ops/gemm_tiles.js';
 import { choosePlans, PlanError } from '../engine/plans.js';
 import type { AdapterReport } from '../engine/device.js';
+import { crossEntropy, correct } from '../engine/ops/loss.js';
 import { runGraph, randn, assertClose, assertGradClose, finiteDiff, f64, assertThrowsLine } from './helpers/check.js';
 import { withPlans } from './helpers/plans.js';
 
@@ -122,7 +123,8 @@ test('strided, broadcast and folded-column products (the 1x1 convolution layout)
       const C0 = randn(rng, size);
       const want = p.accumulate ? f64(C0) : new Float64Array(size);
       for (let e = 0; e < entries; e++) {
-        const one = product64(f64(A.subarray(e * p.strideA, e * p.strideA + p.M * p.K)), f64(B.subarray(e * p.strideB, e * p.strideB + p.K * cols)), p.M, cols, p.K, p.transA, p.transB);
+        const Ae = f64(A.subarray(e * p.strideA, e * p.strideA + p.M * p.K)), Be = f64(B.subarray(e * p.strideB, e * p.strideB + p.K * cols));
+        const one = product64(Ae, Be, p.M, cols, p.K, p.transA, p.transB);
         one.forEach((v, i) => { want[e * strideC + i] += v; });
       }
       const g = new Graph();
@@ -230,9 +232,49 @@ test('implicit-GEMM weight gradient in gradient groups: each group its own examp
   }
 });
 
+test('subgroup cross-entropy (forward, gradient by finite differences, first-argmax accuracy with ties) on wide heads', async () => {
+  const rng = new Rng(41);
+  for (const [B, C] of [[5, 1000], [3, 67]]) {
+    const L = randn(rng, B * C, 3);
+    const labels = Int32Array.from({ length: B }, () => rng.int(C));
+    // Row 0's maximum appears twice, the label at the second copy: the first index wins, so it is not correct.
+    L[10] = 50; L[C - 3] = 50; labels[0] = C - 3;
+    if (B > 1) labels[1] = 0;
+    const logits64 = f64(L);
+    const ce = (xs: Float64Array[]) => {
+      const out = new Float64Array(B);
+      for (let b = 0; b < B; b++) {
+        let m = -Infinity;
+        for (let j = 0; j < C; j++) m = Math.max(m, xs[0][b * C + j]);
+        let s = 0;
+        for (let j = 0; j < C; j++) s += Math.exp(xs[0][b * C + j] - m);
+        out[b] = m + Math.log(s) - xs[0][b * C + labels[b]];
+      }
+      return out;
+    };
+    const right = new Float64Array(B).map((_, b) => {
+      let best = 0;
+      for (let j = 1; j < C; j++) if (L[b * C + j] > L[b * C + best]) best = j;
+      return best === labels[b] ? 1 : 0;
+    });
+    const { loss, acc } = await withPlans('gpu,subgroups', async () => {
+      const inputs = [{ shape: [B, C], data: L }, { shape: [B], data: labels, dtype: 'i32' as const }];
+      const loss = await runGraph(inputs, (_g, [x, y]) => crossEntropy(x, y));
+      const acc = await runGraph(inputs, (_g, [x, y]) => correct(x, y), { grads: false });
+      return { loss, acc };
+    });
+    assertClose(`loss ${B}x${C}`, loss.out, ce([logits64]), 1e-4, 1e-5);
+    assertGradClose(`gradient ${B}x${C}`, loss.grads[0], finiteDiff(ce, [logits64], 0, loss.weights, 40), 1e-5, 1e-3);
+    assertClose(`correct ${B}x${C}`, acc.out, right, 0.5, 0);
+    assert.is(acc.out[0], 0, 'a tied maximum counts at its first index');
+  }
+});
+
 const report = (name: string, workgroupBytes = 32768): AdapterReport => ({
   name, vendor: 'v', architecture: 'a', backend: 'vulkan', features: [],
-  limits: { maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: workgroupBytes },
+  limits: {
+    maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: workgroupBytes,
+  },
 });
 
 test('plan choice: CPU adapters get the lavapipe plans, GPUs the gpu plans with subgroups where offered; CGH_PLANS forces them', () => {

@@ -13,6 +13,7 @@ import { fakeExecutor, writeFakeGrid, type FakeGrid } from './helpers/fake-grid.
 import { freePort, startRedis, type TestRedis } from './helpers/redis.js';
 import { connectRedis, parseRedisUrl } from '../experiments/queue/redis-url.js';
 import { queueName, REGISTRY_KEY } from '../experiments/queue/names.js';
+import { LOCK_FILE, lockFolder, releaseFolder } from '../experiments/files/folder-lock.js';
 
 const ENTRY = fileURLToPath(new URL('./helpers/queue-cli.js', import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-queue-'));
@@ -175,7 +176,7 @@ test('SIGTERM puts the job back at a checkpoint; a SIGKILLed worker\'s job goes 
   await until(() => rows(dir, 'x').length >= 5, 'x to start');
   first.child.kill('SIGTERM');
   assert.is(await first.exit, 0, first.out());
-  assert.match(first.out(), /x: stopped at a checkpoint and put back on the queue/);
+  assert.match(first.out(), /x: stopped and put back on the queue, to resume from its last checkpoint/);
   const status = cli(['queue', 'status', dir, '--queue', redis.url]);
   assert.match(status.stdout, /^ {2}x +waiting/m, status.stdout);
   const stoppedAt = JSON.parse(fs.readFileSync(path.join(dir, 'x', 'checkpoint.json'), 'utf8')).step;
@@ -197,22 +198,86 @@ test('SIGTERM puts the job back at a checkpoint; a SIGKILLed worker\'s job goes 
   await stopAll([third]);
 });
 
-const WIDE: FakeGrid = { steps: 20, stepMs: 100, runs: [{ name: 'p', dependsOn: [] }, { name: 'q', dependsOn: [] }, { name: 'r', dependsOn: ['p', 'q'] }] };
+const WIDE: FakeGrid = { steps: 40, stepMs: 100, runs: [{ name: 'p', dependsOn: [] }, { name: 'q', dependsOn: [] }, { name: 'r', dependsOn: ['p', 'q'] }] };
 
-test('Redis restarted mid-grid: the workers reconnect and nothing is lost', async () => {
+test('Redis restarted mid-grid, and down for longer than a lock: runs stop at a checkpoint, workers reconnect, nothing is lost', async () => {
   const ref = await reference('ref-wide', WIDE);
   const dir = path.join(tmp, 'wide');
   writeFakeGrid(dir, WIDE);
-  const workers = ['r1', 'r2'].map((n) => worker(n, redis.url, ['--lock-seconds', '20']));
+  const workers = ['r1', 'r2'].map((n) => worker(n, redis.url, ['--lock-seconds', '2']));
   assert.is(cli(['queue', 'run', dir, '--queue', redis.url, '--detach']).code, 0);
-  await until(() => rows(dir, 'p').length >= 4 || rows(dir, 'q').length >= 4, 'a run to start');
-  await redis.restart();
+  await until(() => rows(dir, 'p').length >= 3 || rows(dir, 'q').length >= 3, 'a run to start');
+  await redis.down();
+  try {
+    // A worker that cannot renew its lock for a lock period stops its run: Redis may give it to another.
+    await until(() => workers.some((w) => /no heartbeat reached Redis for \d+s; stopping the run here/.test(w.out())), 'a run to stop without Redis');
+  } finally {
+    await redis.up();
+  }
   const watch = start(['queue', 'run', dir, '--queue', redis.url]);
   assert.is(await watch.exit, 0, watch.out());
   assert.match(watch.out(), /3 done, 0 running, 0 waiting, 0 failed/);
   sameRuns(dir, ref, WIDE);
   assert.ok(workers.some((w) => /reconnected to Redis at redis:\/\/:\*\*\*@127\.0\.0\.1/.test(w.out())), workers.map((w) => w.out()).join('\n'));
   await stopAll(workers);
+});
+
+test('a run that keeps failing is retried, then marked failed; only its dependents wait; the same command again finishes the grid', async () => {
+  const grid: FakeGrid = {
+    steps: 3, stepMs: 50, failing: ['bad'],
+    runs: [
+      { name: 'good', dependsOn: [] }, { name: 'bad', dependsOn: [] },
+      { name: 'after-good', dependsOn: ['good'] }, { name: 'after-bad', dependsOn: ['bad'] },
+    ],
+  };
+  const ref = await reference('ref-failing', { ...grid, failing: [] });
+  const dir = path.join(tmp, 'failing');
+  writeFakeGrid(dir, grid);
+  const w = worker('f1', redis.url);
+  const first = start(['queue', 'run', dir, '--queue', redis.url]);
+  assert.is(await first.exit, 1, first.out());
+  const last = first.out().trim().split('\n').pop();
+  assert.is(last, `cgh: 1 run(s) of ${dir} failed (bad), 1 not run; cgh queue status ${dir} says why; run the same command again to retry them`);
+  const status = cli(['queue', 'status', dir, '--queue', redis.url]);
+  assert.match(status.stdout, /^ {2}bad +failed on f1: bad failed on purpose after step 1$/m, status.stdout);
+  assert.match(status.stdout, /^ {2}after-bad +blocked$/m);
+  assert.match(status.stdout, /^ {2}after-good +done on f1$/m);
+  assert.match(w.out(), /bad: started \(.*attempt 3\)/, 'tried three times');
+  const goodRows = rows(dir, 'good');
+  writeFakeGrid(dir, { ...grid, failing: [] });
+  const again = start(['queue', 'run', dir, '--queue', redis.url]);
+  assert.is(await again.exit, 0, again.out());
+  assert.match(again.out(), /queued 4 runs/);
+  assert.equal(rows(dir, 'good'), goodRows, 'a finished run is read back, not run again');
+  sameRuns(dir, ref, grid);
+  await stopAll([w]);
+});
+
+test('a run folder held by a live local process waits for it; one held by a vanished worker on another host is taken over', async () => {
+  const grid: FakeGrid = { steps: 3, stepMs: 50, runs: ['held', 'orphan', 'foreign'].map((name) => ({ name, dependsOn: [] })) };
+  const ref = await reference('ref-locks', grid);
+  const dir = path.join(tmp, 'locks');
+  writeFakeGrid(dir, grid);
+  for (const r of ['held', 'orphan', 'foreign']) fs.mkdirSync(path.join(dir, r));
+  // This test process stands for a local cgh experiment training "held".
+  lockFolder(path.join(dir, 'held'), 'run folder');
+  const holder = (token: string, owner?: string) => JSON.stringify({ pid: 1, host: 'lost-host', started: '2026-01-01T00:00:00Z', token, owner });
+  fs.writeFileSync(path.join(dir, 'orphan', LOCK_FILE), holder('aaaa', 'cgh worker lost'));
+  fs.writeFileSync(path.join(dir, 'foreign', LOCK_FILE), holder('bbbb'));
+  const w = worker('l1', redis.url, ['--lock-seconds', '1']);
+  assert.is(cli(['queue', 'run', dir, '--queue', redis.url, '--detach']).code, 0);
+  const done = (r: string) => fs.existsSync(path.join(dir, r, 'done.json'));
+  await until(() => done('orphan'), 'the orphaned run to be taken over');
+  assert.match(w.out(), /took over the lock of cgh worker lost on lost-host, whose lease on the run lapsed/);
+  await until(() => /held: .*held is in use by process \d+ on host .*; trying again in 1s/.test(w.out()), 'the held run to wait');
+  await until(() => /foreign: .*foreign is in use by process 1 on host lost-host/.test(w.out()), 'the foreign-held run to wait');
+  assert.not.ok(done('held') || done('foreign'), 'a run held by anything but a lapsed worker is not run');
+  releaseFolder(path.join(dir, 'held'));
+  fs.unlinkSync(path.join(dir, 'foreign', LOCK_FILE));
+  const watch = start(['queue', 'run', dir, '--queue', redis.url]);
+  assert.is(await watch.exit, 0, watch.out());
+  sameRuns(dir, ref, grid);
+  await stopAll([w]);
 });
 
 test('TLS with a password: rediss:// works with the server\'s CA', async () => {

@@ -46,12 +46,14 @@ test('three recorded SGD steps with momentum and weight decay match a float64 re
  * Six steps of a fresh MLP on the same batches; `wait` reads the metrics after every step, otherwise the loop only
  * settles (at most two steps ahead), refills one pair of arrays in place, and reads the metrics once at the end.
  */
-async function sixSteps(wait: boolean): Promise<{ loss: number; accuracy: number; examples: number; weights: Float32Array[]; dispatches: number }> {
+interface SixSteps { loss: number; accuracy: number; examples: number; weights: Float32Array[]; dispatches: number }
+
+async function sixSteps(wait: boolean, pipelined?: boolean): Promise<SixSteps> {
   const gpu = await getGpu();
   const rng = new Rng(8);
   const [B, inp, C] = [12, 21, 5];
   const model = new Mlp([inp], C, [33], rng);
-  const trainer = new Trainer(gpu, model, { batchSize: B, sgd: { lr: 0.1, momentum: 0.9, weightDecay: 0 } });
+  const trainer = new Trainer(gpu, model, { batchSize: B, sgd: { lr: 0.1, momentum: 0.9, weightDecay: 0 }, pipelined });
   const x = new Float32Array(B * inp), y = new Int32Array(B);
   let loss = 0, right = 0, examples = 0;
   for (let step = 0; step < 6; step++) {
@@ -80,6 +82,10 @@ test('steps without a wait (settle, arrays refilled in place, one metrics read) 
   if (ahead.accuracy !== waited.accuracy) throw new Error(`accuracy ${ahead.accuracy} vs ${waited.accuracy}`);
   ahead.weights.forEach((w, i) => { if (w.some((v, j) => v !== waited.weights[i][j])) throw new Error(`parameter ${i} differs`); });
   if (!(ahead.dispatches > 4)) throw new Error(`${ahead.dispatches} dispatches per step`);
+  // settle as on a GPU: waits on fences, leaving the later steps queued.
+  const fenced = await sixSteps(false, true);
+  if (fenced.loss !== ahead.loss || fenced.accuracy !== ahead.accuracy) throw new Error(`fenced steps: ${fenced.loss}, ${fenced.accuracy}`);
+  fenced.weights.forEach((w, i) => { if (w.some((v, j) => v !== waited.weights[i][j])) throw new Error(`fenced steps: parameter ${i} differs`); });
   const tiled = await withPlans('gpu', () => sixSteps(false));
   assertClose('gpu plans: mean loss', [tiled.loss], [waited.loss], 1e-5, 1e-5);
   tiled.weights.forEach((w, i) => assertClose(`gpu plans: parameter ${i}`, w, waited.weights[i], 1e-5, 1e-4));

@@ -166,7 +166,8 @@ test('anti-adversarial: every goal must agree, dead units void the premise; easy
   const easy = cond('easy', { train: rise(1, 3), 'e-test': rise(0.9, 3) }), hard = cond('hard', { train: rise(1, 10), 'h-test': rise(0.3, 10) });
   const eh = easyHardVerdicts(easy, hard);
   expect(only(eh, 'easy-hard-gap'), 'agrees', 'the hard gap is 60 points larger');
-  if (eh.filter((v) => v.kind === 'context').length !== 2) throw new Error('easy/hard context checks missing');
+  if (eh.filter((v) => v.kind === 'context').length !== 3) throw new Error('easy/hard context checks missing');
+  expect(only(eh, 'easy-hard-hard-to-easy'), 'cannot-tell', 'no e-test set on the hard model');
 });
 
 test.after(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -26,7 +26,8 @@ export const GPU_MODELS: GpuModel[] = [
 /** --quick: every model at 1/8 width on a small input and batch, the GEMMs at 128 and 256. */
 function quickModel(m: GpuModel): GpuModel {
   const side = m.name === 'inception_v3' ? 75 : Math.min(m.input[1], 32);
-  return { ...m, label: `${m.label} (quick: width 1/8, ${side}², batch 4)`, input: [m.input[0], side, side], batch: 4, width: 0.125, classes: Math.min(m.classes, 10) };
+  const label = `${m.label} (quick: width 1/8, ${side}², batch 4)`;
+  return { ...m, label, input: [m.input[0], side, side], batch: 4, width: 0.125, classes: Math.min(m.classes, 10) };
 }
 
 export interface GpuModelRow {
@@ -71,7 +72,10 @@ export async function benchGpuModels(gpu: Gpu, opts: { quick?: boolean; seconds?
     await trainer.takeMetrics();
     const stepMs = (performance.now() - start) / steps;
     const flop = trainer.train.program.order.reduce((s, n) => s + productFlops(n), 0);
-    rows.push({ model: m.label, batch: B, examplesPerSecond: (B * 1000) / stepMs, tflops: flop / stepMs / 1e9, dispatches: trainer.dispatchesPerStep, hostMs: host / steps, stepMs });
+    rows.push({
+      model: m.label, batch: B, examplesPerSecond: (B * 1000) / stepMs, tflops: flop / stepMs / 1e9,
+      dispatches: trainer.dispatchesPerStep, hostMs: host / steps, stepMs,
+    });
   }
   return rows;
 }

@@ -13,7 +13,9 @@ export const CONV_MODE = { forward: 0, inputGrad: 1, weightGrad: 2 } as const;
  * products (groups, times gradient groups for the weight gradient) and `parts` the weight gradient's split of each
  * gradient group's examples; `buffers` are the uniform, the two inputs, the bias (or any read-only buffer) and the output.
  */
-export function dispatchTiledConv(c: CompileContext, mode: number, g: TiledConvGeometry, z: number, parts: number, buffers: GPUBuffer[], label: string): Dispatch {
+export function dispatchTiledConv(
+  c: CompileContext, mode: number, g: TiledConvGeometry, z: number, parts: number, buffers: GPUBuffer[], label: string,
+): Dispatch {
   const taps = g.KH * g.KW, cg = g.C / g.groups, og = g.O / g.groups;
   const [M, N, K] = mode === CONV_MODE.forward ? [og, g.N * g.Ho * g.Wo, cg * taps]
     : mode === CONV_MODE.inputGrad ? [cg, g.N * g.H * g.W, og * taps]

@@ -29,7 +29,9 @@ export interface GemmPlan { tile: GemmTile; splits: number; kChunk: number; grid
  * of its tiles on padding; then split-K when even that leaves the GPU mostly idle and K is long. `forceTile` and
  * `forceSplits` are for tests, which check every tile and the split path on small products.
  */
-export function planGemm(M: number, N: number, K: number, batch: number, workgroupBytes: number, opts: { forceTile?: GemmTile; forceSplits?: number; canSplit?: boolean } = {}): GemmPlan {
+export interface GemmPlanOptions { forceTile?: GemmTile; forceSplits?: number; canSplit?: boolean }
+
+export function planGemm(M: number, N: number, K: number, batch: number, workgroupBytes: number, opts: GemmPlanOptions = {}): GemmPlan {
   const fits = TILES.filter((t) => tileBytes(t) <= workgroupBytes && Math.ceil(N / t.BN) <= MAX_GRID && Math.ceil(M / t.BM) <= MAX_GRID);
   if (fits.length === 0) throw new Error(`a ${M}x${N} product needs more than ${MAX_GRID} workgroups along one grid dimension`);
   const count = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * batch;

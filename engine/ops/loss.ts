@@ -19,13 +19,21 @@ function check(logits: Node, labels: Node) {
   }
 }
 
+/** Heads at least this wide use the subgroup kernel where the plans allow it. */
+export const SUBGROUP_MIN_CLASSES = 64;
+
 function dispatch(entry: string) {
   return (n: Node, c: any, extra: Node | null = null) => {
     const [logits, labels] = n.inputs;
     const [B, C] = logits.shape;
     const u = c.uniform(words([B, C, 0, 0]));
     const up = extra ?? logits;
-    return [c.gpu.dispatch(c.gpu.kernel('cross_entropy', entry), [u, c.buf(logits), c.buf(labels), c.buf(up), c.buf(n)], [Math.ceil(B / 64), 1, 1], entry)];
+    const buffers = [u, c.buf(logits), c.buf(labels), c.buf(up), c.buf(n)];
+    // Wide rows on a GPU with subgroups: a workgroup per example (B workgroups) instead of an invocation per example.
+    if (c.gpu.plans.subgroups && C >= SUBGROUP_MIN_CLASSES) {
+      return [c.gpu.dispatch(c.gpu.kernel('cross_entropy_subgroup', entry), buffers, [B, 1, 1], `${entry} (subgroups)`)];
+    }
+    return [c.gpu.dispatch(c.gpu.kernel('cross_entropy', entry), buffers, [Math.ceil(B / 64), 1, 1], entry)];
   };
 }
 

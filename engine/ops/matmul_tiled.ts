@@ -22,7 +22,8 @@ export function dispatchTiledMatmul(c: CompileContext, p: Product, a: GPUBuffer,
   const vecB = aligned(p.strideB) && aligned(p.transB ? K : cols);
   const { BM, BN, TM, TN, WG } = plan.tile;
   const constants = { A_FAST_K: !p.transA, B_FAST_N: !p.transB, VEC_A: vecA, VEC_B: vecB, FOLD: fold, BM, BN, TM, TN, WG };
-  const u = c.uniform(words([M, N, K, p.strideA, p.strideB, p.strideC ?? M * N, p.accumulate ? 1 : 0, cols, plan.splits, plan.kChunk, batch, 0]), 'matmul_tiled');
+  const params = [M, N, K, p.strideA, p.strideB, p.strideC ?? M * N, p.accumulate ? 1 : 0, cols, plan.splits, plan.kChunk, batch, 0];
+  const u = c.uniform(words(params), 'matmul_tiled');
   const scratch = plan.splits > 1 ? c.gpu.buffer(plan.splits * batch * M * N, `${label} split-K`) : c.gpu.unused();
   const buffers = [u, a, b, out, scratch];
   const main = c.gpu.dispatch(c.gpu.kernel('matmul_tiled', 'main', constants), buffers, plan.grid, `${label} tiled ${BM}x${BN}`);

@@ -12,26 +12,61 @@ export class FolderLockedError extends Error {
   override name = 'FolderLockedError';
 }
 
-export interface LockHolder { pid: number; host: string; started: string; token: string }
+export interface LockHolder { pid: number; host: string; started: string; token: string; owner?: string }
 
 const held = new Map<string, LockHolder>();
+let owner: string | undefined;
+
+/**
+ * Names what holds this process's locks from now on (a queue worker says so), so that another process can
+ * tell a lock whose holder is known to be gone by other means (see breakLockOf) from any other.
+ */
+export function setLockOwner(name: string | undefined): void {
+  owner = name;
+}
+
+/** The holder of `dir`'s lock, if a readable one is there. */
+export function lockHolderOf(dir: string): LockHolder | undefined {
+  const h = readHolder(path.join(path.resolve(dir), LOCK_FILE));
+  return typeof h === 'object' ? h : undefined;
+}
+
+/**
+ * Breaks `dir`'s lock if its holder is the one given (by token): for a caller that knows by other means that
+ * the holder is gone, e.g. a queue worker on another host whose job lease has lapsed. Returns whether it did.
+ */
+export function breakLockOf(dir: string, holder: LockHolder): boolean {
+  const now = lockHolderOf(dir);
+  if (!now || now.token !== holder.token) return false;
+  breakStale(path.join(path.resolve(dir), LOCK_FILE), now);
+  return true;
+}
 let hooksInstalled = false;
+let heartbeat: NodeJS.Timeout | undefined;
+
+/** A holder touches its lock file this often, so that other hosts can tell a live holder from a lost one. */
+export const HEARTBEAT_MS = 15_000;
+/** A lock from another host whose file has not been touched for this long belongs to a process that is gone. */
+export const REMOTE_STALE_MS = 8 * HEARTBEAT_MS;
 
 /**
  * Takes the lock of `dir` (which must exist) for this process, or throws FolderLockedError naming the holder.
  * Taking it again in the same process is a no-op. The lock is released by releaseFolder, on exit, and on SIGINT,
  * SIGTERM and SIGHUP; after a SIGKILL or a crash it stays, and the next process on this host finds its PID dead and
- * breaks it. A lock from another host is never broken automatically (its PID means nothing here).
+ * breaks it. The PID of a process on another host (a worker sharing the folder over a network file system) means
+ * nothing here, so such a lock is broken only when its holder has stopped touching it (REMOTE_STALE_MS).
  */
 export function lockFolder(dir: string, what = 'folder'): void {
   const key = path.resolve(dir);
   if (held.has(key)) return;
   const file = path.join(key, LOCK_FILE);
-  const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const token = randomBytes(8).toString('hex');
+  const me: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), token, ...(owner ? { owner } : {}) };
   for (let attempt = 0; attempt < 20; attempt++) {
     if (createExclusive(file, me)) {
       held.set(key, me);
       installReleaseHooks();
+      heartbeat ??= setInterval(touchHeldLocks, HEARTBEAT_MS).unref();
       return;
     }
     const holder = readHolder(file);
@@ -41,8 +76,12 @@ export function lockFolder(dir: string, what = 'folder'): void {
       throw new FolderLockedError(`${dir} has a lock file ${LOCK_FILE} that cannot be read; if no cgh process uses the ${what}, delete ${file} and rerun`);
     }
     const inUse = `${dir} is in use by process ${holder.pid} on host ${holder.host} (since ${holder.started})`;
-    if (holder.host !== os.hostname()) throw new FolderLockedError(`${inUse}; wait for it to finish, or if it is gone delete ${file}`);
-    if (processIsAlive(holder.pid)) throw new FolderLockedError(`${inUse}; wait for it to finish or stop it, or choose another --out`);
+    if (holder.host !== os.hostname()) {
+      const quiet = Date.now() - lockTouchedAt(file);
+      if (quiet < REMOTE_STALE_MS) throw new FolderLockedError(`${inUse}; wait for it to finish, or choose another --out`);
+    } else if (processIsAlive(holder.pid)) {
+      throw new FolderLockedError(`${inUse}; wait for it to finish or stop it, or choose another --out`);
+    }
     breakStale(file, holder);
   }
   throw new FolderLockedError(`could not take the lock of ${dir}: other processes keep taking it; run one cgh command per ${what}`);
@@ -54,6 +93,7 @@ export function releaseFolder(dir: string): void {
   const me = held.get(key);
   if (!me) return;
   held.delete(key);
+  if (held.size === 0 && heartbeat) { clearInterval(heartbeat); heartbeat = undefined; }
   const file = path.join(key, LOCK_FILE);
   const now = readHolder(file);
   if (typeof now === 'object' && now.token === me.token) {
@@ -64,6 +104,22 @@ export function releaseFolder(dir: string): void {
 /** The folders this process holds (tests). */
 export function heldFolders(): string[] {
   return [...held.keys()];
+}
+
+function lockTouchedAt(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Marks every lock this process holds as alive now (run by a timer every HEARTBEAT_MS). */
+export function touchHeldLocks(): void {
+  const now = new Date();
+  for (const dir of held.keys()) {
+    try { fs.utimesSync(path.join(dir, LOCK_FILE), now, now); } catch { /* the folder went away; nothing to keep alive */ }
+  }
 }
 
 /** Writes the holder to a private file, then links it into place: the lock appears whole or not at all. */

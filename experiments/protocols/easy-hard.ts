@@ -8,11 +8,14 @@ import { easyHardSection } from '../report/easy-hard.js';
 import { writeFileAtomic } from '../files/durable-file.js';
 import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
 import { budgetFlag, parseFraction, percentList, validateThreshold } from './option-flags.js';
+import { splitAtThreshold, splitAtThresholdPerClass } from './easy-hard-threshold.js';
 
 /**
  * Easy and hard examples (Sections 4.2 and 4.4, Figure 4): train with SGD until the whole training set's
- * accuracy first reaches a threshold (paper: 50%, after about 2 epochs of ImageNet); the examples
- * classified correctly at that evaluation are easy, the rest hard. From each, disjoint train and test
+ * accuracy first reaches a threshold (paper: 50%, after about 2 epochs of ImageNet). Easy are the
+ * threshold's fraction of examples learned first (ranked by first-correct step, so the easy fraction is the
+ * threshold to the example; --split per-class takes that fraction of every class, --split evaluation the
+ * examples correct at the evaluation that passed the threshold, which overshoots). From each, disjoint train and test
  * splits are drawn (paper: 500K and 100K of each); a network is trained from scratch on e-train and on
  * h-train and evaluated on e-test, h-test and the original test set. The e-test and h-test sets are
  * training images, as in the paper.
@@ -25,7 +28,12 @@ export interface EasyHardOptions {
   hardTest?: number;
   /** Epoch budget for reaching the threshold. */
   thresholdEpochs: number;
+  /** How easy is chosen: the first-learned fraction overall or per class, or the examples right at the threshold evaluation. */
+  split?: EasySplit;
 }
+
+export const EASY_SPLITS = ['exact', 'per-class', 'evaluation'] as const;
+export type EasySplit = (typeof EASY_SPLITS)[number];
 
 export interface SplitSizes { easyTrain: number; easyTest: number; hardTrain: number; hardTest: number }
 export interface Splits { eTrain: Int32Array; eTest: Int32Array; hTrain: Int32Array; hTest: Int32Array }
@@ -122,13 +130,23 @@ export function readSplits(file: string): { splits: Splits; meta: Record<string,
   return { splits: { eTrain: get('e_train'), eTest: get('e_test'), hTrain: get('h_train'), hTest: get('h_test') }, meta: metadata };
 }
 
+/** Easy and hard examples of the finished threshold run, by the chosen split. */
+async function classifyAtThreshold(ctx: GridContext, o: EasyHardOptions): Promise<{ easy: Int32Array; hard: Int32Array }> {
+  const split = o.split ?? 'evaluation';
+  if (split === 'evaluation') return classifyEasyHard(await correctAtThreshold(ctx, 'threshold'));
+  const first = (await ctx.result('threshold')).records!.first;
+  const seed = ctx.spec.settings.dataSeed * 2 + 7;
+  return split === 'exact' ? splitAtThreshold(first, o.threshold, seed)
+    : splitAtThresholdPerClass(first, ctx.data.train.labels, ctx.data.numClasses, o.threshold, seed);
+}
+
 /** The easy/hard splits of the finished threshold run, drawn and checked; written to splits.safetensors for the report. */
 async function splitsOf(ctx: GridContext, o: EasyHardOptions): Promise<Splits> {
-  const { easy, hard } = classifyEasyHard(await correctAtThreshold(ctx, 'threshold'));
+  const { easy, hard } = await classifyAtThreshold(ctx, o);
   const sizes = defaultSplitSizes(easy.length, hard.length, o);
   validateSplitSizes(sizes, easy.length, hard.length);
   const splits = drawSplits(easy, hard, sizes, new Rng(ctx.spec.settings.dataSeed * 2 + 5));
-  writeSplits(path.join(ctx.root, SPLITS_FILE), splits, { easy: String(easy.length), hard: String(hard.length) });
+  writeSplits(path.join(ctx.root, SPLITS_FILE), splits, { easy: String(easy.length), hard: String(hard.length), split: o.split ?? 'evaluation' });
   return splits;
 }
 
@@ -163,19 +181,27 @@ export const easyHard = defineProtocol<EasyHardOptions>({
     { name: 'easy-test', type: 'int', min: 1, metavar: 'N', help: 'size of e-test (default: 1/6 of the smaller of easy and hard)' },
     { name: 'hard-train', type: 'int', min: 1, metavar: 'N', help: 'size of h-train' },
     { name: 'hard-test', type: 'int', min: 1, metavar: 'N', help: 'size of h-test' },
+    { name: 'split', type: 'string', default: 'exact', metavar: EASY_SPLITS.join('|'), help: 'easy = the threshold\'s fraction learned first '
+      + '(exact), that fraction of each class (per-class), or the examples right at the evaluation that passed the threshold (evaluation)' },
   ],
   parseFlags: (a, budgets) => ({
     threshold: parseFraction(String(a.threshold), '--threshold'),
     easyTrain: a.easyTrain as number | undefined, easyTest: a.easyTest as number | undefined,
     hardTrain: a.hardTrain as number | undefined, hardTest: a.hardTest as number | undefined,
     thresholdEpochs: (a.thresholdEpochs as number | undefined) ?? budgets.thresholdEpochs,
+    split: String(a.split ?? 'exact') as EasySplit,
   }),
   toFlags: (o) => {
     const sizes = (['easyTrain', 'easyTest', 'hardTrain', 'hardTest'] as const).filter((k) => o[k] !== undefined);
     return ['--threshold', percentList([o.threshold]), ...sizes.flatMap((k) => [flag(k), String(o[k])]), ...budgetFlag('--threshold-epochs',
-      o.thresholdEpochs)];
+      o.thresholdEpochs), '--split', o.split ?? 'evaluation'];
   },
-  validate: (o) => validateThreshold(o.threshold),
+  validate: (o) => {
+    validateThreshold(o.threshold);
+    if (o.split !== undefined && !(EASY_SPLITS as readonly string[]).includes(o.split)) {
+      throw new ExperimentError(`unknown --split ${o.split}; use ${EASY_SPLITS.join(', ')}`);
+    }
+  },
   mutable: ['easyTrain', 'easyTest', 'hardTrain', 'hardTest'],
   plan: (spec) => {
     const o = spec.options;
@@ -184,9 +210,9 @@ export const easyHard = defineProtocol<EasyHardOptions>({
   },
   report: (e) => easyHardSection(e),
   reproduce: {
-    settings: { epochs: 10, trainSize: 3000 },
-    options: { threshold: 0.5, thresholdEpochs: 5 },
-    notes: `the first 3,000 images; SGD (momentum 0.9) to 50% training accuracy, then e/h splits
-                    in the paper's 5:1 proportions, 10 epochs on each`,
+    settings: { epochs: 20, trainSize: 3000, momentum: 0.9, lr: 0.01 },
+    options: { threshold: 0.5, thresholdEpochs: 5, split: 'exact' },
+    notes: `the first 3,000 images; SGD (momentum 0.9 at lr 0.01, which keeps the units alive) to
+                    50% training accuracy, then e/h splits in the paper's 5:1 proportions, 20 epochs on each`,
   },
 });

@@ -4,6 +4,7 @@ import { getGpu } from '../../engine/context.js';
 import { executeRun, ExperimentError, type EpochRow, type EvalRow, type RunConfig, type RunData, type RunHooks, type RunResult } from '../run/grid-run.js';
 import { loadExperimentData, type ExperimentData } from '../run/experiment-data.js';
 import { RunError } from '../run/run-folder.js';
+import { resumePoint } from '../run/epoch-position.js';
 import { releaseFolder } from '../files/folder-lock.js';
 import { writeReport } from '../report/index.js';
 import { openExperimentFolder, readSpec, type ExperimentSpec } from './experiment-folder.js';
@@ -23,12 +24,15 @@ export interface GridRunOptions {
   adapter?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
-  /** Stops the run between steps and between evaluation batches; its last checkpoint stays for a resume. */
+  /** Stops the run before a step or between evaluation batches, checkpointed there for an exact resume (a RunInterrupted rejection). */
   signal?: AbortSignal;
   /** One line per epoch as well as per run. */
   verbose?: boolean;
   /** Passed to the run (tests simulate kills here). */
   hooks?: RunHooks;
+  /** runGrid calls these around each run; `finishedBefore`: the run had finished in an earlier invocation and was only read back. */
+  onRunStart?: (run: string, finishedBefore: boolean) => void;
+  onRunEnd?: (run: string, seconds: number, finishedBefore: boolean) => void;
 }
 
 export async function planGrid(folder: string): Promise<GridPlan> {
@@ -74,15 +78,26 @@ export function validateRequest(name: string, r: ExperimentRequest): Protocol<an
 }
 
 /**
- * The local path: checks the request, loads the data (so that bad data refuses before the folder exists),
- * creates or reopens the folder, executes every run of the grid in order and writes the report; returns its path.
+ * Checks the request, loads the data (so that bad data refuses before the folder exists) and creates or
+ * reopens the folder, which this process then holds; what the local path and the queue's producer share.
  */
-export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
+export async function openGrid(name: string, out: string, r: ExperimentRequest): Promise<void> {
   const protocol = validateRequest(name, r);
   await dataOf(r.settings);
   openExperimentFolder(out, { experiment: name, ...r }, protocol.mutable);
+}
+
+/** The local path: openGrid, then every run of the grid in order and the report; returns the report's path. */
+export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
+  await openGrid(name, out, r);
   const { runs } = gridOf(out);
-  for (const run of topologicalOrder(runs)) await executeGridRun(out, run.name, opts);
+  for (const run of topologicalOrder(runs)) {
+    const before = isFinished(out, run.name);
+    opts.onRunStart?.(run.name, before);
+    const t0 = performance.now();
+    await executeGridRun(out, run.name, opts);
+    opts.onRunEnd?.(run.name, (performance.now() - t0) / 1000, before);
+  }
   return writeGridReport(out);
 }
 
@@ -171,9 +186,9 @@ async function loggedRun(dir: string, experiment: string, config: RunConfig, dat
   const hooks: RunHooks = {
     ...opts.hooks,
     signal: opts.signal ?? opts.hooks?.signal,
-    onStart: (epoch) => {
-      opts.hooks?.onStart?.(epoch);
-      log(epoch > 0 ? `${label}: resuming after epoch ${epoch}` : `${label}: ${describe(config)}`);
+    onStart: (epoch, step, inside) => {
+      opts.hooks?.onStart?.(epoch, step, inside);
+      log(step > 0 ? `${label}: resuming ${resumePoint(epoch, step, inside)}` : `${label}: ${describe(config)}`);
     },
     onEpoch: (row, evals) => {
       opts.hooks?.onEpoch?.(row, evals);

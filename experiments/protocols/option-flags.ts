@@ -36,3 +36,13 @@ export function validateThreshold(t: number, what = '--threshold'): void {
   if (!Number.isFinite(t) || t <= 0 || t >= 1) throw new ExperimentError(`${what} ${t} must be a training accuracy strictly between 0 and 1 (e.g. 0.5 `
     + `for 50%)`);
 }
+
+/** The --seeds flag of the experiments that repeat each condition over seeds. */
+export const SEEDS_FLAG = {
+  name: 'seeds', type: 'int', min: 1, default: 1, metavar: 'N',
+  help: 'seeds per condition (initialisation and batch order; the label noise is shared): the verdicts compare means with a margin from their spread',
+} as const;
+
+export function validateSeeds(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new ExperimentError(`--seeds ${n} must be a whole number of at least 1`);
+}

@@ -100,6 +100,17 @@ export function trainingSetRun(name: string, own: Partial<RunConfig>, more: Part
   };
 }
 
+/** The name of a condition's run for the k-th of its seeds: the name itself for the first, `name-seedK` after it. */
+export function seededName(name: string, k: number): string {
+  return k === 0 ? name : `${name}-seed${k}`;
+}
+
+/** Runs of one condition on `seeds` seeds: seed settings.seed + k for the k-th (the label noise stays the data seed's). */
+export function seededRuns(name: string, own: Partial<RunConfig>, seeds: number, s: { seed: number; dataSeed?: number }): PlannedRun[] {
+  const dataSeed = s.dataSeed ?? s.seed;
+  return Array.from({ length: seeds }, (_, k) => trainingSetRun(seededName(name, k), k === 0 ? own : { ...own, seed: s.seed + k, dataSeed }));
+}
+
 /** Builds a protocol with its option type checked (a plain object works too). */
 export function defineProtocol<O extends object>(p: Protocol<O>): Protocol<O> {
   return p;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { getGpu } from '../../engine/context.js';
 import { presetSettings } from './presets.js';
 import { writeFileAtomic } from '../files/durable-file.js';
-import { runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
+import { openGrid, runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
 import { findProtocol, PROTOCOLS } from './index.js';
 import type { TrainSettings } from '../run/grid-run.js';
 import { REPRODUCE_FILE, writeReport } from '../report/index.js';
@@ -31,14 +31,33 @@ export interface ReproduceStep {
   options: Record<string, unknown>;
 }
 
-/** The small-scale plan: every protocol with a reproduce part, in the index's order. */
-export function reproducePlan(): ReproduceStep[] {
-  return PROTOCOLS.filter((p) => p.reproduce).map((p) => ({ experiment: p.name, settings: p.reproduce!.settings, options: p.reproduce!.options }));
+/** --quick runs this fraction (1 / QUICK_SHARE) of each part's epochs. */
+export const QUICK_SHARE = 10;
+
+/** How many seeds the seeded parts run by default (label noise and suppression). */
+export const DEFAULT_SEEDS = 3;
+
+/**
+ * The small-scale plan: every protocol with a reproduce part, in the index's order. `seeds` sets the seeds of
+ * the parts that repeat conditions; `quick` is a smoke test: one seed, a tenth of the epochs, two difficulty
+ * repeats, and an anti-adversarial run to 90% clean and 50% noisy accuracy.
+ */
+export function reproducePlan(o: { seeds?: number; quick?: boolean; preset?: string } = {}): ReproduceStep[] {
+  const steps = PROTOCOLS.filter((p) => p.reproduce).map((p) => ({ experiment: p.name, settings: { ...p.reproduce!.settings },
+    options: { ...p.reproduce!.options } as Record<string, unknown> }));
+  for (const s of steps) {
+    if ('seeds' in s.options) s.options.seeds = o.quick ? 1 : o.seeds ?? DEFAULT_SEEDS;
+    if (!o.quick) continue;
+    s.settings.epochs = Math.max(2, Math.round((s.settings.epochs ?? presetSettings(o.preset ?? 'mnist-small', s.experiment).epochs) / QUICK_SHARE));
+    if ('repeats' in s.options) s.options.repeats = 2;
+    if ('antiEpochs' in s.options) Object.assign(s.options, { target: 0.9, goal: 0.5, antiEpochs: 30 });
+  }
+  return steps;
 }
 
 const SETTING_FLAGS: Partial<Record<keyof TrainSettings, string>> = {
   epochs: '--epochs', momentum: '--momentum', batchSize: '--batch-size', lr: '--lr',
-  trainSize: '--train-size', testSize: '--test-size', hidden: '--hidden', seed: '--seed',
+  trainSize: '--train-size', testSize: '--test-size', hidden: '--hidden', seed: '--seed', records: '--records',
 };
 
 /** A step's settings, and its options over the protocol's defaults (epoch budgets from the preset). */
@@ -75,35 +94,92 @@ export interface ReproduceOptions extends GridRunOptions {
   plan?: ReproduceStep[];
   /** Base preset of the plan (default mnist-small). */
   preset?: string;
+  /** Seeds of the seeded parts (default 3). */
+  seeds?: number;
+  /** A smoke test (see reproducePlan); its verdicts are marked "smoke test, not evidence". */
+  quick?: boolean;
+}
+
+/** "12 min 5 s" */
+function duration(s: number): string {
+  return s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
+}
+
+type PartOptions = Pick<ReproduceOptions, 'command' | 'version' | 'plan' | 'preset' | 'seeds' | 'quick'>;
+
+/** One part of a reproduce folder: an experiment, its subfolder, what cgh experiment would ask for it, and its runs. */
+export interface ReproducePart { experiment: string; folder: string; request: ExperimentRequest; runs: string[] }
+
+export function reproduceParts(out: string, o: PartOptions): ReproducePart[] {
+  const preset = o.preset ?? 'mnist-small';
+  return (o.plan ?? reproducePlan({ seeds: o.seeds, quick: o.quick, preset })).map((step) => {
+    const { options, settings } = stepRequest(step, preset);
+    const command = `${equivalentCommand(step, preset, out)}  (part of: ${o.command})`;
+    const spec = { experiment: step.experiment, preset, settings, options, command: '' };
+    const runs = findProtocol(step.experiment)!.plan(spec as never).map((r) => r.name);
+    return { experiment: step.experiment, folder: path.join(out, step.experiment), request: { preset, settings, options, command, version: o.version }, runs };
+  });
+}
+
+/** Makes or reopens every part's folder (as each part's cgh experiment would), for workers to run them. */
+export async function openReproduce(out: string, o: PartOptions): Promise<ReproducePart[]> {
+  fs.mkdirSync(out, { recursive: true });
+  const parts = reproduceParts(out, o);
+  for (const p of parts) await openGrid(p.experiment, p.folder, p.request);
+  return parts;
 }
 
 export async function reproduce(out: string, o: ReproduceOptions): Promise<string> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const plan = o.plan ?? reproducePlan();
-  const preset = o.preset ?? 'mnist-small';
+  const parts = reproduceParts(out, o);
+  // Each run weighs its epoch budget; the estimate is the seconds per weight of the runs done so far.
+  const weights = parts.map((p) => p.runs.map(() => Math.max(1, Number(p.request.settings.epochs) || 1)));
+  const total = parts.reduce((n, p) => n + p.runs.length, 0);
+  let index = 0, spent = 0, doneWeight = 0, leftWeight = weights.flat().reduce((a, b) => a + b, 0);
   const t0 = performance.now();
   const gpu = await getGpu();
   fs.mkdirSync(out, { recursive: true });
   const timings: string[] = [];
-  for (const step of plan) {
-    const { options, settings } = stepRequest(step, preset);
-    const request: ExperimentRequest = { preset, settings, options, command: `${equivalentCommand(step, preset, out)}  (part of: `
-      + `${o.command})`, version: o.version };
+  for (const [pi, part] of parts.entries()) {
     const s0 = performance.now();
-    log(`== ${step.experiment}`);
-    await runGrid(step.experiment, path.join(out, step.experiment), request, { ...o, log });
+    log(`== ${part.experiment}`);
+    let runInPart = 0;
+    await runGrid(part.experiment, part.folder, part.request, {
+      ...o, log,
+      onRunStart: (run, before) => {
+        index++;
+        const eta = doneWeight > 0 ? `, about ${duration((spent / doneWeight) * leftWeight)} left overall` : '';
+        if (!before) log(`[run ${index} of ${total}] ${part.experiment}/${run}${eta}`);
+      },
+      onRunEnd: (_run, seconds, before) => {
+        const w = weights[pi][runInPart++] ?? 1;
+        leftWeight -= w;
+        if (!before) { spent += seconds; doneWeight += w; }
+      },
+    });
     const took = (performance.now() - s0) / 1000;
-    timings.push(`${step.experiment} ${took.toFixed(0)} s`);
-    log(`== ${step.experiment} done in ${took.toFixed(0)} s`);
+    timings.push(`${part.experiment} ${took.toFixed(0)} s`);
+    log(`== ${part.experiment} done in ${took.toFixed(0)} s`);
   }
-  const total = (performance.now() - t0) / 1000;
+  const where = `the WebGPU adapter ${gpu.report.name} (${gpu.report.backend})`;
+  return writeReproduceReport(out, o, { where, adapter: gpu.report.name, seconds: (performance.now() - t0) / 1000, timings });
+}
+
+/** Where and how long the parts ran, for the report's introduction. */
+export interface ReproduceRunInfo { where: string; adapter: string; seconds: number; timings: string[] }
+
+/** Writes the reproduce folder's description and its one report over the parts; returns the report's path. */
+export function writeReproduceReport(out: string, o: Pick<ReproduceOptions, 'command' | 'version' | 'seeds' | 'quick'>, info: ReproduceRunInfo): string {
+  const { where, adapter, seconds, timings } = info;
   const intro = [
-    `Produced by: ${o.command} (version ${o.version ?? 'unknown'}), on the WebGPU adapter ${gpu.report.name} (${gpu.report.backend}).`,
-    `Wall time of this invocation: ${(total / 60).toFixed(1)} minutes (${timings.join(', ')}); parts finished by an earlier invocation take no time here.`,
-    'Scale: the first 1,000 MNIST training images (500 for winsorize, 3,000 for easy/hard), 500 test images, a one-hidden-layer MLP, 10-40 epochs. The '
-      + 'paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
+    `Produced by: ${o.command} (version ${o.version ?? 'unknown'}), on ${where}.`,
+    `Wall time of this invocation: ${(seconds / 60).toFixed(1)} minutes${timings.length ? ` (${timings.join(', ')})` : ''}; `
+      + 'parts finished by an earlier invocation take no time here.',
+    ...(o.quick ? ['Smoke test (--quick): one seed and a tenth of the epochs; the premises are mostly not reached and no verdict here is evidence.'] : []),
+    'Scale: MNIST (the embedded copy), the first 1,000 training images (500 for suppression, 3,000 for easy/hard), 500 test images, a one-hidden-layer '
+      + 'MLP. The paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
-  writeFileAtomic(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter: gpu.report.name, seconds: total, intro },
-    null, 2) + '\n');
+  writeFileAtomic(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter, seconds, intro,
+    quick: o.quick === true, seeds: o.quick ? 1 : o.seeds ?? DEFAULT_SEEDS }, null, 2) + '\n');
   return writeReport(out);
 }

@@ -3,12 +3,15 @@ import type { GridExecutor, GridPlan } from './executor.js';
 import { blockedRuns, checkPlan, readyRuns } from './plan.js';
 import { RUN_JOB, runJobId } from './names.js';
 
-/** A run job: retried twice (a GPU or disk hiccup), kept after it ends so the grid's progress stays readable. */
+/**
+ * A run job: tried three times, 2 s apart, on whichever worker is free (a lost GPU or a full disk on one
+ * machine), kept after it ends so the grid's progress stays readable.
+ */
 export function runJobOptions(run: string): JobsOptions {
   return {
     jobId: runJobId(run),
     attempts: 3,
-    backoff: { type: 'exponential', delay: 5000 },
+    backoff: { type: 'fixed', delay: 2000 },
     removeOnComplete: false,
     removeOnFail: false,
     // A run that fails for good does not hold the grid: its dependents are reported as blocked.

@@ -34,13 +34,14 @@ export async function gridProgress(connection: Redis, folder: string, plan: Grid
   const name = queueName(path.resolve(folder));
   const queue = new Queue(name, { connection, skipMetasUpdate: true });
   try {
+    // The state first: a job fetched before it completed would lack its result.
+    const gridState = await queue.getJobState(GRID_JOB_ID);
     const gridJob = await queue.getJob(GRID_JOB_ID);
-    const gridState = gridJob ? await gridJob.getState() : 'unknown';
     const runs: RunProgress[] = [];
     for (const r of plan.runs) {
+      const s = await queue.getJobState(runJobId(r.name));
       const job = await queue.getJob(runJobId(r.name));
-      if (!job) { runs.push({ run: r.name, state: 'waiting' }); continue; }
-      const s = await job.getState();
+      if (!job || s === 'unknown') { runs.push({ run: r.name, state: 'waiting' }); continue; }
       const progress = (job.progress && typeof job.progress === 'object' ? job.progress : {}) as { worker?: string; line?: string };
       const worker = progress.worker ?? job.processedBy;
       if (s === 'completed') runs.push({ run: r.name, state: 'done', worker });

@@ -4,7 +4,10 @@ import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyR
 import { readExamples } from '../run/grid-run.js';
 import { pct, type LoadedExperiment, type LoadedRun } from './data.js';
 import { configsOf, describeData } from './common.js';
-import type { Check, Section } from './html.js';
+import type { Section } from './html.js';
+import { difficultyVerdicts, type DifficultyRun } from '../verdicts/difficulty.js';
+import type { Verdict } from '../verdicts/verdict.js';
+import { unfinishedNote } from './conditions.js';
 import { barChart } from './svg.js';
 import { RULE_COLORS } from './suppression.js';
 
@@ -38,29 +41,25 @@ export function difficultySection(e: LoadedExperiment): Section {
   const sgd = rowsFor(e.runs.get('sgd'), difficulty, repeats);
   const levels = Array.from({ length: repeats + 1 }, (_, d) => d);
   const populated = (rows: DifficultyRow[] | null) => (rows ?? []).filter((r) => r.count > 0);
-  const checks: Check[] = [];
+  const asRun = (name: string, rows: DifficultyRow[] | null): DifficultyRun[] => {
+    const r = e.runs.get(name);
+    if (!r) return [];
+    return [{ name, seed: r.config.seed, finished: r.summary !== null && rows !== null, levels: rows ?? [] }];
+  };
+  const checks: Verdict[] = [];
   if (rm3) {
     const pop = populated(rm3);
     const lo = pop[0], hi = pop[pop.length - 1];
-    const corr = difficultyCorrelation(rm3);
     checks.push({
-      prediction: 'Suppressing weak directions (RM3) impairs the learning of difficult examples: RM3\'s training accuracy falls as difficulty rises (paper: '
-        + '99% at difficulty 0, 61% at 8).',
-      agrees: pop.length >= 2 ? hi.accuracy < lo.accuracy && corr < 0 : null,
-      evidence: `RM3 training accuracy ${pct(lo?.accuracy)} at difficulty ${lo?.difficulty} vs ${pct(hi?.accuracy)} at ${hi?.difficulty}; correlation of `
-        + `difficulty with being learned ${corr.toFixed(3)}`,
+      id: 'difficulty-rm3-falls', kind: 'context',
+      prediction: 'RM3\'s training accuracy falls as difficulty rises (paper: 99% at difficulty 0, 61% at 8).',
+      rule: 'shown for context: difficulty is defined by not being learned early, so any rule learns hard examples less; not counted.',
+      outcome: null, evidence: {},
+      text: `RM3 training accuracy ${pct(lo?.accuracy)} at difficulty ${lo?.difficulty} vs ${pct(hi?.accuracy)} at ${hi?.difficulty}; correlation of `
+        + `difficulty with being learned ${difficultyCorrelation(rm3).toFixed(3)}`,
     });
   }
-  if (rm3 && sgd) {
-    const pop = populated(rm3).map((r) => r.difficulty);
-    const lo = pop[0], hi = pop[pop.length - 1];
-    const loss = (d: number) => sgd[d].accuracy - rm3[d].accuracy;
-    checks.push({
-      prediction: 'The harder the examples, the more RM3 falls behind SGD (SGD learns all examples).',
-      agrees: pop.length >= 2 ? loss(hi) > loss(lo) : null,
-      evidence: `SGD − RM3 training accuracy: ${(loss(lo) * 100).toFixed(1)} pts at difficulty ${lo}, ${(loss(hi) * 100).toFixed(1)} pts at ${hi}`,
-    });
-  }
+  if (e.runs.has('sgd')) checks.push(...difficultyVerdicts(asRun('sgd', sgd), asRun('rm3', rm3)));
   const table = levels.map((d) => [d, rm3 ? rm3[d].count : 'n/a', rm3 ? pct(rm3[d].accuracy, 2) : 'n/a', sgd ? pct(sgd[d].accuracy, 2) : 'n/a',
     repeats === 8 ? `${PAPER_RM3[d].toFixed(2)}%` : '']);
   return {
@@ -88,6 +87,7 @@ export function difficultySection(e: LoadedExperiment): Section {
       columns: ['difficulty', 'count', 'RM3 accuracy', 'SGD accuracy', 'paper RM3 accuracy (ImageNet)'],
       rows: table,
     }],
+    notes: unfinishedNote(e),
     command: e.spec.command,
     configs: configsOf(e),
   };

@@ -3,9 +3,10 @@ import path from 'node:path';
 import { readSplits, SPLITS_FILE } from '../protocols/easy-hard.js';
 import { decodeSafetensors } from '../../engine/safetensors.js';
 import { curve, evals, finalOf, pct, epochsTrained, type LoadedExperiment } from './data.js';
-import { compareSpeed, speed, speedText } from './checks.js';
 import { configsOf, describeData } from './common.js';
-import type { Check, Section, Table } from './html.js';
+import type { Section, Table } from './html.js';
+import { easyHardVerdicts } from '../verdicts/easy-hard.js';
+import { condition, unfinishedNote } from './conditions.js';
 import { barChart, lineChart, type Series } from './svg.js';
 
 const COLORS = { full: '#222222', easy: '#2ca02c', hard: '#d62728' };
@@ -25,36 +26,12 @@ export function easyHardSection(e: LoadedExperiment): Section {
     { label: 'hard: h-train', color: COLORS.hard, points: curve(hard, 'train', field) },
     { label: 'hard: h-test', color: COLORS.hard, dash: true, points: curve(hard, 'h-test', field) },
   ];
-  const se = speed(easy, 'train', GOAL), sh = speed(hard, 'train', GOAL);
-  const gapE = finalOf(easy, 'train') - finalOf(easy, 'e-test');
-  const gapH = finalOf(hard, 'train') - finalOf(hard, 'h-test');
-  const checksA: Check[] = [{
-    prediction: 'Even trained separately, the easy examples (e-train) are learned faster than the hard ones (h-train).',
-    agrees: easy && hard ? compareSpeed(se, sh) < 0 : null,
-    evidence: `epochs to ${pct(GOAL, 0)} training accuracy: easy ${speedText(se, budget)}, hard ${speedText(sh, budget)}`,
-  }, {
-    prediction: 'Easy examples generalise better among themselves than hard ones: the generalisation gap for easy is significantly smaller than for hard.',
-    agrees: Number.isFinite(gapE) && Number.isFinite(gapH) ? gapE < gapH : null,
-    evidence: `final train − test accuracy: easy (e-train − e-test) ${(gapE * 100).toFixed(1)} pts, `
-      + `hard (h-train − h-test) ${(gapH * 100).toFixed(1)} pts`,
-  }];
-  const lossAt1 = (r: typeof easy) => evals(r, 'train').find((x) => x.epoch >= 1)?.loss ?? NaN;
-  const checksB: Check[] = [{
-    prediction: 'The easy examples\' loss falls faster early in training (their gradients are more coherent).',
-    agrees: Number.isFinite(lossAt1(easy)) && Number.isFinite(lossAt1(hard)) ? lossAt1(easy) < lossAt1(hard) : null,
-    evidence: `training loss after the first epoch: easy ${lossAt1(easy).toFixed(3)}, hard ${lossAt1(hard).toFixed(3)}`,
-  }];
+  const verdicts = easyHardVerdicts(condition(e, 'easy'), condition(e, 'hard'));
+  const pick = (...ids: string[]) => verdicts.filter((v) => ids.includes(v.id));
+  const checksA = pick('easy-hard-speed', 'easy-hard-gap');
+  const checksB = pick('easy-hard-loss');
+  const checksT = pick('easy-hard-transfer', 'easy-hard-hard-to-easy');
   const ee = finalOf(easy, 'e-test'), eh = finalOf(easy, 'h-test'), he = finalOf(hard, 'e-test'), hh = finalOf(hard, 'h-test');
-  const checksT: Check[] = [{
-    prediction: 'A model trained on easy examples generalises poorly to hard ones (paper: 85% on e-test, 17% on h-test).',
-    agrees: Number.isFinite(ee) && Number.isFinite(eh) ? eh < ee : null,
-    evidence: `trained on easy: ${pct(ee)} on e-test, ${pct(eh)} on h-test`,
-  }, {
-    prediction: 'Hard examples do not generalise well to easy ones either (paper: 44% on e-test vs 85% for easy-on-easy), against the view that SGD moves '
-      + 'from simple to complex hypotheses.',
-    agrees: Number.isFinite(he) && Number.isFinite(ee) ? he < ee : null,
-    evidence: `on e-test: trained on hard ${pct(he)}, trained on easy ${pct(ee)}`,
-  }];
   const stopAt = threshold?.summary?.stop;
   const setupBits = [
     `SGD on ${describeData(full ?? threshold)} until the whole training set first reached ${pct(Number(e.spec.options.threshold), 0)} accuracy`,
@@ -97,6 +74,7 @@ export function easyHardSection(e: LoadedExperiment): Section {
       ],
       note: 'The full model has seen the e-test and h-test examples in training, so only its original-test accuracy is shown.',
     }],
+    notes: [...unfinishedNote(e)],
     command: e.spec.command,
     configs: configsOf(e),
   };

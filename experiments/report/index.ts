@@ -45,7 +45,8 @@ export function buildSections(dir: string): Section[] {
 export function writeReport(dir: string): string {
   const sections = buildSections(dir);
   const reproduceFile = path.join(dir, REPRODUCE_FILE);
-  const intro: string[] = fs.existsSync(reproduceFile) ? (JSON.parse(fs.readFileSync(reproduceFile, 'utf8')).intro ?? []) : [];
+  const recorded = fs.existsSync(reproduceFile) ? (JSON.parse(fs.readFileSync(reproduceFile, 'utf8')) as { intro?: string[]; quick?: boolean }) : {};
+  const intro: string[] = recorded.intro ?? [];
   const title = sections.length === 1 ? `Coherent Gradients: ${sections[0].title}` : 'Coherent Gradients: the paper\'s experiments at small scale';
   const html = renderPage({
     title,
@@ -55,6 +56,7 @@ export function writeReport(dir: string): string {
         + 'Beside it are the paper\'s predictions and whether this run agrees, computed from the metrics in the run folders. Accuracy is top-1.',
     ],
     sections,
+    smoke: recorded.quick === true,
   });
   for (const s of sections) for (const t of s.tables) writeFileAtomic(path.join(dir, csvName(s, t)), tableCsv(t));
   const file = path.join(dir, REPORT_FILE);

@@ -9,6 +9,8 @@ export interface Series {
   dash?: boolean;
   /** [x, y]; y may be NaN (a gap). */
   points: [number, number][];
+  /** [x, low, high]: the spread over seeds, drawn as a translucent band behind the line. */
+  band?: [number, number, number][];
 }
 
 export interface LineChartOptions {
@@ -20,6 +22,8 @@ export interface LineChartOptions {
   yRange?: [number, number];
   /** Horizontal reference line (e.g. a 90% goal), labelled. */
   hline?: { y: number; label: string };
+  /** A logarithmic x axis (the dense early evaluations spread out); x <= 0 sits at the smallest positive x. */
+  logX?: boolean;
   width?: number;
   height?: number;
 }
@@ -45,7 +49,21 @@ function fmt(v: number): string {
   return Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toPrecision(4) + '';
 }
 
-export function lineChart(o: LineChartOptions): string {
+/** Powers of 10 (and 2x, 5x when few) between lo and hi, for a logarithmic axis. */
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(+v.toPrecision(12));
+    }
+  }
+  return out.length > 8 ? out.filter((v) => /^1/.test(String(v))) : out;
+}
+
+export function lineChart(input: LineChartOptions): string {
+  // Only series with data are drawn and listed in the legend.
+  const o = { ...input, series: input.series.filter((s) => s.points.some(([x, y]) => Number.isFinite(x) && Number.isFinite(y))) };
   const W = o.width ?? 560, H0 = o.height ?? 300;
   const legendRows = Math.ceil(o.series.length / 2);
   const H = H0 + legendRows * 16 + 8;
@@ -53,11 +71,14 @@ export function lineChart(o: LineChartOptions): string {
   const pw = W - m.left - m.right, ph = H0 - m.top - m.bottom;
   const xs = o.series.flatMap((s) => s.points.map((p) => p[0])).filter(Number.isFinite);
   const ys = o.series.flatMap((s) => s.points.map((p) => p[1])).filter(Number.isFinite);
+  const positive = xs.filter((x) => x > 0);
+  const xFloor = positive.length ? Math.min(...positive) : 1;
   const xMax = xs.length ? Math.max(...xs) : 1;
-  const xMin = xs.length ? Math.min(0, ...xs) : 0;
+  const xMin = o.logX ? xFloor : xs.length ? Math.min(0, ...xs) : 0;
+  const lx = (x: number) => (o.logX ? Math.log10(Math.max(x, xFloor)) : x);
   let [yMin, yMax] = o.yRange ?? [ys.length ? Math.min(0, ...ys) : 0, ys.length ? Math.max(...ys) : 1];
   if (!o.yRange) yMax = yMax > yMin ? yMax * 1.05 : yMin + 1;
-  const X = (x: number) => m.left + ((x - xMin) / (xMax - xMin || 1)) * pw;
+  const X = (x: number) => m.left + ((lx(x) - lx(xMin)) / (lx(xMax) - lx(xMin) || 1)) * pw;
   const Y = (y: number) => m.top + ph - ((Math.min(Math.max(y, yMin), yMax) - yMin) / (yMax - yMin || 1)) * ph;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11" role="img" `
@@ -68,7 +89,7 @@ export function lineChart(o: LineChartOptions): string {
     parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${m.left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end">${fmt(t)}</text>`);
   }
-  for (const t of niceTicks(xMin, xMax, 6)) {
+  for (const t of o.logX ? logTicks(xMin, xMax) : niceTicks(xMin, xMax, 6)) {
     parts.push(`<line x1="${X(t).toFixed(1)}" x2="${X(t).toFixed(1)}" y1="${m.top}" y2="${m.top + ph}" stroke="#f0f0f0"/>`);
     parts.push(`<text x="${X(t).toFixed(1)}" y="${m.top + ph + 15}" text-anchor="middle">${fmt(t)}</text>`);
   }
@@ -79,6 +100,14 @@ export function lineChart(o: LineChartOptions): string {
     const y = Y(o.hline.y).toFixed(1);
     parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${y}" y2="${y}" stroke="#555" stroke-dasharray="2 3"/>`);
     parts.push(`<text x="${m.left + pw - 4}" y="${+y - 4}" text-anchor="end" fill="#555">${esc(o.hline.label)}</text>`);
+  }
+  for (const s of o.series) {
+    const band = (s.band ?? []).filter(([x, lo, hi]) => [x, lo, hi].every(Number.isFinite));
+    if (band.length > 1) {
+      const upper = band.map(([x, , hi]) => `${X(x).toFixed(1)},${Y(hi).toFixed(1)}`);
+      const lower = band.map(([x, lo]) => `${X(x).toFixed(1)},${Y(lo).toFixed(1)}`).reverse();
+      parts.push(`<polygon class="band" points="${[...upper, ...lower].join(' ')}" fill="${s.color}" fill-opacity="0.15" stroke="none"/>`);
+    }
   }
   for (const s of o.series) {
     const segments: string[][] = [[]];

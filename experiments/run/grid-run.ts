@@ -12,8 +12,12 @@ import type { NoisyLabels } from './label-noise.js';
 import { defaultSampleSize, drawEvalSets, gatherExamples, isScheduledStep, subsetMetrics, type EvalSets } from './eval-sets.js';
 import { ExampleRecords } from './example-records.js';
 import { LoopError, trainLoop } from './loop.js';
+import { runFingerprint } from './fingerprint.js';
 import type { EpochRow, EvalRow } from './rows.js';
 import { writeFileAtomic } from '../files/durable-file.js';
+import { UnitActivity } from '../../engine/unit-activity.js';
+import type { Gpu } from '../../engine/gpu.js';
+import type { Network } from '../../engine/trainer.js';
 
 /**
  * One training run of an experiment: label noise, the evaluation sets evaluated on the dense-early
@@ -97,6 +101,9 @@ export interface RunSummary {
   stop?: { set: string; acc: number; step: number; epoch: number };
   divergedAtStep?: number;
   elapsed_s: number;
+  /** Hidden ReLU units that never fire on any of `examples` training images at the end (absent without ReLU layers or after divergence). */
+  deadFraction?: number;
+  deadUnits?: { dead: number; units: number; examples: number; layers: { layer: number; dead: number; units: number }[] };
 }
 
 export interface RunResult {
@@ -114,9 +121,22 @@ export interface RunHooks {
   /** After every metrics row is appended (tests throw here to simulate a kill). */
   onRow?(row: MetricRow): void;
   onEpoch?(row: EpochRow, evals: EvalRow[]): void;
-  onStart?(resumedFromEpoch: number): void;
-  /** Checked after every step and between evaluation batches: the run stops with the signal's reason, its last checkpoint kept. */
+  /** Where the run starts: epochs finished and steps taken (0, 0 when fresh). */
+  onStart?(resumedFromEpoch: number, resumedFromStep: number, insideEpoch: boolean): void;
+  /**
+   * Checked before every step and between evaluation batches: the run stops there with a checkpoint from which it
+   * resumes exactly, and executeRun rejects with a RunInterrupted.
+   */
   signal?: AbortSignal;
+}
+
+/** A run stopped by its abort signal and checkpointed there; the message names where and the signal's reason. */
+export class RunInterrupted extends Error {
+  override name = 'RunInterrupted';
+  /** The epoch it stopped in (1-based) and the steps it had taken. */
+  constructor(readonly run: string, readonly epoch: number, readonly step: number, reason: unknown) {
+    super(`run ${run} stopped at epoch ${epoch} step ${step} (${reason instanceof Error ? reason.message : String(reason)})`, { cause: reason });
+  }
 }
 
 /** A run that cannot go on; the message is one line. */
@@ -153,7 +173,8 @@ export function runLabels(config: RunConfig, data: RunData): { noisy: NoisyLabel
  */
 export async function executeRun(dir: string, config: RunConfig, data: RunData, hooks: RunHooks = {}): Promise<RunResult> {
   checkConfig(config, data);
-  const run = RunFolder.open(dir, config as unknown as Record<string, unknown>, { resume: true, ignoreKeys: RESUMABLE_KEYS });
+  const fingerprint = runFingerprint(config as unknown as Record<string, unknown>, RESUMABLE_KEYS, [data.train, ...data.evalSets.map((e) => e.split)]);
+  const run = RunFolder.open(dir, config as unknown as Record<string, unknown>, { resume: true, ignoreKeys: RESUMABLE_KEYS, fingerprint });
   const { noisy, sets } = runLabels(config, data);
   if (run.isDone()) return finishedRun(run, config, noisy);
 
@@ -180,19 +201,18 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     hooks.onRow?.(row);
   };
 
-  // Evaluates every set at `at`, appends their rows, updates the records and notes whether the stop criterion is met.
+  // Evaluates every set at `at`, then (so that a stop in between leaves no trace) appends their rows, updates the
+  // records and notes whether the stop criterion is met.
   const evaluateAt = async (at: number, signal?: AbortSignal): Promise<{ stop: boolean }> => {
     const out: EvalRow[] = [];
     const push = (set: string, m: { loss: number; acc: number; top5: number; n: number }) => {
-      if (m.n === 0) return;
-      const row: EvalRow = { kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, top5: m.top5, n: m.n };
-      append(row);
-      out.push(row);
+      if (m.n > 0) out.push({ kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, top5: m.top5, n: m.n });
     };
     const full = records && (config.records === 'all' || at % spe === 0);
+    let correct: Uint8Array | undefined;
     if (full) {
       const ev = await trainer.evaluate(trainNoisy, { perExample: true, signal });
-      records!.update(at, ev.correct!);
+      correct = ev.correct!;
       push('train', { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n });
       push('train-sample', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.trainSample));
       push('pristine', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.pristine));
@@ -209,6 +229,8 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
       const ev = await trainer.evaluate(split, { signal });
       push(name, { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
     }
+    if (correct) records!.update(at, correct);
+    for (const row of out) append(row);
     const s = config.stopAt;
     if (s && !stop) {
       const hit = out.find((r) => r.set === s.set);
@@ -236,6 +258,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     throw e;
   });
 
+  if (result.status === 'interrupted') throw new RunInterrupted(config.run, result.epoch + 1, result.step, hooks.signal?.reason);
   if (result.status === 'stopped' && !stop) {
     // Stopped in an earlier attempt: the stop is read back from the rows.
     const s = config.stopAt!;
@@ -248,8 +271,24 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
   const summary: RunSummary = { status, steps: result.step, stepsPerEpoch: spe, epochs: result.step / spe, final: finalOf(all), elapsed_s: result.elapsed_s };
   if (result.diverged) summary.divergedAtStep = result.diverged.step;
   if (stop) summary.stop = stop;
+  if (!result.diverged) Object.assign(summary, await deadUnits(gpu, model, data.train, sets.trainSample, config.evalBatchSize));
   run.markDone(summary as unknown as Record<string, unknown>);
   return { dir, config, summary, rows: all, noisy, records, skipped: false };
+}
+
+/** Above this many training images the dead-unit count runs over the training sample instead of all of them. */
+const DEAD_UNIT_EXAMPLES = 60_000;
+
+/**
+ * The final dead-unit count (momentum at a large step can silence hidden units for good, and then a
+ * comparison measures dead units, not the paper's question): ReLU units that never fire on a training image.
+ */
+async function deadUnits(gpu: Gpu, model: Network, train: Split, sample: Int32Array, evalBatchSize: number): Promise<Partial<RunSummary>> {
+  const images = train.n <= DEAD_UNIT_EXAMPLES ? train : gatherExamples(train, sample);
+  const r = await new UnitActivity(gpu, model, Math.max(1, Math.min(evalBatchSize, images.n))).measure(images);
+  if (r.units === 0) return {};
+  const layers = r.layers.map((l) => ({ layer: l.layer, dead: l.dead, units: l.units }));
+  return { deadFraction: r.deadFraction, deadUnits: { dead: r.dead, units: r.units, examples: images.n, layers } };
 }
 
 function checkConfig(config: RunConfig, data: RunData): void {

@@ -17,6 +17,11 @@ export interface OpenOptions {
   resume: boolean;
   /** Config keys that may differ between the original run and its resumption (e.g. the package version). */
   ignoreKeys?: string[];
+  /**
+   * What identifies the run (run/fingerprint.ts: its settings and data): recorded in every checkpoint, and a
+   * checkpoint with another one is refused.
+   */
+  fingerprint?: string;
 }
 
 const CONFIG = 'config.json';
@@ -31,7 +36,8 @@ const SUMMARY = 'summary.json';
  * the checkpoint had seen, which the resumed run then writes again identically.
  */
 export class RunFolder {
-  private constructor(readonly dir: string, readonly config: Record<string, unknown>, private readonly resuming: boolean) {}
+  private constructor(readonly dir: string, readonly config: Record<string, unknown>, private readonly resuming: boolean,
+    private readonly fingerprint?: string) {}
 
   static open(dir: string, config: Record<string, unknown>, opts: OpenOptions): RunFolder {
     const configFile = path.join(dir, CONFIG);
@@ -52,7 +58,12 @@ export class RunFolder {
         const shown = differ.slice(0, 4).map((k) => `${k} (${show(existing![k])} there, ${show(config[k])} now)`).join(', ');
         throw new RunError(`cannot resume ${dir}: its config differs in ${shown}${differ.length > 4 ? ` and ${differ.length - 4} more` : ''}; use the original settings or choose another --out`);
       }
-      return new RunFolder(dir, existing, true);
+      return new RunFolder(dir, existing, true, opts.fingerprint);
+    }
+    const leftovers = [CHECKPOINT, METRICS].filter((f) => fs.existsSync(path.join(dir, f)));
+    if (leftovers.length > 0) {
+      throw new RunError(`${dir} holds ${leftovers[0] === CHECKPOINT ? 'a checkpoint' : 'metric rows'} but no ${CONFIG}, so it is not known which run `
+        + `they belong to; move ${leftovers.join(' and ')} away or choose another --out`);
     }
     try {
       makeFolder(dir);
@@ -61,7 +72,7 @@ export class RunFolder {
     } catch (e) {
       throw asRunError(e, dir);
     }
-    return new RunFolder(dir, config, opts.resume);
+    return new RunFolder(dir, config, opts.resume, opts.fingerprint);
   }
 
   /** Lets another process use the folder (the lock is also released when this process exits). */
@@ -97,14 +108,15 @@ export class RunFolder {
 
   /** Replaces checkpoint.safetensors atomically; meta records how many metric rows exist now. */
   saveCheckpoint(tensors: CheckpointTensor[], meta: Record<string, unknown>): void {
-    const full = { ...meta, metricsRows: this.completeLines().length };
+    const full = { ...meta, metricsRows: this.completeLines().length, ...(this.fingerprint ? { fingerprint: this.fingerprint } : {}) };
     const bytes = encodeSafetensors(tensors.map(storedTensor), { cgh: JSON.stringify(full) });
     writeAtomic(this.checkpointFile, bytes);
   }
 
   /**
-   * The last checkpoint, or null when there is none. When resuming, metrics.jsonl is cut back to the
-   * rows it held when the checkpoint was taken (to none without a checkpoint), so no row is lost or doubled.
+   * The last checkpoint, or null when there is none, after checking that it belongs to this run and that
+   * metrics.jsonl holds every row it saw, each of them readable. Nothing is changed: rewindTo does that once the
+   * caller has checked the rest.
    */
   loadCheckpoint(): LoadedCheckpoint | null {
     let loaded: LoadedCheckpoint | null = null;
@@ -129,19 +141,54 @@ export class RunFolder {
         tensors.set(name, { shape: t.shape, data });
       }
       loaded = { tensors, meta };
+      this.checkBelongs(meta);
+      this.keptLines(loaded);
     }
-    if (this.resuming) this.truncateMetrics(loaded ? Number(loaded.meta.metricsRows ?? 0) : 0);
     return loaded;
   }
 
-  private truncateMetrics(rows: number): void {
-    const lines = this.completeLines();
-    if (lines.length < rows) {
-      throw new RunError(`${this.metricsFile} holds ${lines.length} rows but the checkpoint was taken after ${rows}; restore metrics.jsonl or choose another --out`);
-    }
-    const keep = lines.slice(0, rows).map((l) => l + '\n').join('');
+  /**
+   * When resuming, cuts metrics.jsonl back to the rows it held when `checkpoint` was taken (to none without one),
+   * so that no row is lost or doubled. Call it only once the checkpoint has been checked and loaded.
+   */
+  rewindTo(checkpoint: LoadedCheckpoint | null): void {
+    if (!this.resuming) return;
+    const keep = this.keptLines(checkpoint).map((l) => l + '\n').join('');
     const current = fs.existsSync(this.metricsFile) ? fs.readFileSync(this.metricsFile, 'utf8') : '';
     if (current !== keep) writeAtomic(this.metricsFile, keep);
+  }
+
+  /** A checkpoint of another run (a fingerprint that differs from this folder's run) cannot be resumed here. */
+  private checkBelongs(meta: Record<string, unknown>): void {
+    const there = meta.fingerprint;
+    if (this.fingerprint === undefined || there === undefined) return;
+    if (there !== this.fingerprint) {
+      throw new RunError(`${this.checkpointFile} belongs to another run (its settings or data differ from those of ${this.dir}); move it away to `
+        + `restart the run, or choose another --out`);
+    }
+  }
+
+  /** The rows a checkpoint saw (none without one), checked to be there and readable. */
+  private keptLines(checkpoint: LoadedCheckpoint | null): string[] {
+    const rows = checkpoint ? checkpoint.meta.metricsRows : 0;
+    if (!Number.isSafeInteger(rows) || (rows as number) < 0) {
+      throw new RunError(`${this.checkpointFile} does not say how many metric rows it saw (metricsRows ${JSON.stringify(rows)}); delete it to restart `
+        + `the run, or choose another --out`);
+    }
+    const lines = this.completeLines();
+    if (lines.length < (rows as number)) {
+      throw new RunError(`${this.metricsFile} holds ${lines.length} rows but the checkpoint was taken after ${rows}; restore metrics.jsonl or choose `
+        + `another --out`);
+    }
+    const kept = lines.slice(0, rows as number);
+    kept.forEach((line, i) => {
+      let row: unknown;
+      try { row = JSON.parse(line); } catch { /* reported below */ }
+      if (!row || typeof row !== 'object' || Array.isArray(row)) {
+        throw new RunError(`${this.metricsFile} line ${i + 1} is not JSON; restore the file or start another run with another --out`);
+      }
+    });
+    return kept;
   }
 
   markDone(summary: Record<string, unknown>): void {

@@ -1,4 +1,4 @@
-import { accuracyOf, decide, estimate, noVerdict, showEstimate, waitingFor, type Condition, type Verdict } from './verdict.js';
+import { accuracyOf, decide, difference, estimate, noVerdict, showEstimate, waitingFor, type Condition, type Verdict } from './verdict.js';
 
 /**
  * Sections 4.2 and 4.4 (Figure 4): easy examples generalise to other easy ones better than hard ones to
@@ -19,12 +19,22 @@ export function easyHardVerdicts(easy: Condition | undefined, hard: Condition | 
       rule: 'shown for context; holds by how easy and hard are chosen and is not counted.', outcome: null, evidence: {}, text: 'see the training curves',
     },
     {
+      id: 'easy-hard-loss', kind: 'context', prediction: 'The easy examples\' loss falls faster early in training.',
+      rule: 'shown for context; holds by how easy and hard are chosen and is not counted.', outcome: null, evidence: {}, text: 'see the loss curves',
+    },
+    {
       id: 'easy-hard-transfer', kind: 'context', prediction: 'A model trained on easy examples does poorly on hard ones (paper: 85% e-test, 17% h-test).',
       rule: 'shown for context; expected from how the sets are built and not counted.', outcome: null, evidence: {}, text: 'see the table of final accuracies',
     },
   ];
   const wait = waitingFor({ easy, hard });
-  if (wait.length) return [noVerdict(base, wait), ...context];
+  const transferBase = {
+    id: 'easy-hard-hard-to-easy', kind: 'test' as const,
+    prediction: 'Hard examples do not generalise well to easy ones either (paper: 44% on e-test against 85% for easy on easy), against the view '
+      + 'that SGD moves from simple to complex hypotheses.',
+    rule: 'e-test accuracy of the easy model minus that of the hard model must exceed 2 standard errors; premise: both models fit their training sets.',
+  };
+  if (wait.length) return [noVerdict(base, wait), noVerdict(transferBase, wait), ...context];
   // Each model's gap against its own test set (e-test or h-test).
   const own = (runs: Condition, testSet: string) => estimate(runs, (r) => {
     const t = accuracyOf([r], 'train'), s = accuracyOf([r], testSet);
@@ -37,7 +47,15 @@ export function easyHardVerdicts(easy: Condition | undefined, hard: Condition | 
     evidence: `e-train ${showEstimate(fitE)}, h-train ${showEstimate(fitH)}`,
   };
   const diff = h.mean - e.mean, se = Math.hypot(h.se, e.se);
-  return [{
+  // Hard examples do not generalise to easy ones either: on e-test the easy model beats the hard one.
+  const onEasyE = accuracyOf(easy!, 'e-test'), onEasyH = accuracyOf(hard!, 'e-test');
+  const d = difference(onEasyE, onEasyH);
+  const transfer: Verdict = {
+    ...transferBase, premise, outcome: premise.met ? decide(d.diff, d.se) : 'cannot-tell',
+    evidence: { easyOnEasy: onEasyE.mean, hardOnEasy: onEasyH.mean, diff: d.diff, se: d.se },
+    text: `e-test accuracy: trained on easy ${showEstimate(onEasyE)}, trained on hard ${showEstimate(onEasyH)}`,
+  };
+  return [transfer, {
     ...base, premise, outcome: premise.met ? decide(diff, se) : 'cannot-tell',
     evidence: { easyGap: e.mean, hardGap: h.mean, diff, se },
     text: `gap: easy ${(e.mean * 100).toFixed(1)} ± ${(e.se * 100).toFixed(1)} pts, hard ${(h.mean * 100).toFixed(1)} ± ${(h.se * 100).toFixed(1)} pts`,

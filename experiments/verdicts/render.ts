@@ -39,6 +39,11 @@ export function renderVerdict(v: Verdict, smoke = false): string {
     + `<div class="rule">Rule: ${esc(v.rule)}</div>${premise}</div>`;
 }
 
+/** The evidence, led by the unmet premise when that is what decided it. */
+function evidenceText(v: Verdict): string {
+  return v.premise && !v.premise.met ? `premise not met (${v.premise.text}: ${v.premise.evidence}); ${v.text}` : v.text;
+}
+
 /** Where a verdict is shown: the section and figure titles and the figure's anchor. */
 export interface Placed { verdict: Verdict; section: string; figure: string; anchor: string }
 
@@ -47,7 +52,7 @@ export function renderSummary(placed: Placed[], smoke = false): string {
   if (placed.length === 0) return '';
   const counted = placed.filter((p) => p.verdict.kind === 'test'), context = placed.filter((p) => p.verdict.kind === 'context');
   const row = (p: Placed) => `<tr class="${outcomeClass(p.verdict)}"><td><a href="#${esc(p.anchor)}">${esc(p.section)}: ${esc(p.figure)}</a></td>`
-    + `<td>${outcomeText(p.verdict)}</td><td>${esc(p.verdict.prediction)}</td><td>${esc(p.verdict.text)}</td></tr>`;
+    + `<td>${outcomeText(p.verdict)}</td><td>${esc(p.verdict.prediction)}</td><td>${esc(evidenceText(p.verdict))}</td></tr>`;
   const t = tally(placed.map((p) => p.verdict));
   const head = '<tr><th>panel</th><th>verdict</th><th>paper\'s prediction</th><th>evidence</th></tr>';
   const line = `${t.agrees} of ${counted.length} counted checks agree with the paper, ${t.disagrees} disagree, ${t.cannotTell} cannot be told apart `

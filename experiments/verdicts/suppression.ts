@@ -42,8 +42,7 @@ export function suppressionVerdicts(noise: number, runs: SuppressionRuns, window
     return {
       ...base, premise, outcome: premise.met ? decide(d.diff, d.se) : 'cannot-tell',
       evidence: { a: a.mean, b: b.mean, diff: d.diff, se: d.se, seeds: a.values.length },
-      text: `${label}: ${showEstimate(a)} vs ${showEstimate(b)}; difference ${pts(d.diff)} ± ${(d.se * 100).toFixed(1)}`
-        + (premise.met ? '' : ` (premise not met: ${premise.evidence})`),
+      text: `${label}: ${showEstimate(a)} vs ${showEstimate(b)}; difference ${pts(d.diff)} ± ${(d.se * 100).toFixed(1)}`,
     };
   };
   const memo = `${set} accuracy averaged over ${window} epochs`;

@@ -131,7 +131,9 @@ export function pct(x: number, digits = 1): string {
 }
 
 export function pts(x: number, digits = 1): string {
-  return Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(digits)} pts` : 'n/a';
+  if (!Number.isFinite(x)) return 'n/a';
+  const text = (x * 100).toFixed(digits);
+  return `${/^-0\.?0*$/.test(text) ? text.slice(1) : x >= 0 ? `+${text}` : text} pts`;
 }
 
 /** "62.0% ± 1.3 (3 seeds)" */

@@ -9,11 +9,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GridExecutor, GridPlan, GridRunOptions } from '../../experiments/queue/executor.js';
+import { lockFolder, releaseFolder } from '../../experiments/files/folder-lock.js';
 
 export interface FakeGrid {
   steps: number;
   stepMs: number;
   runs: { name: string; dependsOn: string[] }[];
+  /** Runs that fail after their first step, every time. */
+  failing?: string[];
 }
 
 export function writeFakeGrid(folder: string, grid: FakeGrid): void {
@@ -57,40 +60,53 @@ export const fakeExecutor: GridExecutor = {
     if (deps.some((v) => v === undefined)) throw new Error(`run ${run} depends on an unfinished run`);
     const dir = path.join(folder, run);
     fs.mkdirSync(dir, { recursive: true });
-    if (fs.existsSync(path.join(dir, 'done.json'))) return;
-    if (opts.adapter) fs.appendFileSync(path.join(dir, 'adapters.txt'), `${opts.adapter}\n`);
-    const ckptFile = path.join(dir, 'checkpoint.json');
-    const rowsFile = path.join(dir, 'metrics.jsonl');
-    const fresh = { step: 0, value: seed(run) + deps.reduce((s, v) => s! + v!, 0)! };
-    let { step, value } = fs.existsSync(ckptFile) ? JSON.parse(fs.readFileSync(ckptFile, 'utf8')) : fresh;
-    const kept = fs.existsSync(rowsFile) ? fs.readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).slice(0, step) : [];
-    writeAtomic(rowsFile, kept.map((l) => `${l}\n`).join(''));
-    if (step > 0) opts.log?.(`resuming after step ${step}`);
-    const checkpoint = () => writeAtomic(ckptFile, JSON.stringify({ step, value }));
-    while (step < g.steps) {
-      if (opts.signal?.aborted) {
-        checkpoint();
-        throw new Error('stopped at a checkpoint');
-      }
-      await sleep(g.stepMs);
-      step++;
-      value = (value * 48271 + step) % 2147483647;
-      fs.appendFileSync(rowsFile, JSON.stringify({ run, step, value }) + '\n');
-      if (step % 3 === 0) checkpoint();
-      opts.log?.(`step ${step}/${g.steps}`);
+    // The run folder's lock, as the real runs take it.
+    lockFolder(dir, 'run folder');
+    try {
+      await runSteps(g, run, dir, deps as number[], opts);
+    } finally {
+      releaseFolder(dir);
     }
-    checkpoint();
-    writeAtomic(path.join(dir, 'done.json'), JSON.stringify({ final: value }));
   },
 
+  /** A line per run, finished or not (as the real report covers whatever has finished). */
   async writeGridReport(folder: string): Promise<string> {
     const g = readGrid(folder);
     const lines = g.runs.map((r) => {
-      const rows = fs.readFileSync(path.join(folder, r.name, 'metrics.jsonl'), 'utf8').trim().split('\n').length;
-      return `${r.name} final ${finalValue(folder, r.name)} rows ${rows}`;
+      const file = path.join(folder, r.name, 'metrics.jsonl');
+      const rows = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+      return `${r.name} final ${finalValue(folder, r.name) ?? 'none'} rows ${rows}`;
     });
     const file = path.join(folder, 'report.txt');
     writeAtomic(file, lines.join('\n') + '\n');
     return file;
   },
 };
+
+async function runSteps(g: FakeGrid, run: string, dir: string, deps: number[], opts: GridRunOptions): Promise<void> {
+  if (fs.existsSync(path.join(dir, 'done.json'))) return;
+  if (opts.adapter) fs.appendFileSync(path.join(dir, 'adapters.txt'), `${opts.adapter}\n`);
+  const ckptFile = path.join(dir, 'checkpoint.json');
+  const rowsFile = path.join(dir, 'metrics.jsonl');
+  const fresh = { step: 0, value: seed(run) + deps.reduce((s, v) => s! + v!, 0)! };
+  let { step, value } = fs.existsSync(ckptFile) ? JSON.parse(fs.readFileSync(ckptFile, 'utf8')) : fresh;
+  const kept = fs.existsSync(rowsFile) ? fs.readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).slice(0, step) : [];
+  writeAtomic(rowsFile, kept.map((l) => `${l}\n`).join(''));
+  if (step > 0) opts.log?.(`resuming after step ${step}`);
+  const checkpoint = () => writeAtomic(ckptFile, JSON.stringify({ step, value }));
+  while (step < g.steps) {
+    if (opts.signal?.aborted) {
+      checkpoint();
+      throw new Error('stopped at a checkpoint');
+    }
+    await sleep(g.stepMs);
+    step++;
+    value = (value * 48271 + step) % 2147483647;
+    fs.appendFileSync(rowsFile, JSON.stringify({ run, step, value }) + '\n');
+    if (step % 3 === 0) checkpoint();
+    opts.log?.(`step ${step}/${g.steps}`);
+    if (g.failing?.includes(run)) throw new Error(`${run} failed on purpose after step ${step}`);
+  }
+  checkpoint();
+  writeAtomic(path.join(dir, 'done.json'), JSON.stringify({ final: value }));
+}

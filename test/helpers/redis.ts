@@ -12,6 +12,9 @@ export interface TestRedis {
   /** For TLS: the CA file a client must trust (NODE_EXTRA_CA_CERTS). */
   caFile?: string;
   restart(): Promise<void>;
+  /** Shuts the server down (it writes its append-only file) until up(). */
+  down(): Promise<void>;
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,6 +80,8 @@ export async function startRedis(opts: { password?: string; tls?: boolean } = {}
   return {
     url, port, dir, caFile,
     restart: async () => { await halt(); await launch(); },
+    down: halt,
+    up: launch,
     stop: async () => { await halt(); fs.rmSync(dir, { recursive: true, force: true }); },
   };
 }

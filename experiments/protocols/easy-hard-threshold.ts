@@ -1,4 +1,4 @@
-import { Rng } from '../engine/random.js';
+import { Rng } from '../../engine/random.js';
 
 /**
  * The easy/hard split stopped exactly at the threshold (browser-safe). Instead of taking the examples
