@@ -240,7 +240,8 @@ test('cgh train: a run folder, then refusals that leave it intact', () => {
   assert.is(typeof config.adapterReport.name, 'string');
   const rows = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.is(rows.length, 1);
-  assert.equal(Object.keys(rows[0]), ['kind', 'epoch', 'step', 'lr', 'run_loss', 'run_acc', 'train_loss', 'train_acc', 'train_top5', 'test_loss', 'test_acc', 'test_top5', 'examples_per_s', 'elapsed_s']);
+  assert.equal(Object.keys(rows[0]), ['kind', 'epoch', 'step', 'lr', 'run_loss', 'run_acc', 'train_loss', 'train_acc', 'train_top5', 'test_loss', 'test_acc',
+    'test_top5', 'examples_per_s', 'elapsed_s']);
   assert.is(rows[0].step, 4);
   const before = snapshot(out);
 
