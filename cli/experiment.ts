@@ -1,18 +1,21 @@
 // `cgh experiment NAME`, `cgh reproduce` and `cgh report DIR`: the paper's experiments as grids of runs.
+import fs from 'node:fs';
 import path from 'node:path';
 import { getGpu } from '../engine/context.js';
 import { modelNames } from '../models/registry.js';
 import { SCHEDULES, validateSchedule, type ScheduleName } from '../experiments/run/schedule.js';
 import { PRESET_HELP, PRESET_NAMES, needsDataDir, presetSettings, validatePreset, type PhaseEpochs } from '../experiments/protocols/presets.js';
-import type { TrainSettings } from '../experiments/run/grid-run.js';
+import { RunInterrupted, type TrainSettings } from '../experiments/run/grid-run.js';
 import { openGrid, runGrid, validateRequest, type ExperimentRequest } from '../experiments/protocols/grid.js';
 import { maskPassword } from '../experiments/queue/redis-url.js';
 import { findProtocol, protocolNames, PROTOCOLS } from '../experiments/protocols/index.js';
 import type { Protocol } from '../experiments/protocols/protocol.js';
 import { DEFAULT_SEEDS, openReproduce, reproduce, reproduceNotes, writeReproduceReport } from '../experiments/protocols/reproduce.js';
 import { writeReport } from '../experiments/report/index.js';
+import { isRunFolder, writeRunReport } from '../experiments/report/run-curves.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type FlagSpec } from './args.js';
 import { packageVersion } from './train.js';
+import { stopOnSignals, StoppedBySignal } from './stop-signals.js';
 import { DISPATCH_FLAGS, dispatchOf } from './queue-dispatch.js';
 
 const COMMON: FlagSpec[] = [
@@ -63,7 +66,9 @@ export const PROTOCOL_NOTES = `Protocol (where the paper and the authors' code d
                 (the authors' code instead takes 3 consecutive full batches, one update per 3 batches).
   rm3, ra3      as the authors' code: ring of 3 batch gradients, no update until 3 exist, no momentum.
 The experiment folder holds experiment.json, one folder per run (config.json, metrics.jsonl,
-checkpoint.safetensors, examples.safetensors, summary.json) and report.html with CSV tables.`;
+checkpoint.safetensors, examples.safetensors, summary.json) and report.html with CSV tables. Ctrl-C or
+SIGTERM stops the current run after the step in flight with a checkpoint there (exit code 130 or 143; a
+second Ctrl-C exits at once); the same command resumes it there.`;
 
 function experimentSpec(p: Protocol<any>): CommandSpec {
   return { name: `experiment ${p.name}`, summary: p.summary, flags: [...COMMON, ...p.flags], notes: `${PRESET_HELP}\n\n${PROTOCOL_NOTES}` };
@@ -119,8 +124,23 @@ export async function experimentCommand(argv: string[]): Promise<void> {
     return;
   }
   await getGpu({ adapterName: a.adapter });
-  const report = await runGrid(protocol.name, out, request, { verbose: !a.quiet });
+  const report = await stoppable((signal) => runGrid(protocol.name, out, request, { verbose: !a.quiet, signal }));
   console.error(`report: ${report}`);
+}
+
+/** Runs a grid that Ctrl-C or SIGTERM stops with a checkpoint in the current run, from which the same command resumes. */
+async function stoppable(f: (signal: AbortSignal) => Promise<string>): Promise<string> {
+  const signals = stopOnSignals('rerun the same command');
+  try {
+    return await f(signals.signal);
+  } catch (e) {
+    const code = signals.exitCode();
+    if (code === null) throw e;
+    const where = e instanceof RunInterrupted ? ` at epoch ${e.epoch} step ${e.step} of run ${e.run}` : '';
+    throw new StoppedBySignal(`stopped${where}; rerun the same command to continue`, code);
+  } finally {
+    signals.dispose();
+  }
 }
 
 function withUsage<T>(f: () => T): T {
@@ -169,14 +189,16 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
     return;
   }
   await getGpu({ adapterName: a.adapter });
-  const report = await reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose, seeds: a.seeds, quick: a.quick === true });
+  const report = await stoppable((signal) => reproduce(a.out, { command, version: packageVersion(), verbose: a.verbose, seeds: a.seeds,
+    quick: a.quick === true, signal }));
   console.error(`report: ${report}`);
 }
 
 const REPORT_SPEC = {
   name: 'report',
   summary: 'Writes report.html (figures, the paper\'s predictions and whether the runs agree, tables, commands, configs) and CSV tables for an experiment '
-    + 'folder or a cgh reproduce folder.',
+    + 'folder or a cgh reproduce folder; for a single run folder (cgh train\'s, or one run of an experiment), its curves: loss, accuracy, lr and '
+    + 'examples/s.',
   flags: [],
 } as const;
 
@@ -185,5 +207,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
   const a = parseArgs(REPORT_SPEC, argv.filter((x) => x.startsWith('--')));
   if (a.help) { console.log(`${helpText(REPORT_SPEC).replace('[flags]', 'DIR')}`); return; }
   if (dirs.length !== 1) throw new UsageError(`cgh report takes one folder, got ${dirs.length}; e.g. cgh report runs/reproduce`);
-  console.log(writeReport(dirs[0]));
+  const dir = dirs[0];
+  // A folder holding one run's config and metrics is a run; anything else is read as experiments.
+  console.log(isRunFolder(dir) ? writeRunReport(dir) : writeReport(dir));
 }

@@ -135,6 +135,20 @@ export class Trainer {
     await previous;
   }
 
+  /**
+   * The raw sums behind takeMetrics as they stand, without a reset (waits for the GPU): a checkpoint inside an
+   * epoch keeps them so that the resumed sums round exactly as the uninterrupted ones.
+   */
+  async metricSums(): Promise<number[]> {
+    return [...(await this.readSums())];
+  }
+
+  /** Puts back sums that metricSums returned. */
+  loadMetricSums(sums: number[]): void {
+    if (sums.length !== 4 || !sums.every(Number.isFinite)) throw new Error(`metric sums are 4 finite numbers, got ${JSON.stringify(sums)}`);
+    this.gpu.write(this.metricsAcc, Float32Array.from(sums));
+  }
+
   /** Training metrics accumulated since the last call (waits for the GPU), then reset. */
   async takeMetrics(): Promise<EpochMetrics> {
     const m = await this.peekMetrics();
@@ -144,12 +158,18 @@ export class Trainer {
 
   /** The metrics takeMetrics would return, without resetting them (waits for the GPU). */
   async peekMetrics(): Promise<EpochMetrics> {
+    const a = await this.readSums();
+    return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
+  }
+
+  /** The metric sums [loss, right, examples, 1 + the first non-finite step or 0], once the GPU has done every step. */
+  private async readSums(): Promise<Float32Array> {
     const fence = this.fence;
     this.fence = null;
     const a = (await this.gpu.read(this.metricsAcc, 4)) as Float32Array;
     await fence;
     this.unawaited = 0;
-    return { loss: a[0] / Math.max(1, a[2]), accuracy: a[1] / Math.max(1, a[2]), examples: a[2], nonFiniteStep: a[3] > 0 ? a[3] - 1 : null };
+    return a;
   }
 
   /**
@@ -216,7 +236,9 @@ export class Trainer {
    * batch, so a streamed split is never held whole); `labels` (indexed like the split) replace the split's own.
    * `signal` is checked between batches: an aborted one stops the evaluation with its reason.
    */
-  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; indices?: Int32Array; signal?: AbortSignal } = {}): Promise<Evaluation> {
+  async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; indices?: Int32Array; signal?: AbortSignal;
+    /** Awaited between batches: a pending promise pauses the evaluation there (the page's Stop). */
+    gate?: () => Promise<void> | void } = {}): Promise<Evaluation> {
     const n = opts.indices ? opts.indices.length : split.n;
     const E = Math.min(n, this.opts.evalBatchSize ?? 1000);
     const all = opts.labels ?? split.labels;
@@ -227,6 +249,7 @@ export class Trainer {
     let lossSum = 0, rightSum = 0, right5Sum = 0;
     for await (const { images, start, size: B } of inBatches(split, E, opts.indices ?? null)) {
       opts.signal?.throwIfAborted();
+      await opts.gate?.();
       const f = this.evalProgram(B);
       f.program.write(f.x, images);
       f.program.write(f.y, labels.subarray(start, start + B));

@@ -115,7 +115,8 @@ test('the page imports only browser-safe modules that cgh serve serves', () => {
   assert.ok(seen.size > 20, `followed ${seen.size} modules`);
 });
 
-const TINY = { 'train-subset': '300', 'test-subset': '1000', hidden: '16', epochs: '2', 'batch-size': '20', lr: '0.1', seed: '3', 'sample-size': '300', noise: '0' };
+const TINY = { 'train-subset': '300', 'test-subset': '1000', hidden: '16', epochs: '2', 'batch-size': '20', lr: '0.1', momentum: '0', seed: '3', 'sample-size': '300',
+  noise: '0' };
 
 interface EpochRow { kind: 'epoch'; epoch: number; step: number; run_loss: number; run_acc: number; train_loss: number; train_acc: number; test_loss: number; test_acc: number }
 

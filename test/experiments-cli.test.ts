@@ -1,11 +1,12 @@
-// cgh experiment / report through the built command: one-line errors, and a SIGKILL mid-run that the same
-// command resumes with no metric row lost or doubled.
+// cgh experiment / report through the built command: one-line errors, and a SIGKILL or SIGTERM mid-run that the
+// same command resumes with no metric row lost or doubled.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cgh, cghKilledWhen, snapshot } from './helpers/cli.js';
+import { cgh, cghKilledWhen, cghSignalledWhen, snapshot } from './helpers/cli.js';
+import { decodeSafetensors } from '../engine/safetensors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-exp-cli-'));
 const TINY = ['--preset', 'tiny', '--hidden', '16', '--train-size', '300', '--test-size', '200', '--quiet'];
@@ -38,6 +39,11 @@ test('a killed experiment resumes with the same command: no row lost or doubled,
   const base = path.join(tmp, 'base');
   const straight = cgh(args(base));
   assert.is(straight.code, 0, straight.stderr);
+  // The plan with its estimate before any run, then each run numbered with the time left.
+  assert.match(straight.stderr, /^plan: 2 of 2 runs to do, about \d+:\d\d \(this adapter: [\d,]+ training and [\d,]+ evaluated examples\/s/m);
+  assert.match(straight.stderr, /^  label-noise\/noise-50 +up to 3 epochs, [\d,]+ training and [\d,]+ evaluated examples, about \d+:\d\d$/m);
+  assert.ok(straight.stderr.indexOf('plan: ') < straight.stderr.indexOf('run 1 of 2: label-noise/noise-0; about '), straight.stderr);
+  assert.match(straight.stderr, /^run 2 of 2: label-noise\/noise-50; about \d+:\d\d left$/m);
   const out = path.join(tmp, 'killed');
   // Kill once the second run has written rows (the first is finished), i.e. mid-grid and mid-run.
   const rows = path.join(out, 'noise-50', 'metrics.jsonl');
@@ -48,6 +54,8 @@ test('a killed experiment resumes with the same command: no row lost or doubled,
   const resumed = cgh(args(out));
   assert.is(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /label-noise\/noise-0: .*already done/);
+  assert.match(resumed.stderr, /^plan: 1 of 2 runs to do \(1 finished earlier\), about /m);
+  assert.match(resumed.stderr, /^run 1 of 1: label-noise\/noise-50; about \d+:\d\d left$/m);
   assert.equal(snapshot(path.join(out, 'noise-0')), first, 'the finished run was not touched');
   const clean = (dir: string) => fs.readFileSync(path.join(dir, 'noise-50', 'metrics.jsonl'), 'utf8').trim().split('\n')
     .map((l) => JSON.stringify({ ...JSON.parse(l), elapsed_s: undefined, examples_per_s: undefined }));
@@ -56,6 +64,29 @@ test('a killed experiment resumes with the same command: no row lost or doubled,
   const report = cgh(['report', out]);
   assert.is(report.code, 0);
   assert.is(report.stdout.trim(), path.join(out, 'report.html'));
+});
+
+test('an experiment stopped by SIGTERM checkpoints its current run where it stopped, exits 143, and the same command resumes it there', async () => {
+  const args = (out: string) => ['experiment', 'label-noise', ...TINY, '--noise', '0,50%', '--epochs', '3', '--out', out];
+  const base = path.join(tmp, 'base');
+  if (!fs.existsSync(path.join(base, 'report.html'))) assert.is(cgh(args(base)).code, 0);
+  const out = path.join(tmp, 'stopped');
+  const rows = path.join(out, 'noise-50', 'metrics.jsonl');
+  const stopped = await cghSignalledWhen(args(out), () => fs.existsSync(rows) && fs.readFileSync(rows, 'utf8').split('\n').length > 45, ['SIGTERM']);
+  assert.ok(stopped.killed, 'the experiment finished before the signal');
+  assert.is(stopped.code, 143, stopped.stderr);
+  const line = stopped.errLines[stopped.errLines.length - 1];
+  const m = /^cgh: stopped at epoch (\d+) step (\d+) of run noise-50; rerun the same command to continue$/.exec(line);
+  assert.ok(m, line);
+  const meta = JSON.parse(decodeSafetensors(fs.readFileSync(path.join(out, 'noise-50', 'checkpoint.safetensors'))).metadata.cgh);
+  assert.equal([meta.epoch + 1, meta.step], [Number(m![1]), Number(m![2])]);
+  assert.ok(meta.position, 'a checkpoint of the position inside the epoch');
+  const resumed = cgh(args(out));
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, meta.step > 0 ? `label-noise/noise-50: resuming in epoch ${m![1]} at step ${m![2]}` : 'label-noise/noise-50: mlp');
+  const clean = (dir: string) => fs.readFileSync(path.join(dir, 'noise-50', 'metrics.jsonl'), 'utf8').trim().split('\n')
+    .map((l) => JSON.stringify({ ...JSON.parse(l), elapsed_s: undefined, examples_per_s: undefined }));
+  assert.equal(clean(out), clean(base));
 });
 
 test.run();

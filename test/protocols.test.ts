@@ -12,6 +12,21 @@ import { reproduce, reproduceNotes, reproducePlan } from '../experiments/protoco
 import { experimentCommand, experimentsHelp } from '../cli/experiment.js';
 import { labelNoise } from '../experiments/protocols/label-noise.js';
 import { suppression } from '../experiments/protocols/suppression.js';
+import { streamedSplit, type Split } from '../engine/data/dataset.js';
+import { decodeSafetensors } from '../engine/safetensors.js';
+import { RunInterrupted } from '../experiments/run/grid-run.js';
+
+// Called at every batch read of the first run's last evaluation set, "watched", so a test can stop the run inside an evaluation.
+let onWatchedRead: (() => void) | null = null;
+
+/** The split's examples read through a source that calls onWatchedRead first. */
+function watched(split: Split): Split {
+  const f = split.images.length / split.n;
+  return streamedSplit({ features: f, read: (indices, out) => {
+    onWatchedRead?.();
+    for (let k = 0; k < indices.length; k++) out.set(split.images.subarray(indices[k] * f, (indices[k] + 1) * f), k * f);
+  } }, split.labels);
+}
 
 interface ChainOptions { noise: number }
 
@@ -25,7 +40,8 @@ const chain = defineProtocol<ChainOptions>({
   validate: () => {},
   plan: (spec) => [
     { name: 'first', dependsOn: [], prepare: async (ctx) => {
-      const data = plainRunData(ctx.data);
+      const plain = plainRunData(ctx.data);
+      const data = { ...plain, evalSets: [...plain.evalSets, { name: 'watched', split: watched(ctx.data.test) }] };
       return { config: ctx.config('first', { noise: spec.options.noise }, data), data };
     } },
     { name: 'second', dependsOn: ['first'], prepare: async (ctx) => {
@@ -108,24 +124,50 @@ test('its grid runs one named run at a time, refuses out of order, and reproduce
   assert.ok(fs.readFileSync(await writeGridReport(copy), 'utf8').includes('runs: first, second'));
 });
 
-test('a run stopped by its abort signal, in training or in evaluation, resumes to the same rows', async () => {
+// 6 steps (steps 1-5 are evaluation points) and 6 rows per point: aborts after a point's rows (before the next step), and
+// inside the evaluations at step 0, at step 3 and at the epoch end (the watched set's first, fourth and seventh reads).
+test('a run stopped by its abort signal, in training or in evaluation, resumes where it stopped to the same rows', async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-abort-'));
   const plan = reproducePlan().filter((s) => s.experiment === 'chain-check');
   await reproduce(path.join(out, 'whole'), { command: 'cgh reproduce (test)', plan, preset: 'tiny', log: () => {} });
   const whole = path.join(out, 'whole', 'chain-check');
   const rows = (dir: string) => fs.readFileSync(path.join(dir, 'first', 'metrics.jsonl'), 'utf8').split('\n')
     .map((l) => l.replace(/"(examples_per_s|elapsed_s)":[^,}]+/g, ''));
-  for (const abortAt of [1, 12, 30]) {
-    const dir = path.join(out, `abort-${abortAt}`);
+  const weights = (dir: string) => [...decodeSafetensors(fs.readFileSync(path.join(dir, 'first', 'checkpoint.safetensors'))).tensors]
+    .map(([name, t]) => `${name}:${Buffer.from(t.data.buffer).toString('base64')}`);
+  const cases = [
+    { at: 'row', n: 1, step: 0 }, { at: 'row', n: 12, step: 1 }, { at: 'row', n: 30, step: 4 },
+    { at: 'read', n: 1, step: 0 }, { at: 'read', n: 4, step: 3 }, { at: 'read', n: 7, step: 6 },
+  ];
+  for (const c of cases) {
+    const what = `aborted at ${c.at} ${c.n}`;
+    const dir = path.join(out, `abort-${c.at}-${c.n}`);
     fs.mkdirSync(dir);
     fs.copyFileSync(path.join(whole, 'experiment.json'), path.join(dir, 'experiment.json'));
     const stop = new AbortController();
     let seen = 0;
-    const hooks = { onRow: () => { if (++seen === abortAt) stop.abort(new Error('stopped by the test')); } };
-    await rejects(() => executeGridRun(dir, 'first', { log: () => {}, signal: stop.signal, hooks }), /stopped by the test/);
+    const count = () => { if (++seen === c.n) stop.abort(new Error('stopped by the test')); };
+    if (c.at === 'read') onWatchedRead = count;
+    const hooks = { onRow: c.at === 'row' ? count : undefined };
+    let stopped: RunInterrupted | null = null;
+    await executeGridRun(dir, 'first', { log: () => {}, signal: stop.signal, hooks }).catch((e) => { stopped = e; });
+    onWatchedRead = null;
+    assert.instance(stopped, RunInterrupted, what);
+    assert.match(stopped!.message, /^run first stopped at epoch 1 step \d+ \(stopped by the test\)$/);
+    assert.is(stopped!.step, c.step, what);
     assert.not.ok(fs.existsSync(path.join(dir, 'first', 'summary.json')));
-    await executeGridRun(dir, 'first', { log: () => {} });
-    assert.equal(rows(dir), rows(whole), `aborted after row ${abortAt}`);
+    const ckFile = path.join(dir, 'first', 'checkpoint.safetensors');
+    // Stopped before any step in the evaluation at step 0 there is nothing to keep; everywhere else the checkpoint is where it stopped.
+    assert.is(fs.existsSync(ckFile), !(c.at === 'read' && c.n === 1), what);
+    if (fs.existsSync(ckFile)) {
+      const meta = JSON.parse(decodeSafetensors(fs.readFileSync(ckFile)).metadata.cgh);
+      assert.equal([meta.epoch, meta.step, meta.position?.stepsDone, meta.position?.evaluationDue], [0, c.step, c.step, c.at === 'read'], what);
+    }
+    let start: number[] = [];
+    await executeGridRun(dir, 'first', { log: () => {}, hooks: { onStart: (epoch, step) => { start = [epoch, step]; } } });
+    assert.equal(start, [0, c.step], `${what}: resumed where it stopped`);
+    assert.equal(rows(dir), rows(whole), `${what}: the rows`);
+    assert.equal(weights(dir), weights(whole), `${what}: the final weights`);
   }
 });
 

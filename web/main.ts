@@ -8,10 +8,13 @@ import { RULE_NAMES, ruleNamed, validateRuleOptions, type RuleName } from '../ex
 import { parseNoiseLevel } from '../experiments/run/label-noise.js';
 import { defaultSampleSize } from '../experiments/run/eval-sets.js';
 import type { ScheduleName } from '../experiments/run/schedule.js';
-import { LineChart } from './chart.js';
+import { LineChart, type ChartData } from './chart.js';
+import { keepFormInUrl, formToQuery, queryToForm } from './form-url.js';
+import { RunStore, type StoredRun } from './run-store.js';
+import { checkRunSettings, DATASET_SIZES, settingsWarnings } from '../experiments/run/settings-check.js';
 import { pickedFilesDataset, servedMnistDataset } from './data-source.js';
 import { TrainingSession, type PageConfig, type Progress, type Row } from './session.js';
-import { downloadBytes, downloadText } from './download.js';
+import { downloadBytes, downloadText, runFileName } from './download.js';
 import { trainCommandLine } from './cli-command.js';
 
 const EVAL_BATCH_SIZE = 1000;
@@ -40,6 +43,8 @@ const ui = {
 const accuracyChart = new LineChart($('accuracy-chart'), {
   title: 'Accuracy',
   xLabel: 'epochs',
+  yLabel: 'accuracy',
+  note: 'train: a fixed sample of the training set, scored against the labels it trains on (the noisy ones under label noise)',
   yRange: [0, 1],
   yFormat: (v) => `${Math.round(v * 100)}%`,
   series: [
@@ -52,9 +57,10 @@ const accuracyChart = new LineChart($('accuracy-chart'), {
 const lossChart = new LineChart($('loss-chart'), {
   title: 'Loss',
   xLabel: 'epochs',
+  yLabel: 'cross-entropy',
   yFormat: (v) => v.toFixed(2),
   series: [
-    { key: 'run', label: 'training steps', color: '#8a93a6' },
+    { key: 'run', label: 'training steps', color: '#8a93a6', smooth: true },
     { key: 'train-sample', label: 'train', color: '#2f6fd6' },
     { key: 'test', label: 'test', color: '#d9822b' },
     { key: 'pristine', label: 'pristine', color: '#2e9d5b', dashed: true },
@@ -72,6 +78,14 @@ let lastRate: number | null = null;
 let renderQueued = false;
 /** Latest accuracy of each evaluated sample, for the status line. */
 let latest: Record<string, number> = {};
+/** Where the current stretch of training started, for the ETA: time and step. */
+let stretch: { t: number; step: number } | null = null;
+/** The previous run's curves, drawn faintly behind the current one's. */
+let previous: { label: string; accuracy: ChartData; loss: ChartData } | null = null;
+/** The page's runs in IndexedDB (null where the browser offers none). */
+let store: RunStore | null = null;
+let storedId: string | null = null;
+let storedQuery: string | null = null;
 
 function showMessage(text: string | null): void {
   ui.message.textContent = text ?? '';
@@ -164,6 +178,35 @@ function readSettings(): Omit<PageConfig, 'dataset' | 'sampleSize'> & { sampleSi
   return settings;
 }
 
+/**
+ * The settings, checked with the same rules as cgh train's flags (and against MNIST's sizes before its download);
+ * throws a SettingsError naming the setting.
+ */
+function checkedSettings(): ReturnType<typeof readSettings> {
+  const settings = readSettings();
+  try {
+    checkRunSettings(settings, pickedFiles() === null ? DATASET_SIZES.mnist : undefined);
+  } catch (e) {
+    throw new SettingsError(errorText(e));
+  }
+  return settings;
+}
+
+/** On every edit: the form's problem, or no message (an old one goes), and Train only for valid settings. */
+function validateForm(): boolean {
+  if (busy || session?.isRunning) return true;
+  try {
+    const warnings = settingsWarnings(checkedSettings());
+    showMessage(warnings.length ? errorText(new Error(`${warnings.join('; ')} (Train still runs it)`)) : null);
+    return true;
+  } catch (e) {
+    showMessage(errorText(e));
+    return false;
+  } finally {
+    updateButtons();
+  }
+}
+
 function pickedFiles(): File[] | null {
   if ($<HTMLInputElement>('settings').querySelector<HTMLInputElement>('input[name=source]:checked')?.value !== 'files') return null;
   return [...document.querySelectorAll<HTMLInputElement>('#file-pickers input[type=file]')].map((i) => i.files?.[0] as File);
@@ -186,7 +229,7 @@ async function startRun(): Promise<void> {
   busy = true;
   updateButtons();
   try {
-    const settings = readSettings();
+    const settings = checkedSettings();
     const files = pickedFiles();
     const ds = await loadData(files);
     const n = settings.trainSubset ?? ds.train.n;
@@ -208,7 +251,7 @@ async function startRun(): Promise<void> {
     };
     ui.status.textContent = 'Compiling the model…';
     await new Promise((r) => setTimeout(r, 0));
-    const next = new TrainingSession(gpu, ds, config, { onRow, onProgress });
+    const next = new TrainingSession(gpu, ds, config, { onRow, onProgress, onCheckpoint: () => void saveRun('running') });
     session = next;
     runConfig = {
       command: 'train',
@@ -220,8 +263,12 @@ async function startRun(): Promise<void> {
       source: 'browser',
     };
     showCommandLine(config);
+    keepPrevious();
     accuracyChart.clear(config.epochs);
     lossChart.clear(config.epochs);
+    showOverlay();
+    storedQuery = formToQuery(ui.form).toString();
+    storedId = `${new Date().toISOString()} ${storedQuery}`;
     lastProgress = null;
     lastRate = null;
     latest = {};
@@ -240,18 +287,108 @@ async function startRun(): Promise<void> {
 async function runSession(): Promise<void> {
   if (!session) return;
   const s = session;
+  stretch = { t: performance.now(), step: s.currentStep };
   const pending = s.run();
   updateButtons();
   try {
     const how = await pending;
     ui.status.textContent = how === 'done' ? `Done. ${statusText()}` : `Stopped. ${statusText()} Resume continues from here.`;
+    void saveRun(how === 'done' ? 'done' : 'stopped');
   } catch (e) {
     showMessage(errorText(e));
     ui.status.textContent = `Stopped by an error. ${statusText()}`;
+    void saveRun('failed');
   } finally {
+    stretch = null;
     updateButtons();
     render();
   }
+}
+
+/** Copies the run (settings, rows, last epoch's checkpoint) to IndexedDB, so that a reload can continue it. */
+async function saveRun(status: 'running' | 'stopped' | 'done' | 'failed'): Promise<void> {
+  if (!store || !session || !storedId || !runConfig) return;
+  try {
+    await store.save({
+      id: storedId, query: storedQuery ?? formToQuery(ui.form).toString(), config: runConfig, rows: [...session.rows] as unknown as Record<string, unknown>[],
+      checkpoint: session.storedCheckpoint(), epoch: Math.floor(session.currentStep / session.stepsPerEpoch), status, savedAt: Date.now(),
+    });
+    await store.prune(5);
+  } catch (e) {
+    console.warn(`cannot keep the run in this browser's storage: ${errorText(e)}`);
+  }
+}
+
+/** Offers to continue the latest unfinished run this browser kept (a reload, a closed tab). */
+async function offerStoredRun(): Promise<void> {
+  store = await RunStore.open();
+  const r = store && (await store.latestUnfinished());
+  const box = $<HTMLDivElement>('resume-stored');
+  if (!r || !r.checkpoint) { box.hidden = true; return; }
+  const c = r.config as { epochs?: number; model?: string; dataset?: string };
+  const resume = document.createElement('button');
+  resume.type = 'button';
+  resume.id = 'resume-stored-run';
+  resume.textContent = 'Continue it';
+  const discard = document.createElement('button');
+  discard.type = 'button';
+  discard.textContent = 'Discard it';
+  box.replaceChildren(`This browser kept an unfinished run (${c.model}, ${r.epoch} of ${c.epochs} epochs, ${new Date(r.savedAt).toLocaleString()}). `,
+    resume, ' ', discard);
+  box.hidden = false;
+  discard.addEventListener('click', () => { void store!.remove(r.id); box.hidden = true; });
+  resume.addEventListener('click', () => { box.hidden = true; void continueStored(r); });
+}
+
+async function continueStored(r: StoredRun): Promise<void> {
+  if (!gpu || busy || session?.isRunning) return;
+  queryToForm(ui.form, new URLSearchParams(r.query));
+  history.replaceState(history.state, '', `${location.pathname}${r.query ? `?${r.query}` : ''}`);
+  const config = r.config as unknown as PageConfig;
+  if (config.dataset !== 'mnist') {
+    showMessage('the kept run trained on IDX files picked from disk, which the browser did not keep; pick them again and train anew');
+    return;
+  }
+  busy = true;
+  updateButtons();
+  try {
+    const ds = await loadData(null);
+    ui.status.textContent = 'Compiling the model…';
+    keepPrevious();
+    const next = new TrainingSession(gpu, ds, config, { onRow, onProgress, onCheckpoint: () => void saveRun('running') },
+      { rows: r.rows as unknown as Row[], checkpoint: r.checkpoint! });
+    session = next;
+    runConfig = r.config;
+    storedId = r.id;
+    storedQuery = r.query;
+    showCommandLine(config);
+    accuracyChart.clear(config.epochs);
+    lossChart.clear(config.epochs);
+    showOverlay();
+    latest = {};
+    for (const row of next.rows) onRow(row);
+    busy = false;
+    await runSession();
+  } catch (e) {
+    showMessage(errorText(e));
+  } finally {
+    busy = false;
+    updateButtons();
+  }
+}
+
+/** Keeps the current run's curves to show behind the next one. */
+function keepPrevious(): void {
+  if (!session || !runConfig) return;
+  const c = session.config;
+  previous = { label: `previous run (${c.model}, ${c.rule}, noise ${Math.round((c.noise ?? 0) * 100)}%, seed ${c.seed})`, accuracy: accuracyChart.data(),
+    loss: lossChart.data() };
+}
+
+function showOverlay(): void {
+  const on = $<HTMLInputElement>('overlay').checked && previous !== null;
+  accuracyChart.setOverlay(previous?.label ?? '', on ? previous!.accuracy : null);
+  lossChart.setOverlay(previous?.label ?? '', on ? previous!.loss : null);
 }
 
 function showCommandLine(config: PageConfig): void {
@@ -302,8 +439,24 @@ function statusText(): string {
   for (const [set, label] of shown) {
     if (latest[set] !== undefined) parts.push(`${label} ${(latest[set] * 100).toFixed(1)}%`);
   }
-  if (p?.phase === 'evaluating' && session.isRunning) parts.push('evaluating…');
+  if (session.stopping) parts.push('stopping at the next step or evaluation batch…');
+  else if (p?.phase === 'evaluating' && session.isRunning) parts.push('evaluating the curves\' samples…');
+  const eta = etaSeconds();
+  if (eta !== null && session.isRunning) parts.push(`about ${clockText(eta)} left`);
   return parts.join(' · ');
+}
+
+/** The time left for the whole run from this stretch's pace (evaluations included). */
+function etaSeconds(): number | null {
+  if (!session || !stretch) return null;
+  const steps = session.currentStep - stretch.step;
+  if (steps <= 0) return null;
+  return ((session.totalSteps - session.currentStep) * (performance.now() - stretch.t)) / 1000 / steps;
+}
+
+function clockText(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
 }
 
 function render(): void {
@@ -320,9 +473,10 @@ function render(): void {
 async function download(kind: 'metrics' | 'config' | 'checkpoint'): Promise<void> {
   if (!session) return;
   try {
-    if (kind === 'metrics') downloadText('metrics.jsonl', session.metricsJsonl(), 'application/x-ndjson');
-    else if (kind === 'config') downloadText('config.json', JSON.stringify(runConfig, null, 2) + '\n', 'application/json');
-    else downloadBytes('checkpoint.safetensors', await session.checkpoint());
+    const name = (file: string) => runFileName({ ...session!.config, noise: session!.config.noise ?? 0 }, file);
+    if (kind === 'metrics') downloadText(name('metrics.jsonl'), session.metricsJsonl(), 'application/x-ndjson');
+    else if (kind === 'config') downloadText(name('config.json'), JSON.stringify(runConfig, null, 2) + '\n', 'application/json');
+    else downloadBytes(name('checkpoint.safetensors'), await session.checkpoint());
   } catch (e) {
     showMessage(`cannot save the ${kind}: ${errorText(e)}`);
   }
@@ -359,11 +513,32 @@ function wire(): void {
   ui.stop.addEventListener('click', () => {
     session?.stop();
     ui.stop.disabled = true;
-    ui.status.textContent = 'Stopping after the step in flight…';
+    ui.status.textContent = statusText();
   });
   ui.resume.addEventListener('click', () => {
     showMessage(null);
     void runSession();
+  });
+  $('smoothing').addEventListener('input', () => lossChart.setSmoothing(Number($('smoothing').value)));
+  $('log-x').addEventListener('change', () => {
+    accuracyChart.setLogX($('log-x').checked);
+    lossChart.setLogX($('log-x').checked);
+  });
+  $('overlay').addEventListener('change', showOverlay);
+  // Settings in the address: a reload or a shared link brings them back; they are checked as they are typed.
+  const unplaced = queryToForm(ui.form, new URLSearchParams(location.search));
+  showRuleOptions();
+  $('hidden-row').hidden = model.value !== 'mlp';
+  $('step-size-row').hidden = $<HTMLSelectElement>('schedule').value !== 'step';
+  $('file-pickers').hidden = pickedFiles() === null;
+  keepFormInUrl(ui.form, () => { validateForm(); });
+  if (!validateForm()) { /* the message says what to change */ } else if (unplaced.length) {
+    showMessage(`the address names settings this page does not have or values it does not offer (${unplaced.join(', ')}); they were left out`);
+  }
+  window.addEventListener('beforeunload', (e) => {
+    if (!session?.isRunning) return;
+    e.preventDefault();
+    e.returnValue = '';
   });
   ui.downloads[0].addEventListener('click', () => void download('metrics'));
   ui.downloads[1].addEventListener('click', () => void download('config'));
@@ -396,4 +571,4 @@ async function connect(): Promise<void> {
 }
 
 wire();
-void connect();
+void connect().then(offerStoredRun);

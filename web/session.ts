@@ -4,12 +4,13 @@
 // given a turn between groups of steps.
 import type { Gpu } from '../engine/gpu.js';
 import type { Dataset, Split } from '../engine/data/dataset.js';
-import { encodeSafetensors, storedTensor } from '../engine/safetensors.js';
+import { asFloat32, decodeSafetensors, encodeSafetensors, storedTensor } from '../engine/safetensors.js';
 import { firstExamples, sampleRngs, setupRun, type RunSettings, type RunSetup } from '../experiments/run/setup.js';
 import type { ScheduleName } from '../experiments/run/schedule.js';
 import { drawEvalSets, gatherExamples, isScheduledStep, sampleIndices } from '../experiments/run/eval-sets.js';
 import { trainLoop, type LoopResult, type RunStore } from '../experiments/run/loop.js';
 import { TrainingError, type EpochRow, type EvalRow, type StepRow } from '../experiments/run/rows.js';
+import { noiseSubsets } from '../experiments/run/label-noise.js';
 
 export interface PageConfig extends RunSettings {
   /** 'mnist' (served with the page) or 'idx-files' (picked from disk; names in dataFiles). */
@@ -39,6 +40,8 @@ export interface Progress {
 export interface SessionEvents {
   onRow?(row: Row): void;
   onProgress?(p: Progress): void;
+  /** After every epoch's checkpoint (the page stores the run then). */
+  onCheckpoint?(): void;
 }
 
 /**
@@ -52,16 +55,48 @@ const TARGET_MS_PER_SYNC_HIDDEN = 1000;
 const YIELD_MS = 100;
 
 /** The rows and the latest checkpoint, in memory. */
+/**
+ * The rows and the latest epoch's checkpoint, in memory; the page copies them to IndexedDB after every epoch, and a
+ * session made from a stored run starts with them, so that the loop resumes from that checkpoint as cgh train does.
+ */
 class MemoryStore implements RunStore {
   readonly rows: Row[] = [];
-  constructor(private readonly onRow: (row: Row) => void) {}
+  last: LoadedCheckpoint | null = null;
+  constructor(private readonly onRow: (row: Row) => void, private readonly onCheckpoint: () => void, from?: StoredState) {
+    if (from) {
+      this.rows.push(...from.rows);
+      this.last = decodeCheckpoint(from.checkpoint);
+    }
+  }
   appendMetrics(row: Record<string, unknown>): void {
     this.rows.push(row as unknown as Row);
     this.onRow(row as unknown as Row);
   }
   readMetrics(): Record<string, unknown>[] { return this.rows as unknown as Record<string, unknown>[]; }
-  saveCheckpoint(): void {}
-  loadCheckpoint(): null { return null; }
+  saveCheckpoint(tensors: { name: string; shape: number[]; data: Float32Array }[], meta: Record<string, unknown>): void {
+    this.last = { tensors: new Map(tensors.map((t) => [t.name, { shape: t.shape, data: t.data }])), meta: { ...meta, metricsRows: this.rows.length } };
+    this.onCheckpoint();
+  }
+  loadCheckpoint(): LoadedCheckpoint | null {
+    if (this.last) this.rows.length = Math.min(this.rows.length, Number(this.last.meta.metricsRows ?? this.rows.length));
+    return this.last;
+  }
+}
+
+type LoadedCheckpoint = { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> };
+
+/** A stored run to continue: its rows and its last epoch's checkpoint (safetensors bytes). */
+export interface StoredState { rows: Row[]; checkpoint: Uint8Array }
+
+function decodeCheckpoint(bytes: Uint8Array): LoadedCheckpoint {
+  const { tensors, metadata } = decodeSafetensors(bytes, 'the stored checkpoint');
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, t] of tensors) {
+    const data = asFloat32(t);
+    if (!data) throw new TrainingError(`the stored checkpoint's tensor ${name} is ${t.dtype}; discard the stored run`);
+    out.set(name, { shape: t.shape, data });
+  }
+  return { tensors: out, meta: JSON.parse(metadata.cgh ?? '{}') };
 }
 
 export class TrainingSession {
@@ -83,11 +118,15 @@ export class TrainingSession {
   private syncEvery = 1;
   private lastYield = 0;
 
-  constructor(readonly gpu: Gpu, readonly ds: Dataset, readonly config: PageConfig, private readonly events: SessionEvents = {}) {
+  constructor(readonly gpu: Gpu, readonly ds: Dataset, readonly config: PageConfig, private readonly events: SessionEvents = {}, from?: StoredState) {
     const examples = firstExamples(ds, config.trainSubset, config.testSubset);
     this.test = examples.test;
     this.setup = setupRun(gpu, examples, config);
-    this.store = new MemoryStore((row) => events.onRow?.(row));
+    this.store = new MemoryStore((row) => events.onRow?.(row), () => events.onCheckpoint?.(), from);
+    if (this.store.last) {
+      this.epochsDone = Number(this.store.last.meta.epoch ?? 0);
+      this.step = Number(this.store.last.meta.step ?? 0);
+    }
     const { batches, train, noisy, stepsPerUpdate } = this.setup;
     this.stepsPerEpoch = Math.floor(batches.batchesPerEpoch / stepsPerUpdate) * stepsPerUpdate;
     if (this.stepsPerEpoch === 0) {
@@ -113,8 +152,10 @@ export class TrainingSession {
   get isRunning(): boolean { return this.loop !== null && !this.finished && !this.failed && this.parked === null; }
   get currentStep(): number { return this.step; }
 
-  /** Ask a running session to pause after the step in flight; run() then resolves with 'stopped'. */
+  /** Ask a running session to pause after the step (or evaluation batch) in flight; run() then resolves with 'stopped'. */
   stop(): void { if (this.isRunning) this.pauseAsked = 'stop'; }
+  /** A Stop was asked for and the loop has not reached its pause yet. */
+  get stopping(): boolean { return this.pauseAsked === 'stop' && this.parked === null; }
 
   /** Train until the last epoch or until stop(); call again to resume where it paused. */
   async run(): Promise<'done' | 'stopped'> {
@@ -138,12 +179,13 @@ export class TrainingSession {
     try {
       const result = await trainLoop({
         gpu: this.gpu, trainer, batches, rng: batchRng, epochs: c.epochs, schedule: c, store: this.store, stepsPerUpdate,
-        epochSets: { train: batches.split, test: this.test },
+        // The same epoch rows as cgh train's, pristine and corrupt included under label noise.
+        epochSets: { train: batches.split, test: this.test, subsets: (c.noise ?? 0) > 0 ? noiseSubsets(this.setup.noisy) : undefined },
         stepRowsAtPoints: true,
         syncEvery: 1,
         points: { at: (step, perEpoch) => isScheduledStep(step, perEpoch), evaluate: (step) => this.evaluate(step) },
         hooks: {
-          gate: () => (this.pauseAsked ? this.park() : undefined),
+          gate: this.gateFn,
           onSync: (steps, ms) => this.synced(steps, ms),
           onProgress: (p) => {
             this.step = p.step;
@@ -165,6 +207,9 @@ export class TrainingSession {
       throw e;
     }
   }
+
+  /** Between any two steps and any two evaluation batches: parks there when a pause was asked for. */
+  private readonly gateFn = () => (this.pauseAsked ? this.park() : undefined);
 
   /** Parks the loop before its next step until run() (after Stop) or the checkpoint read (a hold) lets it go. */
   private async park(): Promise<void> {
@@ -197,10 +242,18 @@ export class TrainingSession {
   /** A point of the curves: every fixed sample. */
   private async evaluate(step: number): Promise<{ stop: boolean }> {
     for (const { name, split } of this.samples) {
-      const ev = await this.setup.trainer.evaluate(split);
-      this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
+      const ev = await this.setup.trainer.evaluate(split, { gate: this.gateFn });
+      this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, top5: ev.top5,
+        n: split.n });
     }
     return { stop: false };
+  }
+
+  /** The last epoch's checkpoint as safetensors bytes (the layout cgh train writes), or null before the first epoch ends. */
+  storedCheckpoint(): Uint8Array | null {
+    const last = this.store.last;
+    if (!last) return null;
+    return encodeSafetensors([...last.tensors].map(([name, t]) => storedTensor({ name, ...t })), { cgh: JSON.stringify(last.meta) });
   }
 
   metricsJsonl(): string {

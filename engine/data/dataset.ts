@@ -163,12 +163,12 @@ export class BatchIterator {
     this.batchesPerEpoch = options.keepLast && split.n % batchSize !== 0 ? full + 1 : full;
   }
 
-  /** One epoch: reshuffles, then yields batchesPerEpoch batches. */
-  *epoch(): Generator<Batch> {
+  /** One epoch: reshuffles, then yields batchesPerEpoch batches, from batch `from` on (a resumed epoch skips those it took). */
+  *epoch(from = 0): Generator<Batch> {
     const { order, batchSize: B, features: f } = this;
     for (let i = 0; i < order.length; i++) order[i] = i;
     this.rng.shuffle(order);
-    for (let b = 0; b < this.batchesPerEpoch; b++) {
+    for (let b = from; b < this.batchesPerEpoch; b++) {
       const indices = order.subarray(b * B, Math.min((b + 1) * B, order.length));
       const size = indices.length;
       gather(this.split, indices, f, this.images, this.labels);
@@ -179,16 +179,16 @@ export class BatchIterator {
   }
 
   /**
-   * The same epoch (same shuffle, same batches), with a streamed split's examples prepared ahead of use by its
+   * The same epoch (same shuffle, same batches, from batch `from` on), with a streamed split's examples prepared ahead of use by its
    * source; each batch is valid until the generator is resumed. In-memory splits go through epoch().
    */
-  async *epochAhead(): AsyncGenerator<Batch> {
+  async *epochAhead(from = 0): AsyncGenerator<Batch> {
     const source = this.split.source;
-    if (!source?.batches) { yield* this.epoch(); return; }
+    if (!source?.batches) { yield* this.epoch(from); return; }
     const { order, batchSize: B } = this;
     for (let i = 0; i < order.length; i++) order[i] = i;
     this.rng.shuffle(order);
-    const used = order.subarray(0, Math.min(this.batchesPerEpoch * B, order.length));
+    const used = order.subarray(Math.min(from * B, order.length), Math.min(this.batchesPerEpoch * B, order.length));
     let b = 0;
     for await (const images of source.batches(used, B)) {
       const indices = used.subarray(b * B, Math.min((b + 1) * B, used.length));

@@ -4,11 +4,13 @@ import { getGpu } from '../../engine/context.js';
 import { executeRun, ExperimentError, type EpochRow, type EvalRow, type RunConfig, type RunData, type RunHooks, type RunResult } from '../run/grid-run.js';
 import { loadExperimentData, type ExperimentData } from '../run/experiment-data.js';
 import { RunError } from '../run/run-folder.js';
+import { resumePoint } from '../run/epoch-position.js';
 import { releaseFolder } from '../files/folder-lock.js';
 import { writeReport } from '../report/index.js';
 import { openExperimentFolder, readSpec, type ExperimentSpec } from './experiment-folder.js';
 import { findProtocol, protocolNames } from './index.js';
 import type { GridContext, PlannedRun, Protocol } from './protocol.js';
+import { gridWork, measureCost, planLines, PlanTracker } from './plan-estimate.js';
 
 /**
  * An experiment folder as a grid of runs, each executable on its own: planGrid lists the runs with their
@@ -23,15 +25,12 @@ export interface GridRunOptions {
   adapter?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
-  /** Stops the run between steps and between evaluation batches; its last checkpoint stays for a resume. */
+  /** Stops the run before a step or between evaluation batches, checkpointed there for an exact resume (a RunInterrupted rejection). */
   signal?: AbortSignal;
   /** One line per epoch as well as per run. */
   verbose?: boolean;
   /** Passed to the run (tests simulate kills here). */
   hooks?: RunHooks;
-  /** runGrid calls these around each run; `finishedBefore`: the run had finished in an earlier invocation and was only read back. */
-  onRunStart?: (run: string, finishedBefore: boolean) => void;
-  onRunEnd?: (run: string, seconds: number, finishedBefore: boolean) => void;
 }
 
 export async function planGrid(folder: string): Promise<GridPlan> {
@@ -86,18 +85,38 @@ export async function openGrid(name: string, out: string, r: ExperimentRequest):
   openExperimentFolder(out, { experiment: name, ...r }, protocol.mutable);
 }
 
-/** The local path: openGrid, then every run of the grid in order and the report; returns the report's path. */
-export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions = {}): Promise<string> {
+/**
+ * The local path: the plan with its estimate (unless a tracker numbering several grids' runs is given), openGrid,
+ * then every run of the grid in order and the report; returns the report's path.
+ */
+export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker } = {}): Promise<string> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
   await openGrid(name, out, r);
   const { runs } = gridOf(out);
   for (const run of topologicalOrder(runs)) {
-    const before = isFinished(out, run.name);
-    opts.onRunStart?.(run.name, before);
+    const line = tracker.starting(name, run.name);
+    if (line) log(line);
     const t0 = performance.now();
     await executeGridRun(out, run.name, opts);
-    opts.onRunEnd?.(run.name, (performance.now() - t0) / 1000, before);
+    tracker.finished(name, run.name, (performance.now() - t0) / 1000);
   }
   return writeGridReport(out);
+}
+
+/**
+ * Prints the plan of one or more experiments with an estimated time (the cost of an example measured on this adapter
+ * with the first experiment's model) and returns the tracker that numbers their runs. Writes nothing.
+ */
+export async function planGrids(parts: { experiment: string; out: string; request: ExperimentRequest }[], opts: GridRunOptions = {}): Promise<PlanTracker> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const work = parts.flatMap((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out));
+  // Nothing left to run: no plan to show, and no need to measure anything.
+  if (work.every((w) => w.finished)) return new PlanTracker(work, { trainS: 0, evalS: 0 });
+  const first = parts[0].request.settings;
+  const cost = await measureCost(await getGpu({ adapterName: opts.adapter }), await dataOf(first), first);
+  for (const line of planLines(work, cost)) log(line);
+  return new PlanTracker(work, cost);
 }
 
 function protocolOf(name: string): Protocol<any> {
@@ -185,9 +204,9 @@ async function loggedRun(dir: string, experiment: string, config: RunConfig, dat
   const hooks: RunHooks = {
     ...opts.hooks,
     signal: opts.signal ?? opts.hooks?.signal,
-    onStart: (epoch) => {
-      opts.hooks?.onStart?.(epoch);
-      log(epoch > 0 ? `${label}: resuming after epoch ${epoch}` : `${label}: ${describe(config)}`);
+    onStart: (epoch, step, inside) => {
+      opts.hooks?.onStart?.(epoch, step, inside);
+      log(step > 0 ? `${label}: resuming ${resumePoint(epoch, step, inside)}` : `${label}: ${describe(config)}`);
     },
     onEpoch: (row, evals) => {
       opts.hooks?.onEpoch?.(row, evals);

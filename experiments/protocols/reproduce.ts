@@ -3,7 +3,7 @@ import path from 'node:path';
 import { getGpu } from '../../engine/context.js';
 import { presetSettings } from './presets.js';
 import { writeFileAtomic } from '../files/durable-file.js';
-import { openGrid, runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
+import { openGrid, planGrids, runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
 import { findProtocol, PROTOCOLS } from './index.js';
 import type { TrainSettings } from '../run/grid-run.js';
 import { REPRODUCE_FILE, writeReport } from '../report/index.js';
@@ -100,24 +100,17 @@ export interface ReproduceOptions extends GridRunOptions {
   quick?: boolean;
 }
 
-/** "12 min 5 s" */
-function duration(s: number): string {
-  return s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
-}
-
 type PartOptions = Pick<ReproduceOptions, 'command' | 'version' | 'plan' | 'preset' | 'seeds' | 'quick'>;
 
-/** One part of a reproduce folder: an experiment, its subfolder, what cgh experiment would ask for it, and its runs. */
-export interface ReproducePart { experiment: string; folder: string; request: ExperimentRequest; runs: string[] }
+/** One part of a reproduce folder: an experiment, its subfolder and what cgh experiment would ask for it. */
+export interface ReproducePart { experiment: string; folder: string; request: ExperimentRequest }
 
 export function reproduceParts(out: string, o: PartOptions): ReproducePart[] {
   const preset = o.preset ?? 'mnist-small';
   return (o.plan ?? reproducePlan({ seeds: o.seeds, quick: o.quick, preset })).map((step) => {
     const { options, settings } = stepRequest(step, preset);
     const command = `${equivalentCommand(step, preset, out)}  (part of: ${o.command})`;
-    const spec = { experiment: step.experiment, preset, settings, options, command: '' };
-    const runs = findProtocol(step.experiment)!.plan(spec as never).map((r) => r.name);
-    return { experiment: step.experiment, folder: path.join(out, step.experiment), request: { preset, settings, options, command, version: o.version }, runs };
+    return { experiment: step.experiment, folder: path.join(out, step.experiment), request: { preset, settings, options, command, version: o.version } };
   });
 }
 
@@ -132,31 +125,16 @@ export async function openReproduce(out: string, o: PartOptions): Promise<Reprod
 export async function reproduce(out: string, o: ReproduceOptions): Promise<string> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const parts = reproduceParts(out, o);
-  // Each run weighs its epoch budget; the estimate is the seconds per weight of the runs done so far.
-  const weights = parts.map((p) => p.runs.map(() => Math.max(1, Number(p.request.settings.epochs) || 1)));
-  const total = parts.reduce((n, p) => n + p.runs.length, 0);
-  let index = 0, spent = 0, doneWeight = 0, leftWeight = weights.flat().reduce((a, b) => a + b, 0);
   const t0 = performance.now();
   const gpu = await getGpu();
+  // The whole plan and its estimate first, then "run k of N" across all the parts.
+  const tracker = await planGrids(parts.map((p) => ({ experiment: p.experiment, out: p.folder, request: p.request })), { ...o, log });
   fs.mkdirSync(out, { recursive: true });
   const timings: string[] = [];
-  for (const [pi, part] of parts.entries()) {
+  for (const part of parts) {
     const s0 = performance.now();
     log(`== ${part.experiment}`);
-    let runInPart = 0;
-    await runGrid(part.experiment, part.folder, part.request, {
-      ...o, log,
-      onRunStart: (run, before) => {
-        index++;
-        const eta = doneWeight > 0 ? `, about ${duration((spent / doneWeight) * leftWeight)} left overall` : '';
-        if (!before) log(`[run ${index} of ${total}] ${part.experiment}/${run}${eta}`);
-      },
-      onRunEnd: (_run, seconds, before) => {
-        const w = weights[pi][runInPart++] ?? 1;
-        leftWeight -= w;
-        if (!before) { spent += seconds; doneWeight += w; }
-      },
-    });
+    await runGrid(part.experiment, part.folder, part.request, { ...o, log, tracker });
     const took = (performance.now() - s0) / 1000;
     timings.push(`${part.experiment} ${took.toFixed(0)} s`);
     log(`== ${part.experiment} done in ${took.toFixed(0)} s`);

@@ -121,9 +121,22 @@ export interface RunHooks {
   /** After every metrics row is appended (tests throw here to simulate a kill). */
   onRow?(row: MetricRow): void;
   onEpoch?(row: EpochRow, evals: EvalRow[]): void;
-  onStart?(resumedFromEpoch: number): void;
-  /** Checked after every step and between evaluation batches: the run stops with the signal's reason, its last checkpoint kept. */
+  /** Where the run starts: epochs finished and steps taken (0, 0 when fresh). */
+  onStart?(resumedFromEpoch: number, resumedFromStep: number, insideEpoch: boolean): void;
+  /**
+   * Checked before every step and between evaluation batches: the run stops there with a checkpoint from which it
+   * resumes exactly, and executeRun rejects with a RunInterrupted.
+   */
   signal?: AbortSignal;
+}
+
+/** A run stopped by its abort signal and checkpointed there; the message names where and the signal's reason. */
+export class RunInterrupted extends Error {
+  override name = 'RunInterrupted';
+  /** The epoch it stopped in (1-based) and the steps it had taken. */
+  constructor(readonly run: string, readonly epoch: number, readonly step: number, reason: unknown) {
+    super(`run ${run} stopped at epoch ${epoch} step ${step} (${reason instanceof Error ? reason.message : String(reason)})`, { cause: reason });
+  }
 }
 
 /** A run that cannot go on; the message is one line. */
@@ -188,19 +201,18 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     hooks.onRow?.(row);
   };
 
-  // Evaluates every set at `at`, appends their rows, updates the records and notes whether the stop criterion is met.
+  // Evaluates every set at `at`, then (so that a stop in between leaves no trace) appends their rows, updates the
+  // records and notes whether the stop criterion is met.
   const evaluateAt = async (at: number, signal?: AbortSignal): Promise<{ stop: boolean }> => {
     const out: EvalRow[] = [];
     const push = (set: string, m: { loss: number; acc: number; top5: number; n: number }) => {
-      if (m.n === 0) return;
-      const row: EvalRow = { kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, top5: m.top5, n: m.n };
-      append(row);
-      out.push(row);
+      if (m.n > 0) out.push({ kind: 'eval', step: at, epoch: at / spe, set, loss: m.loss, acc: m.acc, top5: m.top5, n: m.n });
     };
     const full = records && (config.records === 'all' || at % spe === 0);
+    let correct: Uint8Array | undefined;
     if (full) {
       const ev = await trainer.evaluate(trainNoisy, { perExample: true, signal });
-      records!.update(at, ev.correct!);
+      correct = ev.correct!;
       push('train', { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n });
       push('train-sample', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.trainSample));
       push('pristine', subsetMetrics(ev.losses!, ev.correct!, ev.correct5!, sets.pristine));
@@ -217,6 +229,8 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
       const ev = await trainer.evaluate(split, { signal });
       push(name, { loss: ev.loss, acc: ev.accuracy, top5: ev.top5, n: split.n });
     }
+    if (correct) records!.update(at, correct);
+    for (const row of out) append(row);
     const s = config.stopAt;
     if (s && !stop) {
       const hit = out.find((r) => r.set === s.set);
@@ -244,6 +258,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
     throw e;
   });
 
+  if (result.status === 'interrupted') throw new RunInterrupted(config.run, result.epoch + 1, result.step, hooks.signal?.reason);
   if (result.status === 'stopped' && !stop) {
     // Stopped in an earlier attempt: the stop is read back from the rows.
     const s = config.stopAt!;

@@ -85,3 +85,10 @@ export function countCorrupt(noisy: NoisyLabels): number {
 export function expectedCorruptFraction(p: number, numClasses: number): number {
   return p * (1 - 1 / numClasses);
 }
+
+/** The training examples whose labels the noise kept (pristine) and changed (corrupt), for evaluating each apart. */
+export function noiseSubsets(noisy: NoisyLabels): { name: 'pristine' | 'corrupt'; indices: Int32Array }[] {
+  const pristine: number[] = [], corrupt: number[] = [];
+  for (let i = 0; i < noisy.corrupt.length; i++) (noisy.corrupt[i] ? corrupt : pristine).push(i);
+  return [{ name: 'pristine', indices: Int32Array.from(pristine) }, { name: 'corrupt', indices: Int32Array.from(corrupt) }];
+}

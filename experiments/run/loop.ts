@@ -6,6 +6,8 @@ import type { Rng, RngState } from '../../engine/random.js';
 import type { BatchIterator, Split } from '../../engine/data/dataset.js';
 import { learningRate, type ScheduleOptions } from './schedule.js';
 import { StepSums, type EpochRow, type StepRow } from './rows.js';
+import { isPosition, sumsOf, sumsState, type EpochPosition } from './epoch-position.js';
+import { subsetMetrics } from './eval-sets.js';
 
 type StateTensor = { name: string; shape: number[]; data: Float32Array };
 
@@ -26,13 +28,18 @@ export interface RunStore {
 export interface StoredCheckpoint { tensors: Map<string, { shape: number[]; data: Float32Array }>; meta: Record<string, unknown> }
 
 
-/** The checkpoint's metadata, the same for every run: epochs finished, steps taken, the batch order's generator, time. */
+/**
+ * The checkpoint's metadata, the same for every run: epochs finished, steps taken, the batch order's generator at
+ * the start of epoch `epoch`, time, `stopped` when a stop criterion ended the run, and `position` when its abort
+ * signal stopped it inside epoch `epoch`.
+ */
 export interface CheckpointMeta {
   epoch: number;
   step: number;
   rng: RngState;
   elapsed_s: number;
   stopped?: boolean;
+  position?: EpochPosition;
   /** With a divergence rule: the loss of the first step, and how many logging points in a row were above the limit. */
   initialLoss?: number;
   lossAbove?: number;
@@ -55,8 +62,12 @@ export interface LoopOptions {
   store: RunStore;
   /** Trainer steps per weight update (serial M3); an epoch holds whole updates. */
   stepsPerUpdate?: number;
-  /** Evaluated after every epoch into its row (train_*, test_*): cgh train and the page. */
-  epochSets?: { train: Split; test: Split };
+  /**
+   * Evaluated after every epoch into its row (train_*, test_*): cgh train and the page. Each of `subsets` (examples
+   * of the training split, e.g. the pristine and the corrupt ones under label noise) adds NAME_loss and NAME_acc,
+   * from the same pass over the training split.
+   */
+  epochSets?: { train: Split; test: Split; subsets?: { name: string; indices: Int32Array }[] };
   /** Evaluation points (before training, at the scheduled steps and at every epoch end): experiments and the page. */
   points?: EvaluationPoints;
   /** A step row every this many steps (0: none). */
@@ -77,13 +88,16 @@ export interface LoopOptions {
 export interface EvaluationPoints {
   /** Whether a step inside an epoch is an evaluation point (epoch ends always are). */
   at(step: number, stepsPerEpoch: number): boolean;
-  /** Evaluates at `step`; `stop` true ends the run there (a stop criterion met). */
+  /**
+   * Evaluates at `step`; `stop` true ends the run there (a stop criterion met). Stopped by the signal, it appends no
+   * row (rows come once every set is evaluated), as it is done again from its start on resume.
+   */
   evaluate(step: number, signal?: AbortSignal): Promise<{ stop: boolean }>;
 }
 
 export interface LoopHooks {
-  /** Called with the epoch a resumed run starts from (0 for a fresh run). */
-  onStart?(startEpoch: number): void;
+  /** Called with the epochs finished and steps taken where the run starts (0, 0 for a fresh run), and whether inside an epoch. */
+  onStart?(startEpoch: number, startStep: number, insideEpoch: boolean): void;
   onRow?(row: Record<string, unknown>): void;
   onEpoch?(row: EpochRow): void;
   onProgress?(p: { epoch: number; step: number; examplesDone: number; examplesTotal: number; phase: 'training' | 'evaluating' }): void;
@@ -91,16 +105,20 @@ export interface LoopHooks {
   onSync?(steps: number, ms: number): Promise<number | void> | number | void;
   /** Awaited before every step: a pending promise pauses the run there (the page's Stop). */
   gate?(): Promise<void> | void;
-  /** Stops the run after the step in flight or between evaluation batches, with the signal's reason. */
+  /**
+   * Stops the run after the step in flight (at a whole update) or between evaluation batches, with a checkpoint
+   * there from which it resumes exactly; the result's status is then 'interrupted'.
+   */
   signal?: AbortSignal;
   /** Stop after this many epochs have been completed and checkpointed, as if killed (tests). */
   stopAfterEpoch?: number;
 }
 
-export type LoopStatus = 'completed' | 'stopped' | 'paused-after-epoch' | 'diverged';
+export type LoopStatus = 'completed' | 'stopped' | 'paused-after-epoch' | 'diverged' | 'interrupted';
 
 export interface LoopResult {
   status: LoopStatus;
+  /** Epochs finished (for 'interrupted': the one it stopped in is epoch + 1). */
   epoch: number;
   step: number;
   stepsPerEpoch: number;
@@ -116,7 +134,8 @@ export interface LoopResult {
  * Trains to the last epoch from the store's last checkpoint (or from the start): seeded batches, the lr
  * schedule, step rows, evaluation points, an epoch row and a checkpoint per epoch. Bit-identical whether it
  * runs straight through or is resumed. A non-finite loss ends it with status 'diverged' (callers decide
- * whether that is an error); a stop criterion with 'stopped', after a partial epoch row and a checkpoint.
+ * whether that is an error); a stop criterion with 'stopped', after a partial epoch row and a checkpoint; the
+ * abort signal with 'interrupted', after a checkpoint of its position inside the epoch.
  */
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const { trainer, batches, store } = o;
@@ -131,6 +150,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
   let epoch = 0, step = 0, elapsedBefore = 0, activeMs = 0;
   let initialLoss: number | undefined, lossAbove = 0, aboveSince = 0;
+  let resumeAt: EpochPosition | undefined;
   const ck = store.loadCheckpoint();
   if (ck) {
     const meta = ck.meta as unknown as CheckpointMeta;
@@ -146,7 +166,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       throw new LoopError(`cannot resume: ${(e as Error).message}`);
     }
     o.rng.setState(meta.rng);
-    ({ epoch, step } = meta);
+    ({ epoch, step, position: resumeAt } = meta);
     elapsedBefore = meta.elapsed_s ?? 0;
     initialLoss = meta.initialLoss;
     lossAbove = meta.lossAbove ?? 0;
@@ -154,7 +174,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     if (meta.stopped) return { status: 'stopped', epoch, step, stepsPerEpoch: spe, elapsed_s: elapsedBefore };
   }
   if (!ck) store.rewindTo?.(null);
-  hooks.onStart?.(epoch);
+  hooks.onStart?.(epoch, step, resumeAt !== undefined);
   let since = performance.now();
   const tick = () => { const now = performance.now(); activeMs += now - since; since = now; };
   const elapsed = () => { tick(); return elapsedBefore + activeMs / 1000; };
@@ -163,14 +183,17 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     hooks.onRow?.(row);
   };
   const lrOf = (e: number) => learningRate(o.schedule, e);
-  const checkpoint = async (stopped: boolean) => {
+  const checkpoint = async (more: Partial<Pick<CheckpointMeta, 'stopped' | 'rng' | 'position'>> = {}) => {
     const tensors = [...(await trainer.stateTensors()), ...(o.extraState?.tensors() ?? [])];
-    const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: elapsed(), ...(stopped ? { stopped } : {}),
+    const meta: CheckpointMeta = { epoch, step, rng: o.rng.getState(), elapsed_s: elapsed(), ...more,
       ...(o.divergence && initialLoss !== undefined ? { initialLoss, lossAbove } : {}) };
     store.saveCheckpoint(tensors, { ...meta });
   };
   const result = (status: LoopStatus, diverged?: LoopResult['diverged']): LoopResult => ({ status, epoch, step, stepsPerEpoch: spe, elapsed_s: elapsed(),
     diverged });
+  // Work the abort signal can stop (evaluations): null when it did.
+  const orStopped = <T>(work: Promise<T>): Promise<T | null> =>
+    work.catch((e) => { if (hooks.signal?.aborted && e === hooks.signal.reason) return null; throw e; });
 
   let epochSums = new StepSums();
   let rowSums = new StepSums();
@@ -205,41 +228,76 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     hooks.onProgress?.({ epoch, step, examplesDone: 0, examplesTotal: 0, phase: 'evaluating' });
     return (await o.points.evaluate(step, hooks.signal)).stop;
   };
+  // The stop checkpoint inside the unfinished epoch; a loss that became non-finite before it is a divergence.
+  const stopInside = async (at: Omit<EpochPosition, 'epochSums' | 'rowSums' | 'unread'>, epochStart: RngState): Promise<LoopResult> => {
+    const unread = await trainer.metricSums();
+    const bad = unread[3] > 0 ? await take() : null;
+    if (bad !== null) return result('diverged', { ...bad, epoch, lr: lrOf(epoch) });
+    await checkpoint({ rng: epochStart, position: { ...at, epochSums: sumsState(epochSums), rowSums: sumsState(rowSums), unread } });
+    return result('interrupted');
+  };
 
-  if (!ck && o.points && (await point(0))) {
-    await checkpoint(true);
-    return result('stopped');
+  if (!ck && o.points) {
+    // Stopped here, nothing is lost: the rerun starts afresh.
+    const stop = await orStopped(point(0));
+    if (stop === null) return result('interrupted');
+    if (stop) {
+      await checkpoint({ stopped: true });
+      return result('stopped');
+    }
   }
   while (epoch < o.epochs) {
     const lr = lrOf(epoch);
     const total = spe * B;
-    let done = 0, trainMs = 0, sinceSync = 0;
+    const epochStart = o.rng.getState();
+    const from = resumeAt;
+    resumeAt = undefined;
+    let inEpoch = from?.stepsDone ?? 0, done = from?.examples ?? 0, trainMs = (from?.train_s ?? 0) * 1000, sinceSync = 0;
     let t0 = performance.now();
-    epochSums = new StepSums();
-    hooks.onProgress?.({ epoch, step, examplesDone: 0, examplesTotal: total, phase: 'training' });
-    let inEpoch = 0;
-    for await (const b of batches.epochAhead()) {
-      if (inEpoch++ === spe) break;
+    epochSums = from ? sumsOf(from.epochSums) : new StepSums();
+    if (from) {
+      rowSums = sumsOf(from.rowSums);
+      trainer.loadMetricSums(from.unread);
+    }
+    const stopHere = (evaluationDue: boolean, coherence?: number) =>
+      stopInside({ stepsDone: inEpoch, evaluationDue, examples: done, train_s: trainMs / 1000, ...(coherence === undefined ? {} : { coherence }) }, epochStart);
+    // An evaluation point inside the epoch; a result when the run ends there.
+    const pointInside = async (): Promise<LoopResult | null> => {
+      const stop = await orStopped(point(epoch + 1));
+      if (stop === null) return stopHere(true);
+      if (!stop) return null;
+      append({ ...epochRowOf({ epoch: step / spe, step, lr, sums: epochSums, examplesPerS: 0, elapsedS: elapsed() }) });
+      await checkpoint({ stopped: true });
+      return result('stopped');
+    };
+    hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'training' });
+    if (from?.evaluationDue && inEpoch < spe) {
+      const ended = await pointInside();
+      if (ended) return ended;
+    }
+    for await (const b of batches.epochAhead(inEpoch)) {
+      if (inEpoch === spe) break;
       await gateOf(hooks, () => { trainMs += performance.now() - t0; tick(); }, () => { t0 = performance.now(); since = t0; });
-      hooks.signal?.throwIfAborted();
+      if (hooks.signal?.aborted && inEpoch % perUpdate === 0) {
+        trainMs += performance.now() - t0;
+        return stopHere(false);
+      }
       trainer.step(b.images, b.labels, step, lr);
       step++;
+      inEpoch++;
       // The divergence rule's reference: the loss of the very first step, read without disturbing the sums.
       if (step === 1 && o.divergence && initialLoss === undefined) initialLoss = (await trainer.peekMetrics()).loss;
       sinceSync++;
       done += b.size;
       const logNow = (o.logEvery ?? 0) > 0 && step % o.logEvery! === 0;
-      const pointNow = step % spe !== 0 && o.points !== undefined && o.points.at(step, spe);
+      const pointNow = inEpoch !== spe && o.points !== undefined && o.points.at(step, spe);
       if (logNow || pointNow) {
         const bad = await take();
         if (bad !== null) return result('diverged', { ...bad, epoch, lr });
         if (logNow && !(pointNow && o.stepRowsAtPoints)) await stepRow(epoch + 1);
         trainMs += performance.now() - t0;
-        if (pointNow && (await point(epoch + 1))) {
-          append({ ...epochRowOf({ epoch: step / spe, step, lr, sums: epochSums, examplesPerS: 0, elapsedS: elapsed() }) });
-          await checkpoint(true);
-          return result('stopped');
-        }
+        const ended = pointNow ? await pointInside() : null;
+        if (ended) return ended;
         t0 = performance.now();
         hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'training' });
       } else if (sinceSync >= syncEvery) {
@@ -255,17 +313,21 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     }
     const bad = await take();
     if (bad !== null) return result('diverged', { ...bad, epoch, lr });
-    const coherence = o.probe ? (await o.probe.measure()).coherence : undefined;
+    const coherence = from?.coherence ?? (o.probe ? (await o.probe.measure()).coherence : undefined);
     trainMs += performance.now() - t0;
     hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'evaluating' });
-    epoch++;
-    const stop = await point(epoch);
+    const ended = await orStopped((async () => ({
+      stop: await point(epoch + 1),
+      evaluated: o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal, hooks.gate) : {},
+    }))());
+    if (ended === null) return stopHere(true, coherence);
+    const { stop, evaluated } = ended;
     if (!o.stepRowsAtPoints) rowSums = new StepSums();
-    const evaluated = o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal) : {};
+    epoch++;
     const row = epochRowOf({ epoch, step, lr, sums: epochSums, evaluated, examplesPerS: done / Math.max(1e-9, trainMs / 1000), elapsedS: elapsed() });
     if (coherence !== undefined) row.coherence = coherence;
     append({ ...row } as Record<string, unknown>);
-    await checkpoint(stop);
+    await checkpoint(stop ? { stopped: true } : {});
     hooks.onEpoch?.(row);
     if (stop) return result('stopped');
     if (hooks.stopAfterEpoch !== undefined && epoch >= hooks.stopAfterEpoch && epoch < o.epochs) return result('paused-after-epoch');
@@ -275,11 +337,15 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
 /**
  * A checkpoint's epoch and step must be ones this run can have written: whole, within its epochs, and the step at
- * that epoch's end (or, for a run stopped by its criterion, within the epoch after it).
+ * that epoch's end (or, for a run stopped by its criterion, within the epoch after it; stopped by its signal, at
+ * its position inside that epoch).
  */
 function checkProgress(meta: CheckpointMeta, epochs: number, spe: number): void {
-  const { epoch, step } = meta;
-  const atEnd = epoch * spe;
+  const { epoch, step, position } = meta;
+  if (position !== undefined && (!isPosition(position, spe) || epoch >= epochs || meta.stopped)) {
+    throw new LoopError('the checkpoint\'s position inside its epoch is not one this run can continue from; delete it to restart the run');
+  }
+  const atEnd = epoch * spe + (position?.stepsDone ?? 0);
   const fits = epoch >= 0 && epoch <= epochs && step >= 0 && (meta.stopped ? step >= atEnd && step <= atEnd + spe : step === atEnd);
   if (!fits) {
     throw new LoopError(`the checkpoint says epoch ${epoch} and step ${step}, which a run of ${epochs} epochs of ${spe} steps never writes; `
@@ -310,10 +376,17 @@ function epochRowOf(a: { epoch: number; step: number; lr: number; sums: StepSums
 }
 
 /** The whole training split and the test split, evaluated after an epoch (eval mode). */
-async function epochEvaluation(trainer: Trainer, sets: { train: Split; test: Split }, signal?: AbortSignal) {
-  const onTrain = await trainer.evaluate(sets.train, { signal });
-  const onTest = await trainer.evaluate(sets.test, { signal });
-  return {
+async function epochEvaluation(trainer: Trainer, sets: NonNullable<LoopOptions['epochSets']>, signal?: AbortSignal, gate?: LoopHooks['gate']) {
+  const subsets = sets.subsets ?? [];
+  const onTrain = await trainer.evaluate(sets.train, { signal, gate, perExample: subsets.length > 0 });
+  const onTest = await trainer.evaluate(sets.test, { signal, gate });
+  const row: Record<string, number> = {
     train_loss: onTrain.loss, train_acc: onTrain.accuracy, train_top5: onTrain.top5, test_loss: onTest.loss, test_acc: onTest.accuracy, test_top5: onTest.top5,
   };
+  for (const { name, indices } of subsets) {
+    const m = subsetMetrics(onTrain.losses!, onTrain.correct!, onTrain.correct5!, indices);
+    row[`${name}_loss`] = m.loss;
+    row[`${name}_acc`] = m.acc;
+  }
+  return row;
 }

@@ -197,6 +197,16 @@ export class RunFolder {
     return kept;
   }
 
+  /**
+   * Sets the run's epochs (a resumed run extended or continued to another count): config.json is rewritten with
+   * them, and a finished run is no longer marked done.
+   */
+  setEpochs(epochs: number): void {
+    (this.config as { epochs: number }).epochs = epochs;
+    writeAtomic(path.join(this.dir, CONFIG), JSON.stringify(this.config, null, 2) + '\n');
+    fs.rmSync(path.join(this.dir, SUMMARY), { force: true });
+  }
+
   markDone(summary: Record<string, unknown>): void {
     writeAtomic(path.join(this.dir, SUMMARY), JSON.stringify(summary, null, 2) + '\n');
   }

@@ -45,11 +45,15 @@ export const TRAINING_FLAGS = [
 ] as const;
 
 export const SEED_FLAGS = [
-  { name: 'seed', always: true, type: 'int', min: 0, default: 0, help: 'seed of all randomness (init, batch order)' },
+  { name: 'seed', always: true, type: 'int', min: 0, default: 0, help: 'seed of all randomness (init, batch order, label noise)' },
+  { name: 'label-noise', key: 'noise', type: 'number', min: 0, default: 0, metavar: 'P', help: 'replace each training label with probability P (0 to 1) by a '
+    + 'uniformly drawn class, as the paper does; epoch rows then also hold the loss and accuracy of the pristine and the corrupt examples' },
 ] as const;
 
 interface WritableFlag {
   readonly name: string;
+  /** The settings key, where it is not the camel-cased name. */
+  readonly key?: string;
   readonly default?: unknown;
   readonly always?: boolean;
   when?(s: Settings): boolean;
@@ -59,7 +63,7 @@ interface WritableFlag {
 export function settingsFlags(settings: Settings, flags: readonly WritableFlag[] = [...MODEL_FLAGS, ...TRAINING_FLAGS, ...SEED_FLAGS]): string[] {
   const out: string[] = [];
   for (const f of flags) {
-    const key = f.name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    const key = f.key ?? f.name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
     const value = settings[key] ?? (f.always ? f.default : undefined);
     if (value === undefined || (f.when && !f.when(settings))) continue;
     if (!f.always && JSON.stringify(value) === JSON.stringify(f.default)) continue;

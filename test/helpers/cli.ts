@@ -26,13 +26,20 @@ export function cgh(args: string[], env: Record<string, string> = {}): CliResult
 
 /** Starts cgh and kills it with SIGKILL as soon as `until()` holds (polled every 20 ms). */
 export function cghKilledWhen(args: string[], until: () => boolean): Promise<CliResult & { killed: boolean }> {
+  return cghSignalledWhen(args, until, ['SIGKILL']);
+}
+
+/** Starts cgh and, as soon as `until()` holds (polled every 20 ms), sends it `signals` one right after another. */
+export function cghSignalledWhen(args: string[], until: () => boolean, signals: NodeJS.Signals[]): Promise<CliResult & { killed: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CGH_DEBUG: '' } });
     let stdout = '', stderr = '', killed = false;
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     const poll = setInterval(() => {
-      if (!killed && until()) { killed = true; child.kill('SIGKILL'); }
+      if (killed || !until()) return;
+      killed = true;
+      for (const s of signals) child.kill(s);
     }, 20);
     child.on('close', (code) => { clearInterval(poll); resolve({ ...result(code, stdout, stderr), killed }); });
   });

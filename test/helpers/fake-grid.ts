@@ -63,7 +63,7 @@ export const fakeExecutor: GridExecutor = {
     // The run folder's lock, as the real runs take it.
     lockFolder(dir, 'run folder');
     try {
-      await runSteps(g, folder, run, dir, deps as number[], opts);
+      await runSteps(g, run, dir, deps as number[], opts);
     } finally {
       releaseFolder(dir);
     }
@@ -83,7 +83,7 @@ export const fakeExecutor: GridExecutor = {
   },
 };
 
-async function runSteps(g: FakeGrid, folder: string, run: string, dir: string, deps: number[], opts: GridRunOptions): Promise<void> {
+async function runSteps(g: FakeGrid, run: string, dir: string, deps: number[], opts: GridRunOptions): Promise<void> {
   if (fs.existsSync(path.join(dir, 'done.json'))) return;
   if (opts.adapter) fs.appendFileSync(path.join(dir, 'adapters.txt'), `${opts.adapter}\n`);
   const ckptFile = path.join(dir, 'checkpoint.json');
