@@ -45,7 +45,9 @@ export function checkRunSettings(s: CheckedSettings, sizes?: { train: number; te
   if (s.trainSubset !== undefined && s.trainSubset > sizes.train) {
     fail(`--train-subset ${s.trainSubset} is larger than the ${sizes.train} training examples; use ${sizes.train} or less`);
   }
-  if (s.testSubset !== undefined && s.testSubset > sizes.test) fail(`--test-subset ${s.testSubset} is larger than the ${sizes.test} test examples; use ${sizes.test} or less`);
+  if (s.testSubset !== undefined && s.testSubset > sizes.test) {
+    fail(`--test-subset ${s.testSubset} is larger than the ${sizes.test} test examples; use ${sizes.test} or less`);
+  }
   const n = s.trainSubset ?? sizes.train;
   if (s.batchSize > n) fail(`--batch-size ${s.batchSize} is larger than the ${n} training examples; use ${n} or less`);
 }
