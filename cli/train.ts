@@ -99,7 +99,8 @@ async function train(a: TrainArgs, hooks: TrainHooks): Promise<TrainOutcome> {
   const rule = checkRule(a);
   try {
     checkRunSettings({ ...a, noise: a.labelNoise }, a.dataDir === undefined ? DATASET_SIZES[a.dataset] : undefined);
-    if (!hooks.quiet) for (const w of settingsWarnings(a)) console.error(`cgh: warning: ${w}`);
+    // On stdout with the run's other notes: stderr carries only the one line of an error.
+    for (const w of settingsWarnings(a)) say(`warning: ${w}`);
   } catch (e) {
     if (e instanceof SettingsError) throw new UsageError(`${e.message} (see cgh train --help)`);
     throw e;

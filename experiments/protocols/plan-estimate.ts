@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Gpu } from '../../engine/gpu.js';
+import { subset } from '../../engine/data/dataset.js';
 import { setupRun } from '../run/setup.js';
 import { scheduledSteps } from '../run/eval-sets.js';
 import type { ExperimentData } from '../run/experiment-data.js';
@@ -45,7 +46,7 @@ export function gridWork(protocol: Protocol<any>, spec: ExperimentSpec, folder: 
 /** Times a few training steps and evaluation passes of the settings' model on `gpu` (after a warm-up that compiles the shaders). */
 export async function measureCost(gpu: Gpu, data: ExperimentData, s: TrainSettings): Promise<Cost> {
   const n = Math.min(data.train.n, Math.max(s.batchSize * 12, 500));
-  const train = { images: data.train.images.subarray(0, n * (data.train.images.length / data.train.n)), labels: data.train.labels.subarray(0, n), n };
+  const train = subset(data.train, n);
   const { trainer, batches } = setupRun(gpu, { train, numClasses: data.numClasses, inputShape: data.inputShape } as never, { ...s, rule: 'sgd', groups: 3 });
   const stepsOf = async (count: number) => {
     let k = 0;
