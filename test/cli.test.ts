@@ -264,8 +264,10 @@ test('cgh train: a diverging loss stops with the step and advice, keeping the fo
   const out = path.join(tmp, 'nan');
   const r = cgh(['train', ...TINY, ...B50, '--lr', '1e12', '--epochs', '2', '--out', out]);
   assert.is(r.code, 1);
-  assert.is(r.errLines.length, 1, r.stderr);
-  assert.match(r.errLines[0], /^cgh: the training loss became NaN or infinite at step \d+ \(epoch 1, learning rate 1000000000000\); lower the learning rate \(e\.g\. --lr 100000000000\) and start again with another --out$/);
+  // The warning about the learning rate comes first, then the one error line.
+  assert.is(r.errLines.length, 2, r.stderr);
+  assert.match(r.errLines[0], /^cgh: warning: --lr 1000000000000 is far above the usual/);
+  assert.match(r.errLines[1], /^cgh: the training loss became NaN or infinite at step \d+ \(epoch 1, learning rate 1000000000000\); lower the learning rate \(e\.g\. --lr 100000000000\) and start again with another --out$/);
   assert.ok(fs.existsSync(path.join(out, 'config.json')));
   assert.not.ok(fs.existsSync(path.join(out, 'checkpoint.safetensors')), 'no checkpoint of diverged weights');
   assert.not.ok(fs.existsSync(path.join(out, 'metrics.jsonl')), 'no row of a diverged epoch');
