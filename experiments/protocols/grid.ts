@@ -81,8 +81,10 @@ export function validateRequest(name: string, r: ExperimentRequest): Protocol<an
 export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker } = {}): Promise<string> {
   const protocol = validateRequest(name, r);
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
+  await dataOf(r.settings);
+  // The folder before the plan: a folder another process holds is refused before any plan is printed.
   openExperimentFolder(out, { experiment: name, ...r }, protocol.mutable);
+  const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
   const { runs } = gridOf(out);
   for (const run of topologicalOrder(runs)) {
     const line = tracker.starting(name, run.name);
