@@ -91,8 +91,9 @@ export async function openGrid(name: string, out: string, r: ExperimentRequest):
  */
 export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker } = {}): Promise<string> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
+  // The folder before the plan: a folder another process holds is refused before any plan is printed.
   await openGrid(name, out, r);
+  const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
   const { runs } = gridOf(out);
   for (const run of topologicalOrder(runs)) {
     const line = tracker.starting(name, run.name);
