@@ -83,23 +83,29 @@ function trainCommand(config: Row, dir: string): string {
 export function runCurvesSection(dir: string, config: Row, rows: Row[]): Section {
   const c = runCurves(rows);
   const x = 'epoch';
-  const figures = [];
-  if (c.loss.size) figures.push({ title: 'Loss', svg: lineChart({ title: 'Loss', xLabel: x, yLabel: 'cross-entropy', series: series(c.loss) }), caption: 'Cross-entropy of each evaluated set.', checks: [] });
-  if (c.acc.size) {
-    const noisy = num(config.labelNoise) ?? num(config.noise);
-    const caption = noisy ? `Accuracy of each evaluated set; "train" is measured on the training labels, ${Math.round(noisy * 100)}% of which were randomised.` : 'Accuracy of each evaluated set.';
-    figures.push({ title: 'Accuracy', svg: lineChart({ title: 'Accuracy', xLabel: x, yLabel: 'accuracy (%)', yRange: [0, 100], series: series(c.acc, 100) }), caption, checks: [] });
-  }
-  if (c.lr.size) figures.push({ title: 'Learning rate', svg: lineChart({ title: 'Learning rate', xLabel: x, yLabel: 'learning rate', series: series(c.lr) }), caption: 'The learning rate of each epoch.', checks: [] });
-  if (c.rate.size) {
-    figures.push({ title: 'Throughput', svg: lineChart({ title: 'Throughput', xLabel: x, yLabel: 'examples/s', series: series(c.rate) }),
-      caption: 'Training examples per second of each epoch (evaluation excluded); the first epoch\'s includes compiling the shaders.', checks: [] });
-  }
+  const figures: Section['figures'] = [];
+  const add = (title: string, yLabel: string, curves: typeof c.loss, caption: string, percent = false) => {
+    if (!curves.size) return;
+    const range = percent ? { yRange: [0, 100] as [number, number] } : {};
+    const svg = lineChart({ title, xLabel: x, yLabel, series: series(curves, percent ? 100 : undefined), ...range });
+    figures.push({ title, svg, caption, checks: [] });
+  };
+  const noisy = num(config.labelNoise) ?? num(config.noise);
+  add('Loss', 'cross-entropy', c.loss, 'Cross-entropy of each evaluated set.');
+  add('Accuracy', 'accuracy (%)', c.acc, noisy
+    ? `Accuracy of each evaluated set; "train" is measured on the training labels, ${Math.round(noisy * 100)}% of which were randomised.`
+    : 'Accuracy of each evaluated set.', true);
+  add('Learning rate', 'learning rate', c.lr, 'The learning rate of each epoch.');
+  add('Throughput', 'examples/s', c.rate,
+    'Training examples per second of each epoch (evaluation excluded); the first epoch\'s includes compiling the shaders.');
   const epochs = rows.filter((r) => r.kind === 'epoch');
   const columns = [...new Set(epochs.flatMap((r) => Object.keys(r)))].filter((k) => k !== 'kind');
   const table: Table = {
     id: 'epochs', title: 'Epochs', columns,
-    rows: epochs.map((r) => columns.map((k) => { const v = r[k]; return typeof v === 'number' ? Number(v.toPrecision(6)) : v === undefined ? '' : String(v); })),
+    rows: epochs.map((r) => columns.map((k) => {
+      const v = r[k];
+      return typeof v === 'number' ? Number(v.toPrecision(6)) : v === undefined ? '' : String(v);
+    })),
   };
   const what = [config.model, config.dataset, config.rule, num(config.epochs) !== null ? `${config.epochs} epochs` : null].filter(Boolean).join(', ');
   return {
