@@ -197,9 +197,17 @@ function configOf(spec: ExperimentSpec, run: string, own: Partial<RunConfig>, da
   };
 }
 
-/** Executes one run with a line when it starts or resumes, per epoch when verbose, and when it ends. */
+/** A run that has said nothing for this long says where it is at its next epoch end, even when not verbose. */
+const QUIET_MS = 10_000;
+
+/**
+ * Executes one run with a line when it starts or resumes, per epoch when verbose (otherwise at an epoch end after
+ * QUIET_MS of silence, so that long runs never look stuck), and when it ends.
+ */
 async function loggedRun(dir: string, experiment: string, config: RunConfig, data: RunData, opts: GridRunOptions): Promise<RunResult> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const write = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  let lastLine = performance.now();
+  const log = (line: string) => { write(line); lastLine = performance.now(); };
   const label = `${experiment}/${config.run}`;
   const t0 = performance.now();
   const hooks: RunHooks = {
@@ -211,7 +219,9 @@ async function loggedRun(dir: string, experiment: string, config: RunConfig, dat
     },
     onEpoch: (row, evals) => {
       opts.hooks?.onEpoch?.(row, evals);
-      if (opts.verbose) log(`  ${label} epoch ${row.epoch}/${config.epochs}: ${brief(evals)} (${row.elapsed_s.toFixed(0)}s)`);
+      if (opts.verbose || performance.now() - lastLine > QUIET_MS) {
+        log(`  ${label} epoch ${row.epoch}/${config.epochs}: ${brief(evals)} (${row.elapsed_s.toFixed(0)}s)`);
+      }
     },
   };
   let result: RunResult;
