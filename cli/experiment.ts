@@ -164,7 +164,8 @@ const REPRODUCE_SPEC = {
     { name: 'out', type: 'string', default: 'runs/reproduce', metavar: 'DIR', help: 'folder of the experiments and report.html; rerun the same command to '
       + 'resume' },
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME' },
-    { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run (without it, a run silent for 10 s says where it is at its next epoch end)' },
+    { name: 'verbose', type: 'boolean', help: 'one line per epoch as well as per run (without it, a run silent for 10 s says where it is '
+      + 'at its next epoch end)' },
     { name: 'seeds', type: 'int', min: 1, default: DEFAULT_SEEDS, metavar: 'N', help: 'seeds of each label-noise and suppression condition; the '
       + 'verdicts compare means with a margin from the seeds\' spread' },
     { name: 'quick', type: 'boolean', help: 'a smoke test in a few minutes: one seed, a tenth of the epochs; its verdicts are marked "smoke test, not '
