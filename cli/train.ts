@@ -172,7 +172,10 @@ async function train(a: TrainArgs, hooks: TrainHooks): Promise<TrainOutcome> {
   const subsets = labelNoise > 0 ? noiseSubsets(noisy) : undefined;
   const progress = new Progress({ rateUnit: 'ex/s', quiet: hooks.quiet });
   let lastPeek = 0;
-  const show = (row: EpochRow) => { progress.clear(); table.row({ ...row }); };
+  // The end-of-epoch evaluation (the whole training split: long on ImageNet) has a bar of its own.
+  const evaluation = new Progress({ rateUnit: 'ex/s', quiet: hooks.quiet });
+  let evaluating = -1;
+  const show = (row: EpochRow) => { progress.clear(); evaluation.clear(); table.row({ ...row }); };
   let barEpoch = -1;
   let runningLoss: number | undefined;
   const signals = hooks.signal ? null : stopOnSignals('rerun the same command with --resume');
@@ -193,7 +196,16 @@ async function train(a: TrainArgs, hooks: TrainHooks): Promise<TrainOutcome> {
         }
       },
       onProgress: (p) => {
-        if (p.phase !== 'training') return;
+        if (p.phase === 'evaluating') {
+          if (p.examplesTotal === 0) return;
+          if (evaluating !== p.epoch) {
+            evaluating = p.epoch;
+            progress.clear();
+            evaluation.begin(`evaluating epoch ${p.epoch + 1}`, p.examplesTotal);
+          }
+          evaluation.update(p.examplesDone);
+          return;
+        }
         const total = p.examplesTotal;
         if (p.epoch !== barEpoch) {
           barEpoch = p.epoch;
@@ -215,6 +227,7 @@ async function train(a: TrainArgs, hooks: TrainHooks): Promise<TrainOutcome> {
     },
   }).finally(() => signals?.dispose());
   progress.close();
+  evaluation.close();
   if (result.diverged?.loss !== undefined) {
     const { step, lr, loss, initialLoss, since, points } = result.diverged;
     throw new TrainingError(`the training loss diverged: ${loss.toPrecision(3)} at step ${step} has stayed above ${a.divergeFactor} times the first `

@@ -238,7 +238,9 @@ export class Trainer {
    */
   async evaluate(split: Split, opts: { perExample?: boolean; labels?: Int32Array; indices?: Int32Array; signal?: AbortSignal;
     /** Awaited between batches: a pending promise pauses the evaluation there (the page's Stop). */
-    gate?: () => Promise<void> | void } = {}): Promise<Evaluation> {
+    gate?: () => Promise<void> | void;
+    /** Called after each batch with its number of examples (progress through a long evaluation). */
+    onBatch?: (examples: number) => void } = {}): Promise<Evaluation> {
     const n = opts.indices ? opts.indices.length : split.n;
     const E = Math.min(n, this.opts.evalBatchSize ?? 1000);
     const all = opts.labels ?? split.labels;
@@ -265,6 +267,7 @@ export class Trainer {
         rightSum += c[i];
         right5Sum += c5[i];
       }
+      opts.onBatch?.(B);
     }
     const out: Evaluation = { loss: lossSum / n, accuracy: rightSum / n, top5: right5Sum / n };
     if (opts.perExample) { out.losses = losses; out.correct = right; out.correct5 = right5; }

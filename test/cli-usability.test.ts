@@ -84,7 +84,7 @@ test('progress: plain lines off a terminal carry the loss and the run ETA', () =
   assert.match(out[out.length - 1], /^epoch 1\/2: 50\/100, loss 1\.5000, \d+ ex\/s, 0:00 elapsed, run eta \d+:\d\d\n$/);
 });
 
-test('cgh train in a 40-column terminal (a pty): no bar line wraps; "after 1 epoch"', () => {
+test('cgh train in a 40-column terminal (a pty): no bar line wraps, evaluation has a bar; "after 1 epoch"', () => {
   const out = path.join(tmp, 'narrow');
   const args = ['train', '--hidden', '8', '--train-subset', '2000', '--test-subset', '100', '--batch-size', '50', '--epochs', '1', '--log-every', '4', '--out', out];
   const quoted = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
@@ -95,6 +95,10 @@ test('cgh train in a 40-column terminal (a pty): no bar line wraps; "after 1 epo
   assert.ok(drawn.some((l) => l.startsWith('epoch 1/1')), r.stdout);
   for (const l of drawn) assert.ok(l.length <= 39, `"${l}" is ${l.length} characters`);
   assert.ok(drawn.some((l) => / loss \d/.test(l)), `the running loss is shown: ${JSON.stringify(drawn)}`);
+  // The end-of-epoch evaluation (2,000 training + 100 test examples) has its own bar, fitted too.
+  const evaluating = bars(r.stdout).filter((l) => l.startsWith('evaluating epoch 1'));
+  assert.ok(evaluating.some((l) => /\b\d+\/2100\b/.test(l)), JSON.stringify(bars(r.stdout)));
+  for (const l of evaluating) assert.ok(l.length <= 39, `"${l}" is ${l.length} characters`);
   assert.match(r.stdout, /done: test accuracy [\d.]+% after 1 epoch;/);
 });
 

@@ -66,7 +66,8 @@ test('Stop during an evaluation answers between its batches; the status says so;
   // Large samples make the first evaluation (before any step) many batches long.
   await setSettings(page, { 'train-subset': '20000', 'test-subset': '10000', 'sample-size': '20000', hidden: '32', epochs: '1', 'batch-size': '100' });
   await page.click('#train');
-  await waitForStatus(page, /evaluating/);
+  // The status counts the evaluated examples of both samples (20,000 + 10,000) as the batches finish.
+  await waitForStatus(page, /evaluating the curves' samples: [1-9][\d,]* of 30,000 examples \(\d+%\)/);
   await page.click('#stop');
   assert.match(await page.textContent('#status') ?? '', /stopping at the next step or evaluation batch/);
   const stopped = await waitForStatus(page, /^Stopped/);

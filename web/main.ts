@@ -440,10 +440,19 @@ function statusText(): string {
     if (latest[set] !== undefined) parts.push(`${label} ${(latest[set] * 100).toFixed(1)}%`);
   }
   if (session.stopping) parts.push('stopping at the next step or evaluation batch…');
-  else if (p?.phase === 'evaluating' && session.isRunning) parts.push('evaluating the curves\' samples…');
+  else if (p?.phase === 'evaluating' && session.isRunning) parts.push(evaluationText(p));
   const eta = etaSeconds();
   if (eta !== null && session.isRunning) parts.push(`about ${clockText(eta)} left`);
   return parts.join(' · ');
+}
+
+/** Which sets are being evaluated, and how far along. */
+function evaluationText(p: Progress): string {
+  const e = p.evaluated;
+  if (!e) return 'evaluating…';
+  const what = e.of === 'samples' ? 'the curves\' samples' : 'the epoch\'s training and test sets';
+  const count = (n: number) => n.toLocaleString('en');
+  return `evaluating ${what}: ${count(e.done)} of ${count(e.total)} examples (${Math.floor((100 * e.done) / e.total)}%)`;
 }
 
 /** The time left for the whole run from this stretch's pace (evaluations included). */

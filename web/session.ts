@@ -35,6 +35,8 @@ export interface Progress {
   /** Examples per second of the latest group of training steps (null while evaluating). */
   examplesPerS: number | null;
   phase: 'training' | 'evaluating';
+  /** While evaluating: examples evaluated of the evaluation's total; `of` says which sets. */
+  evaluated?: { done: number; total: number; of: 'samples' | 'epoch' };
 }
 
 export interface SessionEvents {
@@ -189,7 +191,10 @@ export class TrainingSession {
           onSync: (steps, ms) => this.synced(steps, ms),
           onProgress: (p) => {
             this.step = p.step;
-            if (p.phase === 'evaluating') this.events.onProgress?.({ step: p.step, totalSteps: this.totalSteps, examplesPerS: null, phase: 'evaluating' });
+            if (p.phase !== 'evaluating') return;
+            // The loop reports the epoch's evaluation; the curves' samples report themselves (evaluate below).
+            const evaluated = p.examplesTotal > 0 ? { done: p.examplesDone, total: p.examplesTotal, of: 'epoch' as const } : undefined;
+            this.events.onProgress?.({ step: p.step, totalSteps: this.totalSteps, examplesPerS: null, phase: 'evaluating', evaluated });
           },
           onEpoch: (row) => { this.epochsDone = row.epoch; this.step = row.step; },
         },
@@ -241,8 +246,13 @@ export class TrainingSession {
 
   /** A point of the curves: every fixed sample. */
   private async evaluate(step: number): Promise<{ stop: boolean }> {
+    const total = this.samples.reduce((n, s) => n + s.split.n, 0);
+    let done = 0;
+    const onBatch = (examples: number) => this.events.onProgress?.({
+      step, totalSteps: this.totalSteps, examplesPerS: null, phase: 'evaluating', evaluated: { done: (done += examples), total, of: 'samples' },
+    });
     for (const { name, split } of this.samples) {
-      const ev = await this.setup.trainer.evaluate(split, { gate: this.gateFn });
+      const ev = await this.setup.trainer.evaluate(split, { gate: this.gateFn, onBatch });
       this.store.appendMetrics({ kind: 'eval', step, epoch: step / this.stepsPerEpoch, set: name, loss: ev.loss, acc: ev.accuracy, top5: ev.top5,
         n: split.n });
     }

@@ -100,6 +100,7 @@ export interface LoopHooks {
   onStart?(startEpoch: number, startStep: number, insideEpoch: boolean): void;
   onRow?(row: Record<string, unknown>): void;
   onEpoch?(row: EpochRow): void;
+  /** Training: examples of the epoch done and its total. Evaluating: examples evaluated of the evaluation's total (0 of 0 as it starts). */
   onProgress?(p: { epoch: number; step: number; examplesDone: number; examplesTotal: number; phase: 'training' | 'evaluating' }): void;
   /** After each wait for the GPU: the steps and training milliseconds since the previous one. May return a new syncEvery. */
   onSync?(steps: number, ms: number): Promise<number | void> | number | void;
@@ -315,10 +316,11 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     if (bad !== null) return result('diverged', { ...bad, epoch, lr });
     const coherence = from?.coherence ?? (o.probe ? (await o.probe.measure()).coherence : undefined);
     trainMs += performance.now() - t0;
-    hooks.onProgress?.({ epoch, step, examplesDone: done, examplesTotal: total, phase: 'evaluating' });
+    hooks.onProgress?.({ epoch, step, examplesDone: 0, examplesTotal: 0, phase: 'evaluating' });
     const ended = await orStopped((async () => ({
       stop: await point(epoch + 1),
-      evaluated: o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal, hooks.gate) : {},
+      evaluated: o.epochSets ? await epochEvaluation(trainer, o.epochSets, hooks.signal, hooks.gate,
+        (examplesDone, examplesTotal) => hooks.onProgress?.({ epoch, step, examplesDone, examplesTotal, phase: 'evaluating' })) : {},
     }))());
     if (ended === null) return stopHere(true, coherence);
     const { stop, evaluated } = ended;
@@ -376,10 +378,14 @@ function epochRowOf(a: { epoch: number; step: number; lr: number; sums: StepSums
 }
 
 /** The whole training split and the test split, evaluated after an epoch (eval mode). */
-async function epochEvaluation(trainer: Trainer, sets: NonNullable<LoopOptions['epochSets']>, signal?: AbortSignal, gate?: LoopHooks['gate']) {
+async function epochEvaluation(trainer: Trainer, sets: NonNullable<LoopOptions['epochSets']>, signal?: AbortSignal, gate?: LoopHooks['gate'],
+  progress?: (examplesDone: number, examplesTotal: number) => void) {
   const subsets = sets.subsets ?? [];
-  const onTrain = await trainer.evaluate(sets.train, { signal, gate, perExample: subsets.length > 0 });
-  const onTest = await trainer.evaluate(sets.test, { signal, gate });
+  const total = sets.train.n + sets.test.n;
+  let done = 0;
+  const onBatch = (examples: number) => progress?.((done += examples), total);
+  const onTrain = await trainer.evaluate(sets.train, { signal, gate, onBatch, perExample: subsets.length > 0 });
+  const onTest = await trainer.evaluate(sets.test, { signal, gate, onBatch });
   const row: Record<string, number> = {
     train_loss: onTrain.loss, train_acc: onTrain.accuracy, train_top5: onTrain.top5, test_loss: onTest.loss, test_acc: onTest.accuracy, test_top5: onTest.top5,
   };
