@@ -4,6 +4,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../cli/serve.js';
+import { gzipSync } from 'fflate';
+import { Rng } from '../engine/random.js';
+import { idxBytes } from './helpers/idx-files.js';
 import { launchChromium, messageText, openPage, setSettings, waitForStatus } from './helpers/browser.js';
 
 let server: RunningServer;
@@ -113,6 +116,45 @@ test('a running page warns before leaving; after a reload it offers the kept run
   const { readFile } = await import('node:fs/promises');
   const rows = (await readFile((await download.path())!, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(rows.filter((r) => r.kind === 'epoch').map((r) => r.epoch), [1, 2, 3], 'every epoch once');
+  assert.equal(errors, []);
+});
+
+test('a kept run on picked IDX files continues once the same files are picked again', async () => {
+  const { page, errors } = await openPage(browser, server.url);
+  const rng = new Rng(3);
+  const images = (n: number) => idxBytes([n, 6, 6], Array.from({ length: n * 36 }, () => rng.int(256)));
+  const labels = (n: number) => idxBytes([n], Array.from({ length: n }, () => rng.int(10)));
+  const file = (name: string, bytes: Uint8Array) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
+  const files = {
+    'file-train-images': file('tr-images.gz', gzipSync(images(200))),
+    'file-train-labels': file('tr-labels', labels(200)),
+    'file-test-images': file('te-images', images(50)),
+    'file-test-labels': file('te-labels', labels(50)),
+  };
+  const pick = async () => {
+    await page.check('input[name=source][value=files]');
+    for (const [id, f] of Object.entries(files)) await page.setInputFiles(`#${id}`, f);
+  };
+  await pick();
+  await setSettings(page, { 'train-subset': '', 'test-subset': '', 'sample-size': '', hidden: '8', epochs: '60', 'batch-size': '10', seed: '2' });
+  await page.click('#train');
+  await waitForStatus(page, /epoch [3-9]\/60/);
+  page.once('dialog', (d) => void d.accept());
+  await page.reload();
+  await page.waitForSelector('#resume-stored-run', { timeout: 60_000 });
+  await page.click('#resume-stored-run');
+  assert.match(await messageText(page) ?? '', /picked from disk \(tr-images\.gz, tr-labels, te-images, te-labels\).*pick the same files/);
+  await pick();
+  await page.waitForSelector('#resume-stored-run', { timeout: 10_000 });
+  await page.click('#resume-stored-run');
+  await waitForStatus(page, /^Done/, 180_000);
+  assert.is(await messageText(page), null);
+  const rows = (await page.evaluate(async (u) => {
+    const { RunStore } = await import(u);
+    return (await (await RunStore.open()).list()) as { epoch: number; rows: { kind: string; epoch: number }[] }[];
+  }, `${server.url}dist/web/run-store.js`)).filter((r) => r.rows.some((row) => row.kind === 'epoch' && row.epoch === 60));
+  assert.ok(rows.length > 0, 'the continued run reached epoch 60');
+  assert.equal(rows[0].rows.filter((r) => r.kind === 'epoch').map((r) => r.epoch), Array.from({ length: 60 }, (_, i) => i + 1), 'every epoch once');
   assert.equal(errors, []);
 });
 

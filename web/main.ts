@@ -345,14 +345,23 @@ async function continueStored(r: StoredRun): Promise<void> {
   queryToForm(ui.form, new URLSearchParams(r.query));
   history.replaceState(history.state, '', `${location.pathname}${r.query ? `?${r.query}` : ''}`);
   const config = r.config as unknown as PageConfig;
-  if (config.dataset !== 'mnist') {
-    showMessage('the kept run trained on IDX files picked from disk, which the browser did not keep; pick them again and train anew');
+  // Picked files are not kept by the browser: the same four (by name and size of the splits) must be picked again.
+  const files = config.dataset === 'mnist' ? null : pickedFiles();
+  const names = config.dataFiles ?? [];
+  if (config.dataset !== 'mnist' && (!files || files.some((f, i) => f?.name !== names[i]))) {
+    showMessage(`the kept run trained on IDX files picked from disk (${names.join(', ')}), which the browser does not keep; `
+      + 'pick the same files under "IDX files" and press Continue again');
+    void offerStoredRun();
     return;
   }
   busy = true;
   updateButtons();
   try {
-    const ds = await loadData(null);
+    const ds = await loadData(files);
+    const trained = Number(r.config.trainExamples);
+    if (config.trainSubset === undefined ? ds.train.n !== trained : ds.train.n < trained) {
+      throw new SettingsError(`the picked files hold ${ds.train.n} training examples, but the kept run trained on ${trained}; pick the files it trained on`);
+    }
     ui.status.textContent = 'Compiling the model…';
     keepPrevious();
     const next = new TrainingSession(gpu, ds, config, { onRow, onProgress, onCheckpoint: () => void saveRun('running') },
