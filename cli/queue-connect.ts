@@ -2,6 +2,12 @@ import type { Redis } from 'ioredis';
 import { checkReachable, connectRedis, parseRedisUrl, QueueUrlError, type RedisTarget } from '../experiments/queue/redis-url.js';
 import { UsageError } from './args.js';
 
+/** The --queue flag, the same in cgh queue run and cgh worker. */
+export const QUEUE_FLAG = {
+  name: 'queue', type: 'string', metavar: 'URL',
+  help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... for TLS (default: $CGH_QUEUE)',
+} as const;
+
 /** The Redis URL of --queue, else of the CGH_QUEUE environment variable (which keeps a password out of ps). */
 export function queueUrl(flag: string | undefined): string | undefined {
   return flag ?? (process.env.CGH_QUEUE || undefined);

@@ -8,7 +8,7 @@ import type { GridProgress } from '../experiments/queue/progress.js';
 import { runLocalPool } from '../experiments/queue/local-pool.js';
 import { helpText, parseArgs, UsageError } from './args.js';
 import { loadGridExecutor } from './grid-executor.js';
-import { openQueue, parseTarget, queueUrl } from './queue-connect.js';
+import { openQueue, parseTarget, QUEUE_FLAG, queueUrl } from './queue-connect.js';
 
 /** Where a folder records the queue it was put on (the URL without its password), for cgh queue status. */
 export const QUEUE_FILE = 'queue.json';
@@ -23,8 +23,7 @@ const RUN_SPEC = {
   name: 'queue run DIR',
   summary: 'Runs the grid of an experiment folder (made by cgh experiment) on a Redis queue served by cgh worker, or in N local worker processes.',
   flags: [
-    { name: 'queue', type: 'string', metavar: 'URL',
-      help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB] or rediss://... (default: $CGH_QUEUE)' },
+    QUEUE_FLAG,
     { name: 'detach', type: 'boolean', help: 'queue the grid and return at once; cgh queue status DIR shows its progress' },
     { name: 'workers', type: 'int', min: 1, metavar: 'N', help: 'without a queue: N local worker processes, one per adapter where there are several' },
   ],

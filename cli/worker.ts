@@ -3,14 +3,13 @@ import os from 'node:os';
 import type { GridExecutor } from '../experiments/queue/executor.js';
 import { helpText, parseArgs, UsageError } from './args.js';
 import { loadGridExecutor } from './grid-executor.js';
-import { openQueue, parseTarget, queueUrl } from './queue-connect.js';
+import { openQueue, parseTarget, QUEUE_FLAG, queueUrl } from './queue-connect.js';
 
 const WORKER_SPEC = {
   name: 'worker',
   summary: 'Takes the runs of experiment grids queued on Redis (cgh queue run DIR --queue URL) and trains them into their folders.',
   flags: [
-    { name: 'queue', type: 'string', metavar: 'URL',
-      help: 'Redis of the queue: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... for TLS (default: $CGH_QUEUE)' },
+    QUEUE_FLAG,
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'WebGPU adapter whose name contains NAME (one worker per GPU)' },
     { name: 'concurrency', type: 'int', min: 1, default: 1, help: 'runs at once in this worker' },
     { name: 'name', type: 'string', metavar: 'NAME', help: 'name shown in cgh queue status (default: HOST-PID, plus the adapter)' },
