@@ -1,12 +1,6 @@
 // Softmax cross-entropy over rows of logits [B, C] with integer labels; one invocation per example.
 
-struct Params { B: u32, C: u32, _a: u32, _b: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> Logits: array<f32>;
-@group(0) @binding(2) var<storage, read> Labels: array<i32>;
-@group(0) @binding(3) var<storage, read> Upstream: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Out: array<f32>;
+//#include _cross_entropy_bindings
 
 fn rowMax(base: u32) -> f32 {
   var m = Logits[base];

@@ -4,13 +4,7 @@
 // GPUs with the `subgroups` feature; the sums' order differs from the one-invocation kernel's by rounding only.
 enable subgroups;
 
-struct Params { B: u32, C: u32, _a: u32, _b: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> Logits: array<f32>;
-@group(0) @binding(2) var<storage, read> Labels: array<i32>;
-@group(0) @binding(3) var<storage, read> Upstream: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Out: array<f32>;
+//#include _cross_entropy_bindings
 
 const LANES = 32u;
 var<workgroup> partialF: array<f32, LANES>;
