@@ -122,10 +122,11 @@ fn running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
   Out[p.C + c] = RunningVar[c];
 }
 
-// Out = (X - mean) / sqrt(var + eps) * gamma + beta, with the statistics of the example's group. The grid is
-// (positions / PER, channel, example), so no index needs an integer division (slow on CPU adapters), and
-// each invocation does PER consecutive positions to share the per-channel loads.
+// Out = (X - mean) / sqrt(var + eps) * gamma + beta, with the statistics of the example's group, then max(., 0) with
+// RELU (a fused ReLU). The grid is (positions / PER, channel, example), so no index needs an integer division (slow
+// on CPU adapters), and each invocation does PER consecutive positions to share the per-channel loads.
 const PER = 4u;
+override RELU: bool = false;
 
 @compute @workgroup_size(64)
 fn normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -140,7 +141,8 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = (n * p.C + c) * p.HW;
   for (var hw = hw0; hw < min(hw0 + PER, p.HW); hw++) {
     // x - mean first: folding the mean into a shift would cancel catastrophically when |mean| >> std.
-    Out[base + hw] = (X[base + hw] - mean) * scale + beta;
+    let v = (X[base + hw] - mean) * scale + beta;
+    Out[base + hw] = select(v, max(v, 0.0), RELU);
   }
 }
 

@@ -126,14 +126,17 @@ export const RunningStatsOp: OpDef = {
   },
 };
 
+/** The normalise-and-affine pass; takes a following ReLU into its store (engine/fusion.ts). */
 export const NormalizeOp: OpDef = {
   type: 'batchnorm',
-  compile(n, c) {
+  accepts: () => ({ bias: false, relu: true }),
+  compile(n, c, epilogue) {
     const [x, stats, gamma, beta] = n.inputs;
     const { N, C, HW, eps, statsGroups } = n.attrs;
     const u = c.uniform(params({ N, C, HW, groups: statsGroups, statsGroups, eps }), n.name);
-    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, elementGrid(N, C, HW), {},
-      n.name)];
+    const relu = !!epilogue?.relu;
+    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, elementGrid(N, C, HW),
+      relu ? { RELU: true } : {}, `${n.name}${relu ? '+relu' : ''}`)];
   },
   backward(n, dy) {
     const [x, stats, gamma, beta] = n.inputs;
