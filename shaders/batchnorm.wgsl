@@ -12,6 +12,7 @@
 //   Dy   upstream gradient          Stats  [statsGroups, 2, C]
 //   Gamma, Shift  scale and beta (forward) or the reduced sums [groups, 2, C] (input gradient)
 //   Out  the kernel's result       RunningMean, RunningVar  the module's running buffers
+//   (stats_partial with COUNT binds num_batches_tracked as RunningMean: one pass fewer per layer and step)
 
 struct Params {
   N: u32, C: u32, HW: u32, groups: u32,
@@ -34,6 +35,8 @@ struct Params {
 override UPDATE: bool = false;
 // True for the training-mode input gradient (batch statistics depend on the input).
 override TRAIN: bool = true;
+// True when stats_partial also advances num_batches_tracked (bound as RunningMean) by the number of groups.
+override COUNT: bool = false;
 
 fn imagesPerGroup() -> u32 { return p.N / p.groups; }
 
@@ -49,6 +52,7 @@ fn stats_partial(@builtin(global_invocation_id) gid: vec3<u32>) {
   let lane = gid.x;
   let c = gid.y;
   let k = gid.z;
+  if (COUNT && lane == 0u && c == 0u && k == 0u) { RunningMean[0] += f32(p.groups); }
   if (lane >= p.lanes) { return; }
   let ng = imagesPerGroup();
   var n = lane / p.HW;
@@ -105,12 +109,6 @@ fn stats_combine(@builtin(global_invocation_id) gid: vec3<u32>) {
       RunningVar[c] = (1.0 - p.momentum) * RunningVar[c] + p.momentum * (m2 / (count - 1.0));
     }
   }
-}
-
-// num_batches_tracked += groups (each group counts as one micro-batch). Out is the counter.
-@compute @workgroup_size(1)
-fn count_batches() {
-  Out[0] = Out[0] + f32(p.groups);
 }
 
 // Eval-mode statistics: a copy of the running buffers as [1, 2, C].
