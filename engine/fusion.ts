@@ -15,10 +15,12 @@ export interface FusionPlan {
 
 /**
  * Which bias adds and ReLUs of a program fold into the pass that produces their input (one pass instead of two or
- * three: matmul → bias → ReLU, convolution → ReLU, batch norm → ReLU, add → ReLU). A value is folded away only when
+ * three: matmul → bias → ReLU, convolution → ReLU, batch norm → ReLU, add → ReLU), and which ReLU gradients fold into
+ * the pass producing the gradient they mask (a convolution's input gradient, a product, a concatenation's gradient
+ * slice), the mask read from the ReLU's output. A value is folded away only when
  * the next op of the chain is its sole user in the program and it is not one of the program's outputs, so nothing
  * else can read it; a ReLU's gradient reads the ReLU's own output, which stays. A bias folds only when its values are
- * computed before the producer runs (a parameter always is).
+ * or mask is computed before the producer runs (a parameter always is; a ReLU's output always is before its gradient).
  */
 export function planFusion(order: Node[], outputs: Node[], plans: Plans): FusionPlan {
   const plan: FusionPlan = { passes: new Map(), folded: new Set(), transient: new Set() };
@@ -38,7 +40,7 @@ export function planFusion(order: Node[], outputs: Node[], plans: Plans): Fusion
     const can = p.op!.accepts?.(p, plans);
     if (!can) continue;
     const chain: Node[] = [p];
-    const epilogue: Epilogue = { bias: null, relu: false };
+    const epilogue: Epilogue = { bias: null, relu: false, mask: null };
     let next = soleUser(p);
     if (can.bias && next?.op!.epilogueKind === 'bias' && ready(next.inputs[1], p)) {
       epilogue.bias = next.inputs[1];
@@ -47,6 +49,9 @@ export function planFusion(order: Node[], outputs: Node[], plans: Plans): Fusion
     }
     if (can.relu && next?.op!.epilogueKind === 'relu') {
       epilogue.relu = true;
+      chain.push(next);
+    } else if (chain.length === 1 && can.mask && next?.op!.epilogueKind === 'mask' && ready(next.inputs[1], p)) {
+      epilogue.mask = next.inputs[1];
       chain.push(next);
     }
     if (chain.length === 1) continue;

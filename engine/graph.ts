@@ -42,15 +42,19 @@ export interface OpDef {
    */
   compile(node: Node, c: CompileContext, epilogue?: Epilogue): Dispatch[];
   /** The epilogues this node's pass can apply on the given plans (engine/fusion.ts folds them in); none when absent. */
-  accepts?(node: Node, plans: Plans): { bias: boolean; relu: boolean };
-  /** What this op is when folded into the pass of the op producing its first input: a bias add over the last axis, or a ReLU. */
-  epilogueKind?: 'bias' | 'relu';
+  accepts?(node: Node, plans: Plans): Partial<Record<EpilogueKind, boolean>>;
+  /** What this op is when folded into the pass of the op producing its first input (see Epilogue). */
+  epilogueKind?: EpilogueKind;
   /** Gradients w.r.t. each input (null where none flows), built from graph ops; see above for parameters. */
   backward?(node: Node, dy: Node): (Node | null)[];
 }
 
-/** Passes folded into a producer's store: a bias over the last axis (the bias add's second input), then a ReLU. */
-export interface Epilogue { bias: Node | null; relu: boolean }
+/**
+ * Passes folded into a producer's store: a bias over the last axis (the bias add's second input), then a ReLU; or, in
+ * a backward pass, a ReLU's gradient mask (zero where `mask`, the ReLU's output, is not positive).
+ */
+export interface Epilogue { bias: Node | null; relu: boolean; mask: Node | null }
+export type EpilogueKind = 'bias' | 'relu' | 'mask';
 
 export interface CompileContext {
   gpu: Gpu;

@@ -19,12 +19,15 @@ struct Tail {
 @group(0) @binding(2) var<storage, read> In1: array<f32>;
 @group(0) @binding(3) var<storage, read> Bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Out: array<f32>;
+// Input gradient with EPI_MASK: a ReLU's output, laid out as dX; dX is 0 where it is not positive (the ReLU's gradient).
+@group(0) @binding(5) var<storage, read> Mask: array<f32>;
 
 override MODE: u32 = 0u;
 override A_FAST_K: bool = true;
 override B_FAST_N: bool = true;
 // Forward: a ReLU applied as the output is stored (after the bias).
 override EPI_RELU: bool = false;
+override EPI_MASK: bool = false;
 
 //#include _gemm_tile
 
@@ -112,7 +115,8 @@ fn storeC(z: u32, s: u32, m: u32, n: u32, v: f32) {
     Out[((n / P) * p.O + o) * P + n % P] = select(y, max(y, 0.0), EPI_RELU);
   } else if (MODE == 1u) {
     let HW = p.H * p.W;
-    Out[((n / HW) * p.C + grp * cg() + m) * HW + n % HW] = v;
+    let i = ((n / HW) * p.C + grp * cg() + m) * HW + n % HW;
+    Out[i] = select(v, select(0.0, v, Mask[i] > 0.0), EPI_MASK);
   } else {
     let part = (z / p.groups) * p.tail.parts + s;
     Out[(part * p.O + grp * og() + m) * cg() * taps() + n] = v;

@@ -8,8 +8,9 @@ import { Parameter } from '../engine/graph.js';
 import type { Program } from '../engine/program.js';
 import { matmul } from '../engine/ops/matmul.js';
 import { addBias } from '../engine/ops/bias.js';
-import { add, relu } from '../engine/ops/elementwise.js';
+import { add, mul, relu } from '../engine/ops/elementwise.js';
 import { conv2d } from '../engine/ops/conv2d.js';
+import { concat } from '../engine/ops/concat.js';
 import { batchNorm2d } from '../engine/ops/batchnorm.js';
 import { GEMM_TILES } from '../engine/ops/gemm_tiles.js';
 import { choosePlans } from '../engine/plans.js';
@@ -26,7 +27,8 @@ const relu64 = (y: Float64Array): Float64Array => y.map((v) => (v > 0 ? v : 0));
 
 /** The fused passes of a program, as `producer+bias+relu`. */
 function fused(p: Program): string[] {
-  return [...p.fusion.passes].map(([n, f]) => `${n.op!.type}${f.epilogue.bias ? '+bias' : ''}${f.epilogue.relu ? '+relu' : ''}`).sort();
+  const name = (f: { bias: unknown; relu: boolean; mask: unknown }) => `${f.bias ? '+bias' : ''}${f.relu ? '+relu' : ''}${f.mask ? '+mask' : ''}`;
+  return [...p.fusion.passes].map(([n, f]) => `${n.op!.type}${name(f.epilogue)}`).sort();
 }
 
 /** y [B, O] = x [B, I] · Wᵀ (W [O, I]) + b [O], in float64. */
@@ -222,6 +224,44 @@ test('add + ReLU (a residual connection): one pass on both plan families, gradie
       const ref = (xs: Float64Array[]) => relu64(xs[0].map((v, i) => v + xs[1][i]));
       checkAll(`${family} add`, out, grads, weights, ref, [f64(A), f64(B)], { fwd: 1e-6, grad: 1e-4 });
     });
+  }
+});
+
+test("a ReLU's gradient folded into the pass producing it: a convolution's input gradient and a product (gpu plans), a concat slice (both)", async () => {
+  const rng = new Rng(77);
+  const s: ConvCase = { N: 2, C: 33, H: 7, W: 5, O: 4, k: 3, stride: 2, pad: 1, bias: true };
+  const [B, I, O] = [33, 31, 9];
+  for (const family of FAMILIES) {
+    await withPlans(family, async () => {
+      // relu -> convolution: dX of the convolution (33 channels, across the 32-row tile's edge) is masked as it is stored.
+      const X = randn(rng, s.N * s.C * s.H * s.W), Wt = randn(rng, s.O * s.C * s.k * s.k), b = randn(rng, s.O);
+      const conv = await runGraph([{ shape: [s.N, s.C, s.H, s.W], data: X }, { shape: [s.O, s.C, s.k, s.k], data: Wt }, { shape: [s.O], data: b }],
+        (_g, [x, w, bias]) => conv2d(relu(x), w, bias, { stride: s.stride, padding: s.pad }));
+      assert.equal(fused(conv.program), family === 'gpu' ? ['conv2d_input_grad+mask'] : [], `${family} conv: fused passes`);
+      checkAll(`${family} relu -> conv`, conv.out, conv.grads, conv.weights, (xs) => conv64(relu64(xs[0]), xs[1], xs[2], s), [f64(X), f64(Wt), f64(b)],
+        { fwd: 1e-3, grad: 2e-3 });
+      // relu -> Linear: dX = dY·W, masked in the product's store (the bias and its gradient are not involved).
+      const H = randn(rng, B * I), Wl = randn(rng, O * I), bl = randn(rng, O);
+      const lin = await runGraph([{ shape: [B, I], data: H }, { shape: [O, I], data: Wl }, { shape: [O], data: bl }],
+        (_g, [x, w, bias]) => addBias(matmul(relu(x), w, { transB: true }), bias));
+      assert.equal(fused(lin.program), family === 'gpu' ? ['matmul+bias', 'matmul+mask'] : [], `${family} linear: fused passes`);
+      checkAll(`${family} relu -> linear`, lin.out, lin.grads, lin.weights, (xs) => linear64(relu64(xs[0]), xs[1], xs[2], B, I, O),
+        [f64(H), f64(Wl), f64(bl)], { fwd: 1e-3, grad: 1e-3 });
+      // relu -> concat: the gradient slice of the ReLU's piece is masked as it is copied. The square after the concat makes
+      // the gradient depend on the forward pass, as a loss does, so that the ReLU runs before the slice.
+      const A = randn(rng, 3 * 5 * 7), C = randn(rng, 3 * 2 * 7);
+      const cat = await runGraph([{ shape: [3, 5, 7], data: A }, { shape: [3, 2, 7], data: C }], (_g, [a, c]) => {
+        const joined = concat([relu(a), c], 1);
+        return mul(joined, joined);
+      });
+      assert.equal(fused(cat.program), ['slice+mask'], `${family} concat: fused passes`);
+      const catRef = (xs: Float64Array[]) => {
+        const y = new Float64Array(3 * 7 * 7);
+        for (let n = 0; n < 3; n++) for (let j = 0; j < 7 * 7; j++) y[n * 49 + j] = j < 35 ? Math.max(xs[0][n * 35 + j], 0) : xs[1][n * 14 + j - 35];
+        return y.map((v) => v * v);
+      };
+      checkAll(`${family} relu -> concat`, cat.out, cat.grads, cat.weights, catRef, [f64(A), f64(C)], { fwd: 1e-5, grad: 1e-4 });
+    }, family === 'gpu' ? { tile: SMALL_TILE } : {});
   }
 });
 

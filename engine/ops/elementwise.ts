@@ -31,7 +31,7 @@ export const ScaleOp = elementwise('scale', (n, dy) => [scale(dy, n.attrs.alpha)
 // The gradient's mask reads the ReLU's output (positive exactly where the input is), which stays when the ReLU is
 // folded into the pass producing its input.
 export const ReluOp = elementwise('relu', (n, dy) => [reluBackward(dy, n)], { epilogueKind: 'relu' });
-export const ReluBackwardOp = elementwise('relu_backward');
+export const ReluBackwardOp = elementwise('relu_backward', undefined, { epilogueKind: 'mask' });
 
 export function add(a: Node, b: Node): Node { checkSame('add', a, b); return a.graph.op(AddOp, [a, b], a.shape); }
 export function mul(a: Node, b: Node): Node { checkSame('mul', a, b); return a.graph.op(MulOp, [a, b], a.shape); }

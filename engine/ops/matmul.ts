@@ -33,10 +33,10 @@ export function matmul(a: Node, b: Node, opts: MatmulOptions = {}): Node {
 
 export const MatmulOp: OpDef = {
   type: 'matmul',
-  /** On the gpu plans a single product stores with a bias over its columns and a ReLU applied (engine/fusion.ts). */
+  /** On the gpu plans a single product stores with a bias over its columns and a ReLU, or a ReLU's mask, applied (engine/fusion.ts). */
   accepts(node, plans) {
     const ok = plans.matmul === 'gpu' && node.attrs.batch === 1 && !node.attrs.accumulate;
-    return { bias: ok, relu: ok };
+    return { bias: ok, relu: ok, mask: ok };
   },
   compile(node, c, epilogue) {
     const { transA, transB, M, N, K, batch } = node.attrs;
@@ -46,8 +46,9 @@ export const MatmulOp: OpDef = {
     if (epilogue) {
       product.bias = epilogue.bias ? c.buf(epilogue.bias) : null;
       product.relu = epilogue.relu;
+      product.mask = epilogue.mask ? c.buf(epilogue.mask) : null;
     }
-    const fused = `${epilogue?.bias ? '+bias' : ''}${epilogue?.relu ? '+relu' : ''}`;
+    const fused = `${epilogue?.bias ? '+bias' : ''}${epilogue?.relu ? '+relu' : ''}${epilogue?.mask ? '+mask' : ''}`;
     return dispatchMatmul(c, product, c.buf(a), c.buf(b), c.buf(node), `matmul${fused} ${M}x${N}x${K}`);
   },
   backward(node, dy) {
@@ -104,11 +105,13 @@ export interface Product {
   /** Epilogue (gpu plans only, neither folded nor accumulating): C = max(op(A)·op(B) + bias[column], 0) with relu. */
   bias?: GPUBuffer | null;
   relu?: boolean;
+  /** Epilogue (gpu plans, plain product): C = 0 where mask (C's shape) is not positive, a ReLU's gradient. */
+  mask?: GPUBuffer | null;
 }
 
 export function dispatchMatmul(c: CompileContext, p: Product, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, label: string): Dispatch[] {
   if (c.gpu.plans.matmul === 'gpu') return dispatchTiledMatmul(c, p, a, b, out, label);
-  if (p.bias || p.relu) throw new Error(`${label}: the lavapipe matmul kernel has no epilogue`);
+  if (p.bias || p.relu || p.mask) throw new Error(`${label}: the lavapipe matmul kernel has no epilogue`);
   const { M, N, K, batch } = p;
   const cols = p.cols ?? N;
   const folded = cols !== N;
