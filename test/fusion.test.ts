@@ -4,7 +4,7 @@
 // fusion that silently stopped happening fails here, and that a value something else reads is never folded away.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Parameter } from '../engine/graph.js';
+import { Node, Parameter } from '../engine/graph.js';
 import type { Program } from '../engine/program.js';
 import { matmul } from '../engine/ops/matmul.js';
 import { addBias } from '../engine/ops/bias.js';
@@ -149,7 +149,8 @@ test('convolution + ReLU: fused into the implicit-GEMM store on the gpu plans, w
         const X = randn(rng, s.N * s.C * s.H * s.W), Wt = randn(rng, s.O * s.C * s.k * s.k), b = randn(rng, s.O);
         const inputs = [{ shape: [s.N, s.C, s.H, s.W], data: X }, { shape: [s.O, s.C, s.k, s.k], data: Wt }];
         if (s.bias) inputs.push({ shape: [s.O], data: b });
-        const { out, grads, weights, program } = await runGraph(inputs, (_g, [x, w, bias]) => relu(conv2d(x, w, bias ?? null, { stride: s.stride, padding: s.pad })));
+        const build = (_g: unknown, [x, w, bias]: Node[]) => relu(conv2d(x, w, bias ?? null, { stride: s.stride, padding: s.pad }));
+        const { out, grads, weights, program } = await runGraph(inputs, build);
         assert.equal(fused(program), family === 'gpu' ? ['conv2d+relu'] : [], 'fused passes');
         const ref = (xs: Float64Array[]) => relu64(conv64(xs[0], xs[1], s.bias ? xs[2] : null, s));
         const xs = s.bias ? [f64(X), f64(Wt), f64(b)] : [f64(X), f64(Wt)];

@@ -24,8 +24,10 @@ export function dispatchTiledMatmul(c: CompileContext, p: Product, a: GPUBuffer,
   const vecA = aligned(p.strideA) && aligned(p.transA ? M : K);
   const vecB = aligned(p.strideB) && aligned(p.transB ? K : cols);
   const { BM, BN, TM, TN, WG } = plan.tile;
-  const constants = { A_FAST_K: !p.transA, B_FAST_N: !p.transB, VEC_A: vecA, VEC_B: vecB, FOLD: fold, BM, BN, TM, TN, WG, EPI_BIAS: !!p.bias, EPI_RELU: !!p.relu,
-    EPI_MASK: !!p.mask };
+  const constants = {
+    A_FAST_K: !p.transA, B_FAST_N: !p.transB, VEC_A: vecA, VEC_B: vecB, FOLD: fold, BM, BN, TM, TN, WG,
+    EPI_BIAS: !!p.bias, EPI_RELU: !!p.relu, EPI_MASK: !!p.mask,
+  };
   const params = [M, N, K, p.strideA, p.strideB, p.strideC ?? M * N, p.accumulate ? 1 : 0, cols, plan.splits, plan.kChunk, batch, 0];
   const u = c.uniform(words(params), 'matmul_tiled');
   const scratch = plan.splits > 1 ? c.gpu.buffer(plan.splits * batch * M * N, `${label} split-K`) : c.gpu.unused();
