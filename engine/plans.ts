@@ -19,8 +19,9 @@ export interface Plans {
   /** Largest workgroup memory a kernel may declare, in bytes. */
   workgroupBytes: number;
   /**
-   * Fold a bias add and a ReLU into the pass of the op that produces their input (engine/fusion.ts): on both families
-   * into the bias, batch-norm and add passes; on the gpu family also into the products' and convolutions' stores.
+   * Fold bias adds, ReLUs and ReLU gradients into the pass of the op that produces their input (engine/fusion.ts): on
+   * both families into the bias, batch-norm, add and concat-slice passes; on the gpu family also into the products' and
+   * convolutions' stores.
    */
   fusion: boolean;
 }

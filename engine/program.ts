@@ -6,8 +6,8 @@ import { planFusion, type FusionPlan } from './fusion.js';
 /**
  * A graph compiled for one device and one set of shapes: a buffer per node (views share their
  * source's), pipelines and bind groups created once, and the dispatch list replayed every step.
- * Bias adds and ReLUs are folded into the pass producing their input where the plans allow (engine/fusion.ts);
- * the values that then exist only inside a pass have no buffer.
+ * Bias adds, ReLUs and ReLU gradients are folded into the pass producing their input where the plans allow
+ * (engine/fusion.ts); the values that then exist only inside a pass have no buffer.
  */
 export class Program {
   readonly dispatches: Dispatch[] = [];
