@@ -75,7 +75,7 @@ async function adaptersCommand(argv: string[]): Promise<void> {
   console.log('');
   for (const r of adapters) console.log(`${r.name} features: ${r.features.join(', ') || 'none'}`);
   console.log('\nThe first adapter is the default; choose another with --adapter NAME. CGH_PLANS=gpu|lavapipe (or matmul=..,conv=..)');
-  console.log('forces a kernel plan family on any adapter.');
+  console.log('forces a kernel plan family on any adapter; add ,nofuse to run bias adds and ReLUs as passes of their own.');
 }
 
 async function dispatch(argv: string[]): Promise<void> {

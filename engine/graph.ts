@@ -1,4 +1,5 @@
 import type { Gpu, Dispatch } from './gpu.js';
+import type { Plans } from './plans.js';
 
 export type DType = 'f32' | 'i32';
 
@@ -35,11 +36,25 @@ export class Parameter {
  */
 export interface OpDef {
   type: string;
-  /** Record the forward dispatches of `node`; buffers come from `c.buf(...)`. */
-  compile(node: Node, c: CompileContext): Dispatch[];
+  /**
+   * Record the forward dispatches of `node`; buffers come from `c.buf(...)`. With `epilogue` (only where `accepts`
+   * allowed it) the pass also applies it before storing, and `c.buf(node)` is the buffer of the fused chain's last node.
+   */
+  compile(node: Node, c: CompileContext, epilogue?: Epilogue): Dispatch[];
+  /** The epilogues this node's pass can apply on the given plans (engine/fusion.ts folds them in); none when absent. */
+  accepts?(node: Node, plans: Plans): Partial<Record<EpilogueKind, boolean>>;
+  /** What this op is when folded into the pass of the op producing its first input (see Epilogue). */
+  epilogueKind?: EpilogueKind;
   /** Gradients w.r.t. each input (null where none flows), built from graph ops; see above for parameters. */
   backward?(node: Node, dy: Node): (Node | null)[];
 }
+
+/**
+ * Passes folded into a producer's store: a bias over the last axis (the bias add's second input), then a ReLU; or, in
+ * a backward pass, a ReLU's gradient mask (zero where `mask`, the ReLU's output, is not positive).
+ */
+export interface Epilogue { bias: Node | null; relu: boolean; mask: Node | null }
+export type EpilogueKind = 'bias' | 'relu' | 'mask';
 
 export interface CompileContext {
   gpu: Gpu;

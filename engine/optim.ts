@@ -69,6 +69,8 @@ export class Sgd {
   readonly momentumBuffers: GPUBuffer[] = [];
   private lr: number;
   private first = true;
+  /** Weight decay the update kernel adds to the gradient (0 where a separate pass adds it). */
+  private readonly decayInUpdate: number;
 
   constructor(readonly gpu: Gpu, readonly slots: GradSlot[], readonly opts: SgdOptions, readonly transform: GradientTransform, program: Program) {
     this.lr = opts.lr;
@@ -76,9 +78,15 @@ export class Sgd {
       const u = gpu.uniform(words([s.size, grid1d(s.size).rowStride, groups, f32(opts.weightDecay)]));
       return gpu.dispatch(gpu.kernel('weight_decay'), [u, s.param.ensure(gpu), target], grid1d(s.size).grid, `decay ${s.param.name}`);
     };
-    if (opts.weightDecay !== 0 && transform.decay === 'before') this.dispatches.push(...slots.map((s) => decay(s, s.raw, transform.groups)));
-    this.dispatches.push(...transform.compile(gpu, slots, program));
-    if (opts.weightDecay !== 0 && transform.decay === 'after') this.dispatches.push(...slots.map((s) => decay(s, s.out, 1)));
+    const combine = transform.compile(gpu, slots, program);
+    // Where the decayed gradient would go straight into the update (decay after the transform, or before one that does
+    // nothing), the update adds the decay itself: one pass over the parameters fewer, and the gradient buffers are
+    // left as the backward pass wrote them.
+    const inUpdate = opts.weightDecay !== 0 && (transform.decay === 'after' || (combine.length === 0 && slots.every((s) => s.out === s.raw)));
+    if (opts.weightDecay !== 0 && !inUpdate && transform.decay === 'before') this.dispatches.push(...slots.map((s) => decay(s, s.raw, transform.groups)));
+    this.dispatches.push(...combine);
+    if (opts.weightDecay !== 0 && !inUpdate && transform.decay === 'after') this.dispatches.push(...slots.map((s) => decay(s, s.out, 1)));
+    this.decayInUpdate = inUpdate ? opts.weightDecay : 0;
     for (const s of slots) {
       const mom = gpu.buffer(opts.momentum !== 0 ? s.size : 4, `${s.param.name}.momentum_buffer`);
       this.momentumBuffers.push(mom);
@@ -91,7 +99,7 @@ export class Sgd {
 
   private params(n: number): ArrayBuffer {
     const o = this.opts;
-    return words([Math.ceil(n / 4), 0, 0, this.first ? 1 : 0, f32(this.lr), f32(o.momentum), f32(o.dampening ?? 0), f32(0)]);
+    return words([Math.ceil(n / 4), 0, 0, this.first ? 1 : 0, f32(this.lr), f32(o.momentum), f32(o.dampening ?? 0), f32(this.decayInUpdate)]);
   }
 
   /** Set the learning rate and first-step flag for the next step (rewrites the small uniforms only when they change). */

@@ -18,6 +18,12 @@ export interface Plans {
   subgroups: boolean;
   /** Largest workgroup memory a kernel may declare, in bytes. */
   workgroupBytes: number;
+  /**
+   * Fold bias adds, ReLUs and ReLU gradients into the pass of the op that produces their input (engine/fusion.ts): on
+   * both families into the bias, batch-norm, add and concat-slice passes; on the gpu family also into the products' and
+   * convolutions' stores.
+   */
+  fusion: boolean;
 }
 
 export class PlanError extends Error {}
@@ -33,7 +39,7 @@ export function defaultFamily(r: Pick<AdapterReport, 'name' | 'architecture' | '
 
 /**
  * The plans for an adapter. `spec` (CGH_PLANS, or a test's option) forces them: a family for every op (`gpu`),
- * per op (`matmul=gpu,conv=lavapipe`), and `subgroups` / `nosubgroups`; unnamed ops keep the adapter's default.
+ * per op (`matmul=gpu,conv=lavapipe`), `subgroups` / `nosubgroups` and `fuse` / `nofuse`; unnamed ops keep the adapter's default.
  * A forced choice the device cannot run is a one-line PlanError naming what is missing.
  */
 export function choosePlans(report: AdapterReport, deviceFeatures: ReadonlySet<string> | string[], spec = ''): Plans {
@@ -43,9 +49,14 @@ export function choosePlans(report: AdapterReport, deviceFeatures: ReadonlySet<s
     matmul: family, conv: family,
     subgroups: family === 'gpu' && features.has('subgroups'),
     workgroupBytes: report.limits.maxComputeWorkgroupStorageSize,
+    fusion: true,
   };
   for (const raw of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [left, right] = raw.split('=').map((s) => s.trim());
+    if (right === undefined && (left === 'fuse' || left === 'nofuse')) {
+      plans.fusion = left === 'fuse';
+      continue;
+    }
     if (right === undefined && (left === 'subgroups' || left === 'nosubgroups')) {
       if (left === 'subgroups' && !features.has('subgroups')) {
         throw new PlanError(`CGH_PLANS asks for subgroups, but the adapter ${report.name} does not offer the WebGPU feature 'subgroups'; `
@@ -56,7 +67,7 @@ export function choosePlans(report: AdapterReport, deviceFeatures: ReadonlySet<s
     }
     const fam = (right ?? left) as PlanFamily;
     if (!PLAN_FAMILIES.includes(fam)) {
-      const forms = `${PLAN_FAMILIES.join(' or ')}, per op as ${PLAN_OPS.join('=..,')}=.., or subgroups/nosubgroups`;
+      const forms = `${PLAN_FAMILIES.join(' or ')}, per op as ${PLAN_OPS.join('=..,')}=.., subgroups/nosubgroups, or fuse/nofuse`;
       throw new PlanError(`CGH_PLANS: unknown plan family '${fam}'; use ${forms}`);
     }
     if (right !== undefined && !PLAN_OPS.includes(left as PlanOp)) {
@@ -77,5 +88,5 @@ export const MIN_WORKGROUP_BYTES = 16384;
 
 export function describePlans(p: Plans): string {
   const fam = p.matmul === p.conv ? p.matmul : `matmul ${p.matmul}, conv ${p.conv}`;
-  return `${fam}${p.subgroups ? ' + subgroups' : ''}`;
+  return `${fam}${p.subgroups ? ' + subgroups' : ''}${p.fusion ? ' + fused epilogues' : ''}`;
 }

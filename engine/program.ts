@@ -1,18 +1,23 @@
 import { Gpu, Dispatch } from './gpu.js';
 import { Graph, Node, sizeOf, type CompileContext } from './graph.js';
 import { topoOrder } from './autograd.js';
+import { planFusion, type FusionPlan } from './fusion.js';
 
 /**
  * A graph compiled for one device and one set of shapes: a buffer per node (views share their
  * source's), pipelines and bind groups created once, and the dispatch list replayed every step.
+ * Bias adds, ReLUs and ReLU gradients are folded into the pass producing their input where the plans allow
+ * (engine/fusion.ts); the values that then exist only inside a pass have no buffer.
  */
 export class Program {
   readonly dispatches: Dispatch[] = [];
   private buffers = new Map<Node, GPUBuffer>();
   readonly order: Node[];
+  readonly fusion: FusionPlan;
 
   constructor(readonly gpu: Gpu, readonly graph: Graph, outputs: Node[]) {
     this.order = topoOrder(outputs);
+    this.fusion = planFusion(this.order, outputs, gpu.plans);
     for (const n of this.order) if (n.kind !== 'op') this.buf(n);
     this.dispatches.push(...this.compile(this.order.filter((n) => n.kind === 'op')));
   }
@@ -28,13 +33,21 @@ export class Program {
       buf: (n: Node) => allocate?.(n) ?? this.buf(n),
       uniform: (w: ArrayBuffer, label?: string) => this.gpu.uniform(w, label),
     };
-    return nodes.flatMap((n) => n.op!.compile(n, ctx));
+    return nodes.flatMap((n) => {
+      if (this.fusion.folded.has(n)) return [];
+      const pass = this.fusion.passes.get(n);
+      if (!pass) return n.op!.compile(n, ctx);
+      return n.op!.compile(n, { ...ctx, buf: (m: Node) => ctx.buf(m === n ? pass.out : m) }, pass.epilogue);
+    });
   }
 
   /** The buffer holding `node`'s value. */
   buf(n: Node): GPUBuffer {
     let b = this.buffers.get(n);
     if (b) return b;
+    if (this.fusion.transient.has(n)) {
+      throw new Error(`${n.name}: its value exists only inside a fused pass of this program; make it an output of the program to read it`);
+    }
     if (n.kind === 'view') b = this.buf(n.inputs[0]);
     else if (n.kind === 'param') b = this.graph.params.get(n)!.ensure(this.gpu);
     else if (n.kind === 'const') {

@@ -12,6 +12,7 @@
 //   Dy   upstream gradient          Stats  [statsGroups, 2, C]
 //   Gamma, Shift  scale and beta (forward) or the reduced sums [groups, 2, C] (input gradient)
 //   Out  the kernel's result       RunningMean, RunningVar  the module's running buffers
+//   (stats_partial with COUNT binds num_batches_tracked as RunningMean: one pass fewer per layer and step)
 
 struct Params {
   N: u32, C: u32, HW: u32, groups: u32,
@@ -34,6 +35,8 @@ struct Params {
 override UPDATE: bool = false;
 // True for the training-mode input gradient (batch statistics depend on the input).
 override TRAIN: bool = true;
+// True when stats_partial also advances num_batches_tracked (bound as RunningMean) by the number of groups.
+override COUNT: bool = false;
 
 fn imagesPerGroup() -> u32 { return p.N / p.groups; }
 
@@ -49,6 +52,7 @@ fn stats_partial(@builtin(global_invocation_id) gid: vec3<u32>) {
   let lane = gid.x;
   let c = gid.y;
   let k = gid.z;
+  if (COUNT && lane == 0u && c == 0u && k == 0u) { RunningMean[0] += f32(p.groups); }
   if (lane >= p.lanes) { return; }
   let ng = imagesPerGroup();
   var n = lane / p.HW;
@@ -107,12 +111,6 @@ fn stats_combine(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-// num_batches_tracked += groups (each group counts as one micro-batch). Out is the counter.
-@compute @workgroup_size(1)
-fn count_batches() {
-  Out[0] = Out[0] + f32(p.groups);
-}
-
 // Eval-mode statistics: a copy of the running buffers as [1, 2, C].
 @compute @workgroup_size(64)
 fn running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -122,10 +120,11 @@ fn running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
   Out[p.C + c] = RunningVar[c];
 }
 
-// Out = (X - mean) / sqrt(var + eps) * gamma + beta, with the statistics of the example's group. The grid is
-// (positions / PER, channel, example), so no index needs an integer division (slow on CPU adapters), and
-// each invocation does PER consecutive positions to share the per-channel loads.
+// Out = (X - mean) / sqrt(var + eps) * gamma + beta, with the statistics of the example's group, then max(., 0) with
+// RELU (a fused ReLU). The grid is (positions / PER, channel, example), so no index needs an integer division (slow
+// on CPU adapters), and each invocation does PER consecutive positions to share the per-channel loads.
 const PER = 4u;
+override RELU: bool = false;
 
 @compute @workgroup_size(64)
 fn normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -140,7 +139,8 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = (n * p.C + c) * p.HW;
   for (var hw = hw0; hw < min(hw0 + PER, p.HW); hw++) {
     // x - mean first: folding the mean into a shift would cancel catastrophically when |mean| >> std.
-    Out[base + hw] = (X[base + hw] - mean) * scale + beta;
+    let v = (X[base + hw] - mean) * scale + beta;
+    Out[base + hw] = select(v, max(v, 0.0), RELU);
   }
 }
 

@@ -1,6 +1,7 @@
 // Implicit-GEMM convolutions for real GPUs on the workgroup-memory tile core (_gemm_tile.wgsl); z is the group (and
 // for the weight gradient also the gradient group). Geometry as in the conv2d_*.wgsl kernels (NCHW, OIHW weights).
-//   MODE 0, forward:         Y[n, o, y, x] = Σ_{c,kh,kw} W[o, c, kh, kw] · X[n, c, y·s - p + kh·d, ...] (+ bias[o])
+//   MODE 0, forward:         Y[n, o, y, x] = Σ_{c,kh,kw} W[o, c, kh, kw] · X[n, c, y·s - p + kh·d, ...] (+ bias[o]),
+//                            then max(Y, 0) with EPI_RELU (a fused ReLU)
 //                            M = O/groups, N = batch·Ho·Wo, K = C/groups·KH·KW
 //   MODE 1, input gradient:  dX[n, c, iy, ix] = Σ_{o,kh,kw} W[o, c, kh, kw] · dY[n, o, oy, ox] over the taps with
 //                            oy·s = iy + p - kh·d; M = C/groups, N = batch·H·W, K = O/groups·KH·KW (every pixel written)
@@ -18,10 +19,15 @@ struct Tail {
 @group(0) @binding(2) var<storage, read> In1: array<f32>;
 @group(0) @binding(3) var<storage, read> Bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Out: array<f32>;
+// Input gradient with EPI_MASK: a ReLU's output, laid out as dX; dX is 0 where it is not positive (the ReLU's gradient).
+@group(0) @binding(5) var<storage, read> Mask: array<f32>;
 
 override MODE: u32 = 0u;
 override A_FAST_K: bool = true;
 override B_FAST_N: bool = true;
+// Forward: a ReLU applied as the output is stored (after the bias).
+override EPI_RELU: bool = false;
+override EPI_MASK: bool = false;
 
 //#include _gemm_tile
 
@@ -105,10 +111,12 @@ fn storeC(z: u32, s: u32, m: u32, n: u32, v: f32) {
   if (MODE == 0u) {
     let P = p.Ho * p.Wo;
     let o = grp * og() + m;
-    Out[((n / P) * p.O + o) * P + n % P] = v + select(0.0, Bias[o], p.tail.hasBias != 0u);
+    let y = v + select(0.0, Bias[o], p.tail.hasBias != 0u);
+    Out[((n / P) * p.O + o) * P + n % P] = select(y, max(y, 0.0), EPI_RELU);
   } else if (MODE == 1u) {
     let HW = p.H * p.W;
-    Out[((n / HW) * p.C + grp * cg() + m) * HW + n % HW] = v;
+    let i = ((n / HW) * p.C + grp * cg() + m) * HW + n % HW;
+    Out[i] = select(v, select(0.0, v, Mask[i] > 0.0), EPI_MASK);
   } else {
     let part = (z / p.groups) * p.tail.parts + s;
     Out[(part * p.O + grp * og() + m) * cg() * taps() + n] = v;

@@ -10,10 +10,16 @@ struct Params { n: u32, rowStride: u32, alpha: f32, _pad: u32 }
 
 fn index(gid: vec3<u32>) -> u32 { return gid.x + gid.y * p.rowStride; }
 
+// A ReLU folded into `add` (a residual connection followed by its ReLU).
+override RELU: bool = false;
+
 @compute @workgroup_size(64)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
-  if (i < p.n) { Out[i] = X[i] + Y[i]; }
+  if (i < p.n) {
+    let v = X[i] + Y[i];
+    Out[i] = select(v, max(v, 0.0), RELU);
+  }
 }
 
 @compute @workgroup_size(64)
@@ -35,7 +41,8 @@ fn relu(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (i < p.n) { Out[i] = max(X[i], 0.0); }
 }
 
-// Gradient of relu: X is the upstream gradient, Y the relu's input; zero where the input was <= 0 (PyTorch's choice at 0).
+// Gradient of relu: X is the upstream gradient, Y the relu's input or output; zero where the input was <= 0 (PyTorch's
+// choice at 0), i.e. where the output is 0.
 @compute @workgroup_size(64)
 fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);

@@ -2,6 +2,7 @@
 // products as matmul.wgsl, whose layout rules it follows: row-major operands, batch strides (0 broadcasts), and with
 // FOLD the columns of B and C folded over N / cols batch entries of `cols` columns (a 1x1 convolution over a batch).
 // With splits > 1 each chunk of K goes to the scratch buffer P and `splitk_reduce` adds the chunks in order into C.
+// A bias over the columns and a ReLU (a Linear layer's), or a ReLU's gradient mask, may be applied as C is written.
 
 struct Params { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, accumulate: u32, cols: u32, splits: u32, kChunk: u32, batch: u32, _a: u32 }
 
@@ -10,6 +11,8 @@ struct Params { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32
 @group(0) @binding(2) var<storage, read> B: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<storage, read_write> P: array<f32>;
+@group(0) @binding(5) var<storage, read> Bias: array<f32>;
+@group(0) @binding(6) var<storage, read> Mask: array<f32>;
 
 // A is M×K row-major when A_FAST_K, else K×M (transposed); B is K×N when B_FAST_N, else N×K.
 override A_FAST_K: bool = true;
@@ -18,6 +21,11 @@ override B_FAST_N: bool = true;
 override VEC_A: bool = false;
 override VEC_B: bool = false;
 override FOLD: bool = false;
+// Epilogue of a plain product (neither folded nor accumulating): C = max(AB + Bias[n], 0), each part optional.
+override EPI_BIAS: bool = false;
+override EPI_RELU: bool = false;
+// A ReLU's gradient: C = 0 where Mask (the ReLU's output, laid out as C) is not positive.
+override EPI_MASK: bool = false;
 
 //#include _gemm_tile
 
@@ -74,7 +82,11 @@ fn indexC(z: u32, m: u32, n: u32) -> u32 {
 
 fn writeC(z: u32, m: u32, n: u32, v: f32) {
   let i = indexC(z, m, n);
-  if (p.accumulate != 0u) { C[i] += v; } else { C[i] = v; }
+  var r = v;
+  if (EPI_BIAS) { r += Bias[n]; }
+  if (EPI_RELU) { r = max(r, 0.0); }
+  if (EPI_MASK) { r = select(0.0, r, Mask[i] > 0.0); }
+  if (p.accumulate != 0u) { C[i] += r; } else { C[i] = r; }
 }
 
 fn storeC(z: u32, s: u32, m: u32, n: u32, v: f32) {

@@ -40,6 +40,11 @@ test('three recorded SGD steps with momentum and weight decay match a float64 re
     assertClose(`${l.weight.name}`, await gpu.read(l.weight.buffer!, l.weight.size), layers[li].W, 1e-5, 1e-4);
     assertClose(`${l.bias!.name}`, await gpu.read(l.bias!.buffer!, l.bias!.size), layers[li].b, 1e-5, 1e-4);
   }
+  // Plain SGD adds the decay inside the update: no pass of its own.
+  const undecayed = new Trainer(gpu, new Mlp([inp], C, [7, 9], new Rng(5)), { batchSize: B, sgd: { ...sgd, weightDecay: 0 } });
+  if (undecayed.dispatchesPerStep !== trainer.dispatchesPerStep) {
+    throw new Error(`weight decay adds ${trainer.dispatchesPerStep - undecayed.dispatchesPerStep} dispatches per step`);
+  }
 });
 
 /**

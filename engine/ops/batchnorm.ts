@@ -99,20 +99,21 @@ function bn(c: CompileContext, entry: string, u: GPUBuffer,
   return c.gpu.dispatch(c.gpu.kernel('batchnorm', entry, constants), list, grid, label);
 }
 
-/** Batch statistics [K, 2, C] (mean, biased variance) and, with running buffers, their in-place update. */
+/** Batch statistics [K, 2, C] (mean, biased variance) and, with running buffers, their in-place update and the batch count. */
 export const BatchStatsOp: OpDef = {
   type: 'batchnorm_stats',
   compile(n, c) {
     const { N, C, HW, groups, lanes, running } = n.attrs as { N: number; C: number; HW: number; groups: number; lanes: number; running: RunningStats | null };
     const partials = c.gpu.buffer(groups * C * lanes * 4, `${n.name}.partials`);
     const u = c.uniform(params({ N, C, HW, groups, lanes, momentum: running?.momentum ?? 0 }), n.name);
-    const out = [
-      bn(c, 'stats_partial', u, { x: c.buf(n.inputs[0]), out: partials }, [Math.ceil(lanes / 64), C, groups], {}, `${n.name} partial`),
+    // The first pass also advances num_batches_tracked, bound in the running mean's place (which it does not use).
+    const counter = running?.batchesTracked?.ensure(c.gpu);
+    return [
+      bn(c, 'stats_partial', u, { x: c.buf(n.inputs[0]), out: partials, mean: counter }, [Math.ceil(lanes / 64), C, groups], { COUNT: !!counter },
+        `${n.name} partial`),
       bn(c, 'stats_combine', u, { x: partials, out: c.buf(n), mean: running?.mean.ensure(c.gpu), var: running?.var.ensure(c.gpu) }, [Math.ceil(C / 64), 1, 1],
         { UPDATE: !!running }, `${n.name} combine`),
     ];
-    if (running?.batchesTracked) out.push(bn(c, 'count_batches', u, { out: running.batchesTracked.ensure(c.gpu) }, [1, 1, 1], {}, `${n.name} count`));
-    return out;
   },
 };
 
@@ -126,14 +127,17 @@ export const RunningStatsOp: OpDef = {
   },
 };
 
+/** The normalise-and-affine pass; takes a following ReLU into its store (engine/fusion.ts). */
 export const NormalizeOp: OpDef = {
   type: 'batchnorm',
-  compile(n, c) {
+  accepts: () => ({ bias: false, relu: true }),
+  compile(n, c, epilogue) {
     const [x, stats, gamma, beta] = n.inputs;
     const { N, C, HW, eps, statsGroups } = n.attrs;
     const u = c.uniform(params({ N, C, HW, groups: statsGroups, statsGroups, eps }), n.name);
-    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, elementGrid(N, C, HW), {},
-      n.name)];
+    const relu = !!epilogue?.relu;
+    return [bn(c, 'normalize', u, { x: c.buf(x), stats: c.buf(stats), gamma: c.buf(gamma), shift: c.buf(beta), out: c.buf(n) }, elementGrid(N, C, HW),
+      relu ? { RELU: true } : {}, `${n.name}${relu ? '+relu' : ''}`)];
   },
   backward(n, dy) {
     const [x, stats, gamma, beta] = n.inputs;

@@ -10,12 +10,16 @@ export function addBias(x: Node, b: Node): Node {
   return x.graph.op(BiasOp, [x, b], x.shape, { N });
 }
 
+/** Folds into a product's store on the gpu plans (engine/fusion.ts); takes a following ReLU into its own pass. */
 export const BiasOp: OpDef = {
   type: 'add_bias',
-  compile(n, c) {
+  epilogueKind: 'bias',
+  accepts: () => ({ bias: false, relu: true }),
+  compile(n, c, epilogue) {
     const { grid, rowStride } = grid1d(n.size);
     const u = c.uniform(words([n.size, rowStride, n.attrs.N, 0]));
-    return [c.gpu.dispatch(c.gpu.kernel('bias'), [u, c.buf(n.inputs[0]), c.buf(n.inputs[1]), c.buf(n)], grid)];
+    const k = c.gpu.kernel('bias', 'main', epilogue?.relu ? { RELU: true } : {});
+    return [c.gpu.dispatch(k, [u, c.buf(n.inputs[0]), c.buf(n.inputs[1]), c.buf(n)], grid, `bias${epilogue?.relu ? '+relu' : ''} ${n.size}`)];
   },
   backward(n, dy) {
     const N = n.attrs.N;

@@ -27,10 +27,12 @@ function slice(x: Node, shape: number[], inner: number, offset: number, total: n
   return x.graph.op(SliceOp, [x], shape, { inner, offset, total });
 }
 
-function copy(c: CompileContext, entry: string, from: GPUBuffer, to: GPUBuffer, n: number, inner: number, total: number, offset: number, label: string) {
+function copy(c: CompileContext, entry: string, from: GPUBuffer, to: GPUBuffer, n: number, inner: number, total: number, offset: number, label: string,
+  mask: GPUBuffer | null = null) {
   const { grid, rowStride } = grid1d(n);
   const u = c.uniform(words([n, rowStride, inner, total, offset, 0, 0, 0]), label);
-  return c.gpu.dispatch(c.gpu.kernel('concat', entry), [u, from, to], grid, label);
+  // Without a mask, the source stands in for it (bound read-only twice).
+  return c.gpu.dispatch(c.gpu.kernel('concat', entry, mask ? { MASK: true } : {}), [u, from, to, mask ?? from], grid, label);
 }
 
 export const ConcatOp: OpDef = {
@@ -45,10 +47,13 @@ export const ConcatOp: OpDef = {
   },
 };
 
+/** A gradient slice takes the gradient of a ReLU that fed the concatenation into its copy (engine/fusion.ts). */
 export const SliceOp: OpDef = {
   type: 'slice',
-  compile(n, c) {
+  accepts: () => ({ mask: true }),
+  compile(n, c, epilogue) {
     const { inner, offset, total } = n.attrs;
-    return [copy(c, 'slice', c.buf(n.inputs[0]), c.buf(n), n.size, inner, total, offset, 'slice')];
+    const mask = epilogue?.mask ? c.buf(epilogue.mask) : null;
+    return [copy(c, 'slice', c.buf(n.inputs[0]), c.buf(n), n.size, inner, total, offset, mask ? 'slice+mask' : 'slice', mask)];
   },
 };

@@ -102,13 +102,18 @@ const idleLanes = (lanes: number, wg: number) => Math.ceil(lanes / wg) * wg - la
 
 export const Conv2dOp: OpDef = {
   type: 'conv2d',
-  compile(n, c) {
+  /** On the gpu plans a following ReLU is applied in the store (engine/fusion.ts); the lavapipe kernels take none. */
+  accepts: (_n, plans) => ({ bias: false, relu: plans.conv === 'gpu' }),
+  compile(n, c, epilogue) {
     const geo: ConvGeometry = n.attrs.geo;
     const [x, w, b] = n.inputs;
     const u = c.uniform(geometryWords(geo, [b ? 1 : 0]), 'conv2d');
     if (c.gpu.plans.conv === 'gpu') {
-      return [dispatchTiledConv(c, CONV_MODE.forward, geo, geo.groups, 1, [u, c.buf(x), c.buf(w), c.buf(b ?? w), c.buf(n)], `conv2d ${describe(geo)}`)];
+      const relu = !!epilogue?.relu;
+      const buffers = [u, c.buf(x), c.buf(w), c.buf(b ?? w), c.buf(n)];
+      return [dispatchTiledConv(c, CONV_MODE.forward, geo, geo.groups, 1, buffers, `conv2d${relu ? '+relu' : ''} ${describe(geo)}`, { relu })];
     }
+    if (epilogue) throw new Error('conv2d: the lavapipe kernels take no epilogue');
     if (isPointwise(geo)) {
       const P = geo.H * geo.W;
       const product = {
@@ -141,13 +146,18 @@ export const Conv2dOp: OpDef = {
 
 export const Conv2dInputGradOp: OpDef = {
   type: 'conv2d_input_grad',
-  compile(n, c) {
+  /** On the gpu plans the gradient of a ReLU that fed the convolution is applied in the store (engine/fusion.ts). */
+  accepts: (_n, plans) => ({ mask: plans.conv === 'gpu' }),
+  compile(n, c, epilogue) {
     const geo: ConvGeometry = n.attrs.geo;
     const [dy, w] = n.inputs;
     if (c.gpu.plans.conv === 'gpu') {
       const u = c.uniform(geometryWords(geo), 'conv2d_input_grad');
-      return [dispatchTiledConv(c, CONV_MODE.inputGrad, geo, geo.groups, 1, [u, c.buf(dy), c.buf(w), c.buf(w), c.buf(n)], `conv2d dx ${describe(geo)}`)];
+      const mask = epilogue?.mask ? c.buf(epilogue.mask) : null;
+      const buffers = [u, c.buf(dy), c.buf(w), c.buf(w), c.buf(n)];
+      return [dispatchTiledConv(c, CONV_MODE.inputGrad, geo, geo.groups, 1, buffers, `conv2d dx${mask ? '+mask' : ''} ${describe(geo)}`, { mask })];
     }
+    if (epilogue) throw new Error('conv2d input gradient: the lavapipe kernels take no epilogue');
     if (isPointwise(geo)) {
       const P = geo.H * geo.W;
       const product = { M: geo.C, N: geo.N * P, K: geo.O, cols: P, transA: true, transB: false, batch: 1, strideA: 0, strideB: geo.O * P, strideC: geo.C * P };

@@ -2,18 +2,22 @@ import { Node, OpDef, sameShape } from '../graph.js';
 import { f32, words } from '../gpu.js';
 import { grid1d } from './grid.js';
 
-/** Ops on shaders/elementwise.wgsl: entry point per op, X and Y inputs, one output of X's shape. */
-function elementwise(type: string, backward?: OpDef['backward']): OpDef {
+/**
+ * Ops on shaders/elementwise.wgsl: entry point per op, X and Y inputs, one output of X's shape. `extra` adds what an op
+ * has in a fused pass (engine/fusion.ts); a fused add applies the ReLU before storing (the entry's RELU constant).
+ */
+function elementwise(type: string, backward?: OpDef['backward'], extra: Pick<OpDef, 'accepts' | 'epilogueKind'> = {}): OpDef {
   return {
     type,
-    compile(node, c) {
+    compile(node, c, epilogue) {
       const [x, y] = node.inputs;
       const { grid, rowStride } = grid1d(node.size);
       const u = c.uniform(words([node.size, rowStride, f32(node.attrs.alpha ?? 0), 0]), type);
-      const k = c.gpu.kernel('elementwise', type);
-      return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(y ?? x), c.buf(node)], grid, `${type} ${node.size}`)];
+      const k = c.gpu.kernel('elementwise', type, epilogue?.relu ? { RELU: true } : {});
+      return [c.gpu.dispatch(k, [u, c.buf(x), c.buf(y ?? x), c.buf(node)], grid, `${type}${epilogue?.relu ? '+relu' : ''} ${node.size}`)];
     },
     backward,
+    ...extra,
   };
 }
 
@@ -21,15 +25,17 @@ function checkSame(op: string, a: Node, b: Node) {
   if (!sameShape(a.shape, b.shape)) throw new Error(`${op}: shapes differ, [${a.shape}] and [${b.shape}]`);
 }
 
-export const AddOp = elementwise('add', (_n, dy) => [dy, dy]);
+export const AddOp = elementwise('add', (_n, dy) => [dy, dy], { accepts: () => ({ bias: false, relu: true }) });
 export const MulOp = elementwise('mul', (n, dy) => [mul(dy, n.inputs[1]), mul(dy, n.inputs[0])]);
 export const ScaleOp = elementwise('scale', (n, dy) => [scale(dy, n.attrs.alpha)]);
-export const ReluOp = elementwise('relu', (n, dy) => [reluBackward(dy, n.inputs[0])]);
-export const ReluBackwardOp = elementwise('relu_backward');
+// The gradient's mask reads the ReLU's output (positive exactly where the input is), which stays when the ReLU is
+// folded into the pass producing its input.
+export const ReluOp = elementwise('relu', (n, dy) => [reluBackward(dy, n)], { epilogueKind: 'relu' });
+export const ReluBackwardOp = elementwise('relu_backward', undefined, { epilogueKind: 'mask' });
 
 export function add(a: Node, b: Node): Node { checkSame('add', a, b); return a.graph.op(AddOp, [a, b], a.shape); }
 export function mul(a: Node, b: Node): Node { checkSame('mul', a, b); return a.graph.op(MulOp, [a, b], a.shape); }
 export function scale(a: Node, alpha: number): Node { return a.graph.op(ScaleOp, [a], a.shape, { alpha }); }
 export function relu(a: Node): Node { return a.graph.op(ReluOp, [a], a.shape); }
-/** dy masked where x <= 0. */
+/** dy masked where x <= 0 (x a ReLU's input or its output). */
 export function reluBackward(dy: Node, x: Node): Node { checkSame('relu_backward', dy, x); return dy.graph.op(ReluBackwardOp, [dy, x], dy.shape); }

@@ -1,4 +1,4 @@
-import { Node, OpDef } from '../graph.js';
+import { CompileContext, Node, OpDef } from '../graph.js';
 import { words } from '../gpu.js';
 
 /** Per-example softmax cross-entropy of logits [B, C] against integer labels [B]: shape [B]. */
@@ -22,8 +22,9 @@ function check(logits: Node, labels: Node) {
 /** Heads at least this wide use the subgroup kernel where the plans allow it. */
 export const SUBGROUP_MIN_CLASSES = 64;
 
-function dispatch(entry: string) {
-  return (n: Node, c: any, extra: Node | null = null) => {
+function dispatch(entry: string, extraInput = false) {
+  return (n: Node, c: CompileContext) => {
+    const extra = extraInput ? n.inputs[2] : null;
     const [logits, labels] = n.inputs;
     const [B, C] = logits.shape;
     const u = c.uniform(words([B, C, 0, 0]));
@@ -46,10 +47,9 @@ export const CrossEntropyOp: OpDef = {
   },
 };
 
-const backwardDispatch = dispatch('backward');
 export const CrossEntropyBackwardOp: OpDef = {
   type: 'cross_entropy_backward',
-  compile: (n, c) => backwardDispatch(n, c, n.inputs[2]),
+  compile: dispatch('backward', true),
 };
 
 export const CorrectOp: OpDef = { type: 'correct', compile: dispatch('correct') };

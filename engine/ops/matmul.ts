@@ -33,12 +33,23 @@ export function matmul(a: Node, b: Node, opts: MatmulOptions = {}): Node {
 
 export const MatmulOp: OpDef = {
   type: 'matmul',
-  compile(node, c) {
+  /** On the gpu plans a single product stores with a bias over its columns and a ReLU, or a ReLU's mask, applied (engine/fusion.ts). */
+  accepts(node, plans) {
+    const ok = plans.matmul === 'gpu' && node.attrs.batch === 1 && !node.attrs.accumulate;
+    return { bias: ok, relu: ok, mask: ok };
+  },
+  compile(node, c, epilogue) {
     const { transA, transB, M, N, K, batch } = node.attrs;
     const [a, b] = node.inputs;
     const strides = batch > 1 ? [M * K, K * N] : [0, 0];
-    const product = { M, N, K, transA, transB, batch, strideA: strides[0], strideB: strides[1], accumulate: !!node.attrs.accumulate };
-    return dispatchMatmul(c, product, c.buf(a), c.buf(b), c.buf(node), `matmul ${M}x${N}x${K}`);
+    const product: Product = { M, N, K, transA, transB, batch, strideA: strides[0], strideB: strides[1], accumulate: !!node.attrs.accumulate };
+    if (epilogue) {
+      product.bias = epilogue.bias ? c.buf(epilogue.bias) : null;
+      product.relu = epilogue.relu;
+      product.mask = epilogue.mask ? c.buf(epilogue.mask) : null;
+    }
+    const fused = `${epilogue?.bias ? '+bias' : ''}${epilogue?.relu ? '+relu' : ''}${epilogue?.mask ? '+mask' : ''}`;
+    return dispatchMatmul(c, product, c.buf(a), c.buf(b), c.buf(node), `matmul${fused} ${M}x${N}x${K}`);
   },
   backward(node, dy) {
     const [a, b] = node.inputs;
@@ -91,10 +102,16 @@ export interface Product {
   strideC?: number;
   /** Columns per batch entry when the batch is folded into N. */
   cols?: number;
+  /** Epilogue (gpu plans only, neither folded nor accumulating): C = max(op(A)·op(B) + bias[column], 0) with relu. */
+  bias?: GPUBuffer | null;
+  relu?: boolean;
+  /** Epilogue (gpu plans, plain product): C = 0 where mask (C's shape) is not positive, a ReLU's gradient. */
+  mask?: GPUBuffer | null;
 }
 
 export function dispatchMatmul(c: CompileContext, p: Product, a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, label: string): Dispatch[] {
   if (c.gpu.plans.matmul === 'gpu') return dispatchTiledMatmul(c, p, a, b, out, label);
+  if (p.bias || p.relu || p.mask) throw new Error(`${label}: the lavapipe matmul kernel has no epilogue`);
   const { M, N, K, batch } = p;
   const cols = p.cols ?? N;
   const folded = cols !== N;

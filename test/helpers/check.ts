@@ -38,7 +38,7 @@ export async function runGraph(
   inputs: { shape: number[]; data: Float32Array | Int32Array; dtype?: 'f32' | 'i32'; param?: boolean }[],
   build: (g: Graph, xs: Node[]) => Node,
   opts: { weights?: Float32Array; groups?: number; grads?: boolean } = {},
-): Promise<{ out: Float32Array; grads: Float32Array[]; weights: Float32Array }> {
+): Promise<{ out: Float32Array; grads: Float32Array[]; weights: Float32Array; program: Program }> {
   const gpu = await getGpu();
   const g = new Graph();
   g.gradGroups = opts.groups ?? 1;
@@ -62,12 +62,12 @@ export async function runGraph(
     const o = (await prog.read(out)) as Float32Array;
     const grads: Float32Array[] = [];
     for (const gn of gradNodes) grads.push((await prog.read(gn)) as Float32Array);
-    return { out: o, grads, weights };
+    return { out: o, grads, weights, program: prog };
   }
   const prog = new Program(gpu, g, outputs);
   xs.forEach((x, i) => prog.write(x, inputs[i].data));
   prog.run();
-  return { out: (await prog.read(out)) as Float32Array, grads: [], weights };
+  return { out: (await prog.read(out)) as Float32Array, grads: [], weights, program: prog };
 }
 
 /**
