@@ -130,19 +130,42 @@ export function readSplits(file: string): { splits: Splits; meta: Record<string,
   return { splits: { eTrain: get('e_train'), eTest: get('e_test'), hTrain: get('h_train'), hTest: get('h_test') }, meta: metadata };
 }
 
-/** Easy and hard examples of the finished threshold run, by the chosen split. */
-async function classifyAtThreshold(ctx: GridContext, o: EasyHardOptions): Promise<{ easy: Int32Array; hard: Int32Array }> {
-  const split = o.split ?? 'evaluation';
-  if (split === 'evaluation') return classifyEasyHard(await correctAtThreshold(ctx, 'threshold'));
-  const first = (await ctx.result('threshold')).records!.first;
-  const seed = ctx.spec.settings.dataSeed * 2 + 7;
-  return split === 'exact' ? splitAtThreshold(first, o.threshold, seed)
-    : splitAtThresholdPerClass(first, ctx.data.train.labels, ctx.data.numClasses, o.threshold, seed);
+/**
+ * Easy and hard examples of a finished threshold run, by the chosen split (easy/hard and difficulty both use
+ * this). `tieSeed` orders the examples that share the boundary step.
+ */
+export async function classifyAtThreshold(ctx: GridContext, run: string, threshold: number, split: EasySplit, tieSeed: number)
+  : Promise<{ easy: Int32Array; hard: Int32Array }> {
+  if (split === 'evaluation') return classifyEasyHard(await correctAtThreshold(ctx, run));
+  const first = (await ctx.result(run)).records!.first;
+  return split === 'exact' ? splitAtThreshold(first, threshold, tieSeed)
+    : splitAtThresholdPerClass(first, ctx.data.train.labels, ctx.data.numClasses, threshold, tieSeed);
+}
+
+/** The --split flag of the experiments that classify easy and hard (easy-hard, difficulty). */
+export const SPLIT_FLAG = {
+  name: 'split', type: 'string', default: 'exact', metavar: EASY_SPLITS.join('|'), help: 'easy = the threshold\'s fraction learned first '
+    + '(exact), that fraction of each class (per-class), or the examples right at the evaluation that passed the threshold (evaluation)',
+} as const;
+
+/** How a split picks easy, in words for the report (a folder without the option used the evaluation split). */
+export function splitText(split: unknown): string {
+  if (split === 'exact') return 'the threshold\'s fraction of examples learned first, by first-correct step';
+  if (split === 'per-class') return 'that fraction of each class, by first-correct step';
+  return 'the examples correct at the evaluation that passed the threshold';
+}
+
+/** The --split value, checked. */
+export function validateSplit(split: string | undefined): void {
+  if (split !== undefined && !(EASY_SPLITS as readonly string[]).includes(split)) {
+    throw new ExperimentError(`unknown --split ${split}; use ${EASY_SPLITS.join(', ')}`);
+  }
 }
 
 /** The easy/hard splits of the finished threshold run, drawn and checked; written to splits.safetensors for the report. */
 async function splitsOf(ctx: GridContext, o: EasyHardOptions): Promise<Splits> {
-  const { easy, hard } = await classifyAtThreshold(ctx, o);
+  // A folder made before the split option existed used the evaluation split.
+  const { easy, hard } = await classifyAtThreshold(ctx, 'threshold', o.threshold, o.split ?? 'evaluation', ctx.spec.settings.dataSeed * 2 + 7);
   const sizes = defaultSplitSizes(easy.length, hard.length, o);
   validateSplitSizes(sizes, easy.length, hard.length);
   const splits = drawSplits(easy, hard, sizes, new Rng(ctx.spec.settings.dataSeed * 2 + 5));
@@ -181,8 +204,7 @@ export const easyHard = defineProtocol<EasyHardOptions>({
     { name: 'easy-test', type: 'int', min: 1, metavar: 'N', help: 'size of e-test (default: 1/6 of the smaller of easy and hard)' },
     { name: 'hard-train', type: 'int', min: 1, metavar: 'N', help: 'size of h-train' },
     { name: 'hard-test', type: 'int', min: 1, metavar: 'N', help: 'size of h-test' },
-    { name: 'split', type: 'string', default: 'exact', metavar: EASY_SPLITS.join('|'), help: 'easy = the threshold\'s fraction learned first '
-      + '(exact), that fraction of each class (per-class), or the examples right at the evaluation that passed the threshold (evaluation)' },
+    SPLIT_FLAG,
   ],
   parseFlags: (a, budgets) => ({
     threshold: parseFraction(String(a.threshold), '--threshold'),
@@ -198,9 +220,7 @@ export const easyHard = defineProtocol<EasyHardOptions>({
   },
   validate: (o) => {
     validateThreshold(o.threshold);
-    if (o.split !== undefined && !(EASY_SPLITS as readonly string[]).includes(o.split)) {
-      throw new ExperimentError(`unknown --split ${o.split}; use ${EASY_SPLITS.join(', ')}`);
-    }
+    validateSplit(o.split);
   },
   mutable: ['easyTrain', 'easyTest', 'hardTrain', 'hardTest'],
   plan: (spec) => {
