@@ -5,7 +5,7 @@ import { ExperimentError } from '../run/grid-run.js';
 import { difficultySection } from '../report/difficulty.js';
 import { writeFileAtomic } from '../files/durable-file.js';
 import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
-import { classifyAtThreshold, SPLIT_FLAG, thresholdRun, validateSplit, type EasySplit } from './easy-hard.js';
+import { classifyAtThreshold, EVERY_STEP_FLAG, everyStepOption, SPLIT_FLAG, thresholdRun, validateSplit, type EasySplit } from './easy-hard.js';
 import { budgetFlag, parseFraction, percentList, validateThreshold } from './option-flags.js';
 
 /**
@@ -26,6 +26,8 @@ export interface DifficultyOptions {
   thresholdEpochs: number;
   /** How each classification picks easy (absent in folders made before the option: the evaluation split). */
   split?: EasySplit;
+  /** Each threshold run evaluates after every update until it stops. */
+  thresholdEveryStep?: boolean;
 }
 export const DIFFICULTY_FILE = 'difficulty.safetensors';
 
@@ -101,6 +103,7 @@ export const difficulty = defineProtocol<DifficultyOptions>({
     { name: 'threshold-epochs', type: 'int', min: 1, help: 'epoch budget for reaching the threshold (default: the preset\'s)' },
     { name: 'compare-sgd', type: 'boolean', default: true, help: 'also train SGD beside RM3 (--compare-sgd=false to skip)' },
     SPLIT_FLAG,
+    EVERY_STEP_FLAG,
   ],
   parseFlags: (a, budgets) => ({
     repeats: a.repeats as number,
@@ -108,10 +111,11 @@ export const difficulty = defineProtocol<DifficultyOptions>({
     compareSgd: a.compareSgd as boolean,
     thresholdEpochs: (a.thresholdEpochs as number | undefined) ?? budgets.thresholdEpochs,
     split: String(a.split ?? 'exact') as EasySplit,
+    ...everyStepOption(a),
   }),
   toFlags: (o) => [
     '--threshold', percentList([o.threshold]), '--repeats', String(o.repeats), ...(o.compareSgd ? [] : ['--compare-sgd=false']),
-    ...budgetFlag('--threshold-epochs', o.thresholdEpochs), '--split', o.split ?? 'evaluation',
+    ...budgetFlag('--threshold-epochs', o.thresholdEpochs), '--split', o.split ?? 'evaluation', ...(o.thresholdEveryStep ? ['--threshold-every-step'] : []),
   ],
   validate: (o) => {
     validateThreshold(o.threshold);
@@ -121,7 +125,7 @@ export const difficulty = defineProtocol<DifficultyOptions>({
   plan: (spec) => {
     const o = spec.options;
     const thresholds = Array.from({ length: o.repeats }, (_, r): PlannedRun => {
-      const run = thresholdRun(thresholdName(r), spec.settings.seed + r, o.threshold, o.thresholdEpochs);
+      const run = thresholdRun(thresholdName(r), spec.settings.seed + r, o.threshold, o.thresholdEpochs, o.thresholdEveryStep);
       return { ...run, finish: (ctx) => writeDifficultyWhenComplete(ctx, o) };
     });
     return [...thresholds, trainedRun('rm3'), ...(o.compareSgd ? [trainedRun('sgd')] : [])];
@@ -129,7 +133,7 @@ export const difficulty = defineProtocol<DifficultyOptions>({
   report: (e) => difficultySection(e),
   reproduce: {
     settings: { epochs: 15, batchSize: 20 },
-    options: { repeats: 8, threshold: 0.5, compareSgd: true, thresholdEpochs: 5, split: 'exact' },
-    notes: '8 easy/hard classifications, then RM3 and SGD (batch 20, momentum 0) for 15 epochs',
+    options: { repeats: 8, threshold: 0.5, compareSgd: true, thresholdEpochs: 5, split: 'exact', thresholdEveryStep: true },
+    notes: '8 easy/hard classifications (evaluated every step), then RM3 and SGD (batch 20, momentum 0) for 15 epochs',
   },
 });
