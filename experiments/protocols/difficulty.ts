@@ -134,6 +134,7 @@ export const difficulty = defineProtocol<DifficultyOptions>({
   reproduce: {
     settings: { epochs: 15, batchSize: 20 },
     options: { repeats: 8, threshold: 0.5, compareSgd: true, thresholdEpochs: 5, split: 'exact', thresholdEveryStep: true },
-    notes: '8 easy/hard classifications (evaluated every step), then RM3 and SGD (batch 20, momentum 0) for 15 epochs',
+    notes: `8 easy/hard classifications (evaluated every step), then RM3 and SGD (batch 20, momentum 0)
+                    for 15 epochs`,
   },
 });
