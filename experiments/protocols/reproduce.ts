@@ -10,8 +10,8 @@ import type { TrainSettings } from '../run/grid-run.js';
 import { REPRODUCE_FILE, writeReport } from '../report/index.js';
 
 /**
- * `cgh reproduce`: every experiment of the paper at small scale on the embedded MNIST, sized to finish in
- * under 20 minutes on a 2-core machine whose GPU is emulated on the CPU (Mesa lavapipe), then one report.
+ * `cgh reproduce`: every experiment of the paper at small scale on the embedded MNIST, sized to finish within
+ * 45 minutes on a 2-core machine whose GPU is emulated on the CPU (Mesa lavapipe), then one report.
  * Each experiment lives in its own subfolder and resumes like cgh experiment.
  */
 /** What cgh reproduce --help says it runs: the preset, then each protocol's part. */
