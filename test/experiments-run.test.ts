@@ -14,6 +14,7 @@ import { writeReport } from '../experiments/report/index.js';
 import { reproduce, reproducePlan, equivalentCommand } from '../experiments/protocols/reproduce.js';
 import { experimentCommand } from '../cli/experiment.js';
 import { decodeSafetensors } from '../engine/safetensors.js';
+import { splitAtThreshold } from '../experiments/protocols/easy-hard-threshold.js';
 
 const quiet = { log: () => {} };
 
@@ -116,6 +117,29 @@ test('a stop criterion ends a run at the first evaluation that reaches it, and r
   let correct = 0;
   r.records!.correctAtLatest().forEach((c) => (correct += c));
   assert.is(correct / 300, trainRows[hit].acc);
+});
+
+test('a stop evaluated every step: rows at every update, the first over the threshold, no later than on the schedule, fewer ties', async () => {
+  const runData = plainRunData(await tinyData());
+  const onSchedule = await executeRun(path.join(tmpDir('stop-scheduled'), 'run'), tinyConfig('stop', { noise: 0, momentum: 0.9, stopAt: { set: 'train',
+    acc: 0.5 } }), runData);
+  const config = tinyConfig('stop', { noise: 0, momentum: 0.9, stopAt: { set: 'train', acc: 0.5, everyStep: true } });
+  const r = await executeRun(path.join(tmpDir('stop-every-step'), 'run'), config, runData);
+  assert.is(r.summary.status, 'stopped');
+  const steps = (x: typeof r) => (x.rows.filter((e) => e.kind === 'eval' && e.set === 'train') as { acc: number; step: number }[]);
+  const trainRows = steps(r);
+  assert.equal(trainRows.map((x) => x.step), Array.from({ length: trainRows.length }, (_, i) => i), 'an evaluation after every update');
+  assert.is(trainRows.findIndex((x) => x.acc >= 0.5), trainRows.length - 1, 'stopped at the first step over the threshold');
+  const stop = r.summary.stop!.step;
+  assert.ok(stop <= onSchedule.summary.stop!.step, `stopped at step ${stop}, after the scheduled run's ${onSchedule.summary.stop!.step}`);
+  // Every example's first-correct step is an evaluated step, and the ones right at the stop are those learned by that one update.
+  const first = r.records!.first;
+  const learnedAt = (k: number) => first.filter((f) => f === k).length;
+  assert.ok([...first].every((f) => f === -1 || (f >= 0 && f <= stop)));
+  const split = splitAtThreshold(first, 0.5, 7), scheduledSplit = splitAtThreshold(onSchedule.records!.first, 0.5, 7);
+  assert.ok(split.boundaryStep >= 0 && split.boundaryStep <= stop);
+  assert.is(split.tied, learnedAt(split.boundaryStep));
+  assert.ok(split.tied <= scheduledSplit.tied, `${split.tied} tied at the boundary evaluated every step, ${scheduledSplit.tied} on the schedule`);
 });
 
 interface Tiny { exp: string; options: Record<string, unknown>; settings?: Record<string, unknown>; thresholdEpochs?: number; antiEpochs?: number }

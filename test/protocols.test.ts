@@ -8,7 +8,7 @@ import path from 'node:path';
 import { registerProtocol } from '../experiments/protocols/index.js';
 import { defineProtocol, plainRunData } from '../experiments/protocols/protocol.js';
 import { executeGridRun, planGrid, writeGridReport } from '../experiments/protocols/grid.js';
-import { reproduce, reproduceNotes, reproducePlan } from '../experiments/protocols/reproduce.js';
+import { equivalentCommand, reproduce, reproduceNotes, reproduceParts, reproducePlan } from '../experiments/protocols/reproduce.js';
 import { experimentCommand, experimentsHelp } from '../cli/experiment.js';
 import { labelNoise } from '../experiments/protocols/label-noise.js';
 import { suppression } from '../experiments/protocols/suppression.js';
@@ -96,6 +96,21 @@ test('a protocol registered once is listed and parsed by cgh experiment', async 
   assert.ok(help.includes('--noise') && help.includes('label-noise level of both runs'), help);
   assert.ok(reproducePlan().some((s) => s.experiment === 'chain-check'));
   assert.ok(reproduceNotes().includes('  chain-check       two chained runs (a test)'));
+});
+
+test('a protocol with two reproduce parts: each in its own folder, with the flags that run it alone', () => {
+  const winsorize = reproducePlan().filter((s) => s.experiment === 'winsorize');
+  assert.equal(winsorize.map((s) => s.folder ?? s.experiment), ['winsorize', 'winsorize-iclr']);
+  const iclr = equivalentCommand(winsorize[1], 'mnist-small', 'runs/r');
+  for (const flag of ['--batch-size 100', '--hidden 256,256,256', '--init glorot-cg', '--momentum 0', '--noise 50%', '--levels 0,1,2,4']) {
+    assert.ok(iclr.includes(flag), `${flag} missing from ${iclr}`);
+  }
+  assert.ok(iclr.startsWith('cgh experiment winsorize ') && iclr.endsWith(`--out ${path.join('runs/r', 'winsorize-iclr')}`), iclr);
+  const parts = reproduceParts('runs/r', { command: 'cgh reproduce' });
+  assert.equal(new Set(parts.map((p) => p.folder)).size, parts.length, 'two parts share a folder');
+  assert.ok(reproduceNotes().includes('  winsorize-iclr    the ICLR 2020 MNIST test'));
+  // --quick keeps it, at a tenth of the epochs.
+  assert.is(reproducePlan({ quick: true }).find((s) => s.folder === 'winsorize-iclr')?.settings.epochs, 6);
 });
 
 test('its grid runs one named run at a time, refuses out of order, and reproduce reports it', async () => {

@@ -11,6 +11,7 @@ import { antiAdversarialVerdicts } from '../experiments/verdicts/anti-adversaria
 import { easyHardVerdicts } from '../experiments/verdicts/easy-hard.js';
 import { tally, type RunRecord, type Verdict } from '../experiments/verdicts/verdict.js';
 import { leastSquaresSlope } from '../experiments/verdicts/stats.js';
+import { buildSections } from '../experiments/report/index.js';
 
 const EPOCHS = 40;
 const N = 500;
@@ -141,6 +142,63 @@ test('winsorization: the premise that s = 0 memorises, the slope over s, 0% nois
   expect(only(short, 'winsorize-speed-1'), 'cannot-tell', 's = 0 reached only 65%');
   const clean = winsorizeVerdicts(0, [at(0, 1), at(2, 1)], { cleanGapClaimed: false, epochs: EPOCHS });
   if (clean[0].kind !== 'context') throw new Error('the 0% gap check on MNIST must be context');
+});
+
+/**
+ * A winsorize experiment folder as cgh reproduce writes it (experiment.json and one run per level), with
+ * synthetic metric files: one seed, `epochs` epochs, the corrupt curve of each level given.
+ */
+function winsorizeFolder(dir: string, noise: number, corrupt: Record<number, (e: number) => number>, epochs: number): void {
+  const levels = Object.keys(corrupt).map(Number);
+  const settings = { dataset: 'mnist', model: 'mlp', hidden: [256, 256, 256], init: 'glorot-cg', batchSize: 100, lr: 0.1, momentum: 0, epochs, seed: 0,
+    dataSeed: 0 };
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'experiment.json'), JSON.stringify({ experiment: 'winsorize', preset: 'mnist-small', settings,
+    options: { levels, noise: [noise] }, command: 'test' }));
+  for (const s of levels) {
+    const runDir = path.join(dir, `s${s}-noise-${noise * 100}`);
+    fs.mkdirSync(runDir, { recursive: true });
+    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ ...settings, rule: 'winsorize', winsor: s, noise }));
+    const sets: Record<string, (e: number) => number> = { corrupt: corrupt[s], pristine: rise(1, 3), test: rise(0.6, 3) };
+    sets['train-sample'] = (e) => (1 - noise) * sets.pristine(e) + noise * sets.corrupt(e);
+    const lines: string[] = [];
+    for (let epoch = 0; epoch <= epochs; epoch++) {
+      for (const [set, f] of Object.entries(sets)) {
+        const acc = Math.round(Math.min(1, Math.max(0, f(epoch))) * N) / N;
+        lines.push(JSON.stringify({ kind: 'eval', step: epoch * 10, epoch, set, loss: 1 - acc, acc, n: N }));
+      }
+    }
+    fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), lines.join('\n') + '\n');
+    fs.writeFileSync(path.join(runDir, 'summary.json'), JSON.stringify({ status: 'completed' }));
+  }
+}
+
+test('winsorization in the ICLR 2020 setting (c = 0, 1, 2, 4 at 50% noise, one seed), read from a reproduce folder', () => {
+  const outcomes = (corrupt: Record<number, (e: number) => number>) => {
+    const dir = fs.mkdtempSync(path.join(root, 'reproduce-'));
+    winsorizeFolder(path.join(dir, 'winsorize'), 1, { 0: rise(1, 20), 2: rise(0.5, 40), 4: rise(0.3, 50) }, 80);
+    winsorizeFolder(path.join(dir, 'winsorize-iclr'), 0.5, corrupt, 60);
+    const sections = buildSections(dir);
+    // The second grid of the same experiment is its own section, with its own id (anchors, CSV names).
+    if (sections.map((x) => x.id).join() !== 'winsorize,winsorize-iclr') throw new Error(`sections ${sections.map((x) => x.id)}`);
+    const checks = sections[1].grids![0].checks!;
+    if (checks.some((v) => !v.id.endsWith('-0.5'))) throw new Error(`the ICLR grid's checks: ${checks.map((v) => v.id)}`);
+    return { speed: only(checks, 'winsorize-speed-0.5'), prevent: only(checks, 'winsorize-prevent-0.5') };
+  };
+  // c = 0 memorises the corrupt labels by epoch 40; the more clipping, the slower, and c = 4 ends at 80%.
+  const clear = outcomes({ 0: rise(1, 22), 1: rise(1, 27), 2: rise(0.95, 35), 4: rise(0.8, 45) });
+  expect(clear.speed, 'agrees', 'memorisation slows as c grows');
+  expect(clear.prevent, 'agrees', 'c = 4 ends 20 points below c = 0');
+  if (!clear.speed.premise?.met) throw new Error('c = 0 memorised, yet the premise is not met');
+  // Clipping that speeds memorisation up: the prediction fails.
+  const reverse = outcomes({ 0: rise(0.93, 35), 1: rise(1, 28), 2: rise(1, 20), 4: rise(1, 12) });
+  expect(reverse.speed, 'disagrees', 'memorisation speeds up as c grows');
+  expect(reverse.prevent, 'disagrees', 'c = 4 memorises more than c = 0');
+  // c = 0 never memorises (70%): nothing can be said, however different the levels.
+  const short = outcomes({ 0: rise(0.7, 25), 1: rise(0.6, 30), 2: rise(0.4, 40), 4: rise(0.2, 50) });
+  expect(short.speed, 'cannot-tell', 'c = 0 reached only 70% of the corrupt labels');
+  expect(short.prevent, 'cannot-tell', 'c = 0 reached only 70% of the corrupt labels');
+  if (short.speed.premise?.met !== false || !/s = 0: 70/.test(short.speed.premise.evidence)) throw new Error(`premise ${JSON.stringify(short.speed.premise)}`);
 });
 
 test('difficulty: the slope of SGD − RM3 over every level, and the premise that SGD learns almost every level', () => {

@@ -30,6 +30,8 @@ export interface EasyHardOptions {
   thresholdEpochs: number;
   /** How easy is chosen: the first-learned fraction overall or per class, or the examples right at the threshold evaluation. */
   split?: EasySplit;
+  /** The threshold run evaluates after every update until it stops. */
+  thresholdEveryStep?: boolean;
 }
 
 export const EASY_SPLITS = ['exact', 'per-class', 'evaluation'] as const;
@@ -89,8 +91,8 @@ export function drawSplits(easy: Int32Array, hard: Int32Array, s: SplitSizes, rn
  * A run trained with the experiment's settings (SGD, clean labels) until the whole training set reaches
  * `threshold`; its check refuses a run that did not, and the run stays in its folder.
  */
-export function thresholdRun(name: string, seed: number, threshold: number, budget: number): PlannedRun {
-  return trainingSetRun(name, { seed, epochs: budget, records: 'all', stopAt: { set: 'train', acc: threshold } }, {
+export function thresholdRun(name: string, seed: number, threshold: number, budget: number, everyStep = false): PlannedRun {
+  return trainingSetRun(name, { seed, epochs: budget, records: 'all', stopAt: { set: 'train', acc: threshold, ...(everyStep ? { everyStep } : {}) } }, {
     check: (result) => {
       if (result.summary.status !== 'stopped') {
         const trainAcc = result.rows.filter((r) => r.kind === 'eval' && r.set === 'train').map((r) => (r as { acc: number }).acc);
@@ -130,19 +132,57 @@ export function readSplits(file: string): { splits: Splits; meta: Record<string,
   return { splits: { eTrain: get('e_train'), eTest: get('e_test'), hTrain: get('h_train'), hTest: get('h_test') }, meta: metadata };
 }
 
-/** Easy and hard examples of the finished threshold run, by the chosen split. */
-async function classifyAtThreshold(ctx: GridContext, o: EasyHardOptions): Promise<{ easy: Int32Array; hard: Int32Array }> {
-  const split = o.split ?? 'evaluation';
-  if (split === 'evaluation') return classifyEasyHard(await correctAtThreshold(ctx, 'threshold'));
-  const first = (await ctx.result('threshold')).records!.first;
-  const seed = ctx.spec.settings.dataSeed * 2 + 7;
-  return split === 'exact' ? splitAtThreshold(first, o.threshold, seed)
-    : splitAtThresholdPerClass(first, ctx.data.train.labels, ctx.data.numClasses, o.threshold, seed);
+/**
+ * Easy and hard examples of a finished threshold run, by the chosen split (easy/hard and difficulty both use
+ * this). `tieSeed` orders the examples that share the boundary step.
+ */
+export async function classifyAtThreshold(ctx: GridContext, run: string, threshold: number, split: EasySplit, tieSeed: number)
+  : Promise<{ easy: Int32Array; hard: Int32Array }> {
+  if (split === 'evaluation') return classifyEasyHard(await correctAtThreshold(ctx, run));
+  const first = (await ctx.result(run)).records!.first;
+  return split === 'exact' ? splitAtThreshold(first, threshold, tieSeed)
+    : splitAtThresholdPerClass(first, ctx.data.train.labels, ctx.data.numClasses, threshold, tieSeed);
+}
+
+/** The --split flag of the experiments that classify easy and hard (easy-hard, difficulty). */
+export const SPLIT_FLAG = {
+  name: 'split', type: 'string', default: 'exact', metavar: EASY_SPLITS.join('|'), help: 'easy = the threshold\'s fraction learned first '
+    + '(exact), that fraction of each class (per-class), or the examples right at the evaluation that passed the threshold (evaluation)',
+} as const;
+
+/** How a split picks easy, in words for the report (a folder without the option used the evaluation split). */
+export function splitText(split: unknown): string {
+  if (split === 'exact') return 'the threshold\'s fraction of examples learned first, by first-correct step';
+  if (split === 'per-class') return 'that fraction of each class, by first-correct step';
+  return 'the examples correct at the evaluation that passed the threshold';
+}
+
+/**
+ * --threshold-every-step: the threshold runs evaluate the whole training set after every update, so examples
+ * learned between two scheduled evaluations are not tied at the boundary (on the dense schedule, examples
+ * first right between steps 10 and 20 all share step 20: a third of the 3,000 images of cgh reproduce).
+ */
+export const EVERY_STEP_FLAG = {
+  name: 'threshold-every-step', type: 'boolean', default: false, help: 'evaluate the whole training set after every update until the threshold, '
+    + 'so first-correct steps (and the exact split) have one step\'s resolution; a pass over the training set per step, for small sets',
+} as const;
+
+/** The option from the parsed flag: present only when on, so folders made before it still match. */
+export function everyStepOption(flags: Record<string, unknown>): { thresholdEveryStep?: true } {
+  return flags.thresholdEveryStep === true ? { thresholdEveryStep: true } : {};
+}
+
+/** The --split value, checked. */
+export function validateSplit(split: string | undefined): void {
+  if (split !== undefined && !(EASY_SPLITS as readonly string[]).includes(split)) {
+    throw new ExperimentError(`unknown --split ${split}; use ${EASY_SPLITS.join(', ')}`);
+  }
 }
 
 /** The easy/hard splits of the finished threshold run, drawn and checked; written to splits.safetensors for the report. */
 async function splitsOf(ctx: GridContext, o: EasyHardOptions): Promise<Splits> {
-  const { easy, hard } = await classifyAtThreshold(ctx, o);
+  // A folder made before the split option existed used the evaluation split.
+  const { easy, hard } = await classifyAtThreshold(ctx, 'threshold', o.threshold, o.split ?? 'evaluation', ctx.spec.settings.dataSeed * 2 + 7);
   const sizes = defaultSplitSizes(easy.length, hard.length, o);
   validateSplitSizes(sizes, easy.length, hard.length);
   const splits = drawSplits(easy, hard, sizes, new Rng(ctx.spec.settings.dataSeed * 2 + 5));
@@ -181,8 +221,8 @@ export const easyHard = defineProtocol<EasyHardOptions>({
     { name: 'easy-test', type: 'int', min: 1, metavar: 'N', help: 'size of e-test (default: 1/6 of the smaller of easy and hard)' },
     { name: 'hard-train', type: 'int', min: 1, metavar: 'N', help: 'size of h-train' },
     { name: 'hard-test', type: 'int', min: 1, metavar: 'N', help: 'size of h-test' },
-    { name: 'split', type: 'string', default: 'exact', metavar: EASY_SPLITS.join('|'), help: 'easy = the threshold\'s fraction learned first '
-      + '(exact), that fraction of each class (per-class), or the examples right at the evaluation that passed the threshold (evaluation)' },
+    SPLIT_FLAG,
+    EVERY_STEP_FLAG,
   ],
   parseFlags: (a, budgets) => ({
     threshold: parseFraction(String(a.threshold), '--threshold'),
@@ -190,29 +230,29 @@ export const easyHard = defineProtocol<EasyHardOptions>({
     hardTrain: a.hardTrain as number | undefined, hardTest: a.hardTest as number | undefined,
     thresholdEpochs: (a.thresholdEpochs as number | undefined) ?? budgets.thresholdEpochs,
     split: String(a.split ?? 'exact') as EasySplit,
+    ...everyStepOption(a),
   }),
   toFlags: (o) => {
     const sizes = (['easyTrain', 'easyTest', 'hardTrain', 'hardTest'] as const).filter((k) => o[k] !== undefined);
     return ['--threshold', percentList([o.threshold]), ...sizes.flatMap((k) => [flag(k), String(o[k])]), ...budgetFlag('--threshold-epochs',
-      o.thresholdEpochs), '--split', o.split ?? 'evaluation'];
+      o.thresholdEpochs), '--split', o.split ?? 'evaluation', ...(o.thresholdEveryStep ? ['--threshold-every-step'] : [])];
   },
   validate: (o) => {
     validateThreshold(o.threshold);
-    if (o.split !== undefined && !(EASY_SPLITS as readonly string[]).includes(o.split)) {
-      throw new ExperimentError(`unknown --split ${o.split}; use ${EASY_SPLITS.join(', ')}`);
-    }
+    validateSplit(o.split);
   },
   mutable: ['easyTrain', 'easyTest', 'hardTrain', 'hardTest'],
   plan: (spec) => {
     const o = spec.options;
-    return [thresholdRun('threshold', spec.settings.seed, o.threshold, o.thresholdEpochs), splitRun('easy', o), splitRun('hard', o), trainingSetRun('full',
-      {})];
+    const threshold = thresholdRun('threshold', spec.settings.seed, o.threshold, o.thresholdEpochs, o.thresholdEveryStep);
+    return [threshold, splitRun('easy', o), splitRun('hard', o), trainingSetRun('full', {})];
   },
   report: (e) => easyHardSection(e),
   reproduce: {
     settings: { epochs: 20, trainSize: 3000, momentum: 0.9, lr: 0.01 },
-    options: { threshold: 0.5, thresholdEpochs: 5, split: 'exact' },
+    options: { threshold: 0.5, thresholdEpochs: 5, split: 'exact', thresholdEveryStep: true },
     notes: `the first 3,000 images; SGD (momentum 0.9 at lr 0.01, which keeps the units alive) to
-                    50% training accuracy, then e/h splits in the paper's 5:1 proportions, 20 epochs on each`,
+                    50% training accuracy, evaluated every step; e/h splits in the paper's 5:1 proportions,
+                    20 epochs on each`,
   },
 });

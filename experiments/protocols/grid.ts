@@ -89,18 +89,21 @@ export async function openGrid(name: string, out: string, r: ExperimentRequest):
  * The local path: the plan with its estimate (unless a tracker numbering several grids' runs is given), openGrid,
  * then every run of the grid in order and the report; returns the report's path.
  */
-export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker } = {}): Promise<string> {
+export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker; label?: string } = {})
+  : Promise<string> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   // The folder before the plan: a folder another process holds is refused before any plan is printed.
   await openGrid(name, out, r);
   const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
   const { runs } = gridOf(out);
+  // The tracker's name for this grid: the experiment, or the reproduce part's folder where one experiment has two.
+  const label = opts.label ?? name;
   for (const run of topologicalOrder(runs)) {
-    const line = tracker.starting(name, run.name);
+    const line = tracker.starting(label, run.name);
     if (line) log(line);
     const t0 = performance.now();
     await executeGridRun(out, run.name, opts);
-    tracker.finished(name, run.name, (performance.now() - t0) / 1000);
+    tracker.finished(label, run.name, (performance.now() - t0) / 1000);
   }
   return writeGridReport(out);
 }
@@ -109,9 +112,10 @@ export async function runGrid(name: string, out: string, r: ExperimentRequest, o
  * Prints the plan of one or more experiments with an estimated time (the cost of an example measured on this adapter
  * with the first experiment's model) and returns the tracker that numbers their runs. Writes nothing.
  */
-export async function planGrids(parts: { experiment: string; out: string; request: ExperimentRequest }[], opts: GridRunOptions = {}): Promise<PlanTracker> {
+export async function planGrids(parts: { experiment: string; out: string; request: ExperimentRequest; label?: string }[], opts: GridRunOptions = {})
+  : Promise<PlanTracker> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const work = parts.flatMap((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out));
+  const work = parts.flatMap((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out, p.label));
   // Nothing left to run: no plan to show, and no need to measure anything.
   if (work.every((w) => w.finished)) return new PlanTracker(work, { trainS: 0, evalS: 0 });
   const first = parts[0].request.settings;

@@ -13,6 +13,7 @@ import type { ExperimentSpec } from './experiment-folder.js';
 import type { Protocol } from './protocol.js';
 
 export interface PlannedWork {
+  /** The grid's name in the plan: its experiment, or its own where one experiment has several grids. */
   experiment: string;
   run: string;
   epochs: number;
@@ -29,7 +30,7 @@ export interface Cost { trainS: number; evalS: number }
  * The work of each run of an experiment, from its settings: runs that stop at a criterion are counted at their
  * epoch budget, so the estimate is an upper bound for them.
  */
-export function gridWork(protocol: Protocol<any>, spec: ExperimentSpec, folder: string): PlannedWork[] {
+export function gridWork(protocol: Protocol<any>, spec: ExperimentSpec, folder: string, label = spec.experiment): PlannedWork[] {
   const s = spec.settings;
   return protocol.plan(spec).map((r) => {
     const n = s.trainSize ?? 60000;
@@ -37,7 +38,7 @@ export function gridWork(protocol: Protocol<any>, spec: ExperimentSpec, folder: 
     const points = scheduledSteps(steps, steps * s.epochs, s.denseEval).length;
     const perPoint = (s.records === 'all' ? n : Math.min(n, 3 * (s.sampleSize ?? 1000))) + (s.testSize ?? 10000);
     return {
-      experiment: spec.experiment, run: r.name, epochs: s.epochs, trainExamples: s.epochs * steps * s.batchSize, evalExamples: points * perPoint,
+      experiment: label, run: r.name, epochs: s.epochs, trainExamples: s.epochs * steps * s.batchSize, evalExamples: points * perPoint,
       finished: fs.existsSync(path.join(folder, r.name, 'summary.json')),
     };
   });

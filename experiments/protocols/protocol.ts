@@ -31,8 +31,8 @@ export interface Protocol<O extends object = Record<string, unknown>> {
   plan(spec: ExperimentSpec & { options: O }): PlannedRun[];
   /** The report section built from the folder's runs. */
   report(e: LoadedExperiment): Section;
-  /** Its part of cgh reproduce (absent: not part of it). */
-  readonly reproduce?: ReproducePart<O>;
+  /** Its part of cgh reproduce, or several grids of it in their own folders (absent: not part of it). */
+  readonly reproduce?: ReproducePart<O> | readonly ReproducePart<O>[];
 }
 
 /** A flag of an experiment's own options; the same fields as the CLI's FlagSpec, which the CLI reads directly. */
@@ -73,11 +73,19 @@ export interface GridContext {
 }
 
 export interface ReproducePart<O> {
+  /** Its subfolder of the reproduce folder and its report section's id (default: the experiment's name). */
+  readonly folder?: string;
   /** Settings that differ from the preset's. */
   readonly settings: Partial<TrainSettings>;
   readonly options: O;
   /** What it runs, for cgh reproduce --help (continuation lines indented to the column). */
   readonly notes: string;
+}
+
+/** A protocol's parts of cgh reproduce as a list (empty: not part of it). */
+export function reproducePartsOf<O extends object>(p: Protocol<O>): readonly ReproducePart<O>[] {
+  if (!p.reproduce) return [];
+  return Array.isArray(p.reproduce) ? p.reproduce : [p.reproduce as ReproducePart<O>];
 }
 
 export { ExperimentError } from '../run/grid-run.js';

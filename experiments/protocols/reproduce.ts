@@ -5,19 +5,20 @@ import { presetSettings } from './presets.js';
 import { writeFileAtomic } from '../files/durable-file.js';
 import { openGrid, planGrids, runGrid, type ExperimentRequest, type GridRunOptions } from './grid.js';
 import { findProtocol, PROTOCOLS } from './index.js';
+import { reproducePartsOf } from './protocol.js';
 import type { TrainSettings } from '../run/grid-run.js';
 import { REPRODUCE_FILE, writeReport } from '../report/index.js';
 
 /**
- * `cgh reproduce`: every experiment of the paper at small scale on the embedded MNIST, sized to finish in
- * under 20 minutes on a 2-core machine whose GPU is emulated on the CPU (Mesa lavapipe), then one report.
+ * `cgh reproduce`: every experiment of the paper at small scale on the embedded MNIST, sized to finish within
+ * 45 minutes on a 2-core machine whose GPU is emulated on the CPU (Mesa lavapipe), then one report.
  * Each experiment lives in its own subfolder and resumes like cgh experiment.
  */
 /** What cgh reproduce --help says it runs: the preset, then each protocol's part. */
 export function reproduceNotes(): string {
   return `What it runs (preset mnist-small: an MLP with one hidden layer of 128 on the first 1,000 MNIST
 training images, 500 test images, batch 50, lr 0.1, constant rate, dense early evaluation):
-${reproducePlan().map((p) => `  ${p.experiment.padEnd(18)}${findProtocol(p.experiment)!.reproduce!.notes}`).join('\n')}
+${reproducePlan().map((p) => `  ${folderOf(p).padEnd(18)}${p.notes ?? ''}`).join('\n')}
 Small batches make the median rules' suppression visible at this scale (the paper notes that larger
 batches make RM3 behave more like SGD). Kill it at any time and run the same command again: finished
 runs are kept, the interrupted one resumes from its last epoch. The report is <out>/report.html, with one
@@ -27,9 +28,15 @@ CSV per table beside it; each part's report.html is in its own folder.`;
 /** One part of the plan: an experiment with the settings that differ from the preset's and its options. */
 export interface ReproduceStep {
   experiment: string;
+  /** Its subfolder (default: the experiment's name; a second grid of one experiment has its own). */
+  folder?: string;
   settings: Partial<TrainSettings>;
   options: Record<string, unknown>;
+  /** What it runs, for --help. */
+  notes?: string;
 }
+
+const folderOf = (step: ReproduceStep) => step.folder ?? step.experiment;
 
 /** --quick runs this fraction (1 / QUICK_SHARE) of each part's epochs. */
 export const QUICK_SHARE = 10;
@@ -43,8 +50,8 @@ export const DEFAULT_SEEDS = 3;
  * repeats, and an anti-adversarial run to 90% clean and 50% noisy accuracy.
  */
 export function reproducePlan(o: { seeds?: number; quick?: boolean; preset?: string } = {}): ReproduceStep[] {
-  const steps = PROTOCOLS.filter((p) => p.reproduce).map((p) => ({ experiment: p.name, settings: { ...p.reproduce!.settings },
-    options: { ...p.reproduce!.options } as Record<string, unknown> }));
+  const steps: ReproduceStep[] = PROTOCOLS.flatMap((p) => reproducePartsOf(p).map((r) => ({ experiment: p.name, ...(r.folder ? { folder: r.folder } : {}),
+    settings: { ...r.settings }, options: { ...r.options } as Record<string, unknown>, notes: r.notes })));
   for (const s of steps) {
     if ('seeds' in s.options) s.options.seeds = o.quick ? 1 : o.seeds ?? DEFAULT_SEEDS;
     if (!o.quick) continue;
@@ -57,7 +64,7 @@ export function reproducePlan(o: { seeds?: number; quick?: boolean; preset?: str
 
 const SETTING_FLAGS: Partial<Record<keyof TrainSettings, string>> = {
   epochs: '--epochs', momentum: '--momentum', batchSize: '--batch-size', lr: '--lr',
-  trainSize: '--train-size', testSize: '--test-size', hidden: '--hidden', seed: '--seed', records: '--records',
+  trainSize: '--train-size', testSize: '--test-size', hidden: '--hidden', init: '--init', seed: '--seed', records: '--records',
 };
 
 /** A step's settings, and its options over the protocol's defaults (epoch budgets from the preset). */
@@ -83,7 +90,7 @@ export function equivalentCommand(step: ReproduceStep, preset: string, out: stri
     args.push(flag, Array.isArray(v) ? v.join(',') : String(v));
   }
   const protocol = findProtocol(step.experiment)!;
-  args.push(...protocol.toFlags({ ...step.options }), '--out', path.join(out, step.experiment));
+  args.push(...protocol.toFlags({ ...step.options }), '--out', path.join(out, folderOf(step)));
   return args.join(' ');
 }
 
@@ -110,7 +117,7 @@ export function reproduceParts(out: string, o: PartOptions): ReproducePart[] {
   return (o.plan ?? reproducePlan({ seeds: o.seeds, quick: o.quick, preset })).map((step) => {
     const { options, settings } = stepRequest(step, preset);
     const command = `${equivalentCommand(step, preset, out)}  (part of: ${o.command})`;
-    return { experiment: step.experiment, folder: path.join(out, step.experiment), request: { preset, settings, options, command, version: o.version } };
+    return { experiment: step.experiment, folder: path.join(out, folderOf(step)), request: { preset, settings, options, command, version: o.version } };
   });
 }
 
@@ -128,16 +135,18 @@ export async function reproduce(out: string, o: ReproduceOptions): Promise<strin
   const t0 = performance.now();
   const gpu = await getGpu();
   // The whole plan and its estimate first, then "run k of N" across all the parts.
-  const tracker = await planGrids(parts.map((p) => ({ experiment: p.experiment, out: p.folder, request: p.request })), { ...o, log });
+  const tracker = await planGrids(parts.map((p) => ({ experiment: p.experiment, out: p.folder, request: p.request, label: path.basename(p.folder) })),
+    { ...o, log });
   fs.mkdirSync(out, { recursive: true });
   const timings: string[] = [];
   for (const part of parts) {
     const s0 = performance.now();
-    log(`== ${part.experiment}`);
-    await runGrid(part.experiment, part.folder, part.request, { ...o, log, tracker });
+    const label = path.basename(part.folder);
+    log(`== ${label}`);
+    await runGrid(part.experiment, part.folder, part.request, { ...o, log, tracker, label });
     const took = (performance.now() - s0) / 1000;
-    timings.push(`${part.experiment} ${took.toFixed(0)} s`);
-    log(`== ${part.experiment} done in ${took.toFixed(0)} s`);
+    timings.push(`${label} ${took.toFixed(0)} s`);
+    log(`== ${label} done in ${took.toFixed(0)} s`);
   }
   const where = `the WebGPU adapter ${gpu.report.name} (${gpu.report.backend})`;
   return writeReproduceReport(out, o, { where, adapter: gpu.report.name, seconds: (performance.now() - t0) / 1000, timings });
@@ -155,7 +164,8 @@ export function writeReproduceReport(out: string, o: Pick<ReproduceOptions, 'com
       + 'parts finished by an earlier invocation take no time here.',
     ...(o.quick ? ['Smoke test (--quick): one seed and a tenth of the epochs; the premises are mostly not reached and no verdict here is evidence.'] : []),
     'Scale: MNIST (the embedded copy), the first 1,000 training images (500 for suppression, 3,000 for easy/hard), 500 test images, a one-hidden-layer '
-      + 'MLP. The paper used ImageNet, ResNet-18/VGG-13/Inception-V3 and 90 epochs, so numbers differ; the predictions compared are qualitative.',
+      + 'MLP (winsorize-iclr: the Coherent Gradients MNIST test\'s 3×256 MLP, one seed). The paper used ImageNet, ResNet-18/VGG-13/Inception-V3 '
+      + 'and 90 epochs, so numbers differ; the predictions compared are qualitative.',
   ];
   writeFileAtomic(path.join(out, REPRODUCE_FILE), JSON.stringify({ command: o.command, version: o.version, adapter, seconds, intro,
     quick: o.quick === true, seeds: o.quick ? 1 : o.seeds ?? DEFAULT_SEEDS }, null, 2) + '\n');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyRow } from '../protocols/difficulty.js';
+import { splitText } from '../protocols/easy-hard.js';
 import { readExamples } from '../run/grid-run.js';
 import { pct, type LoadedExperiment, type LoadedRun } from './data.js';
 import { configsOf, describeData } from './common.js';
@@ -66,9 +67,10 @@ export function difficultySection(e: LoadedExperiment): Section {
     id: 'difficulty',
     title: 'Difficulty and suppression of weak directions',
     paper: 'Paper: Section 4.3 and Figure 5(a).',
-    setup: `The easy/hard classification (SGD until ${pct(Number(e.spec.options.threshold), 0)} training accuracy) was repeated ${repeats} times with `
-      + `different seeds; an example's difficulty is the number of times it was hard. RM3 (momentum 0) then trained on the whole training `
-        + `set${sgd ? ', and SGD with the same settings beside it' : ''}: ${describeData(e.runs.get('rm3'))}.`,
+    setup: `The easy/hard classification (SGD until ${pct(Number(e.spec.options.threshold), 0)} training accuracy; easy: `
+      + `${splitText(e.spec.options.split)}) was repeated ${repeats} times with different seeds; an example's difficulty is the number of times it was `
+      + `hard. RM3 (momentum 0) then trained on the whole training set${sgd ? ', and SGD with the same settings beside it' : ''}: `
+      + `${describeData(e.runs.get('rm3'))}.`,
     figures: [{
       title: 'Training accuracy by difficulty',
       caption: 'Final training accuracy of the examples at each difficulty level (0: always easy, R: always hard).',

@@ -33,11 +33,16 @@ export function experimentFolders(dir: string): string[] {
 }
 
 export function buildSections(dir: string): Section[] {
+  const nested = !fs.existsSync(path.join(dir, EXPERIMENT_FILE));
   return experimentFolders(dir).map((root) => {
     const e = loadExperiment(root);
     const protocol = findProtocol(e.spec.experiment);
     if (!protocol) throw new RunError(`${root} holds an experiment of unknown kind "${e.spec.experiment}"; this build reports ${protocolNames().join(', ')}`);
-    return protocol.report(e);
+    const section = protocol.report(e);
+    // A second grid of one experiment (cgh reproduce's winsorize-iclr) gets its folder's name as its id, so anchors and CSVs stay apart.
+    const folder = path.basename(root);
+    if (!nested || folder === section.id || folder === e.spec.experiment) return section;
+    return { ...section, id: folder, title: `${section.title} (${folder})` };
   });
 }
 

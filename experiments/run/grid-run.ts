@@ -66,8 +66,12 @@ export interface RunConfig extends TrainSettings {
   evalSets: { name: string; count: number }[];
   /** Run folder whose final weights initialise this run (relative to the experiment folder). */
   initFrom?: string;
-  /** Stop at the first evaluation where this set's accuracy is at least acc. */
-  stopAt?: { set: string; acc: number };
+  /**
+   * Stop at the first evaluation where this set's accuracy is at least acc. everyStep: evaluate after every
+   * update until then (not only on the schedule), so the stop and the per-example first-correct steps have
+   * the resolution of one step; it costs an evaluation pass per step, for small training sets.
+   */
+  stopAt?: { set: string; acc: number; everyStep?: boolean };
 }
 
 /** Config keys that may change between a run and its resumption. */
@@ -242,7 +246,7 @@ export async function executeRun(dir: string, config: RunConfig, data: RunData, 
 
   const result = await trainLoop({
     gpu, trainer, batches: setup.batches, rng: setup.batchRng, epochs: config.epochs, schedule: config, store: run,
-    points: { at: (step, perEpoch) => isScheduledStep(step, perEpoch, config.denseEval), evaluate: evaluateAt },
+    points: { at: (step, perEpoch) => config.stopAt?.everyStep === true || isScheduledStep(step, perEpoch, config.denseEval), evaluate: evaluateAt },
     extraState: records ? {
       tensors: () => records.toTensors(),
       load: (tensors) => { if (!records.loadTensors(tensors)) throw new Error('the checkpoint holds no per-example records'); },
