@@ -1,9 +1,19 @@
-// The GPU input path for 8-bit pixels: the unpack-and-normalise kernel against a float64 reference. The op has no
+// The GPU input path for 8-bit pixels: the unpack-and-normalise kernel against a float64 reference, and training from
+// a prepared folder through it against training through the float32 batches normalised on the CPU. The op has no
 // gradient (it runs before the graph, on integer input), so there is no finite-difference check.
 import { test } from 'uvu';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getGpu } from '../engine/context.js';
+import { BatchIterator } from '../engine/data/dataset.js';
+import { ShardSource } from '../engine/data/shard-source.js';
+import { FORMAT, MANIFEST, shardFile } from '../engine/data/shards.js';
+import { writeShard } from '../engine/data/write-shard.js';
 import { PixelUpload } from '../engine/ops/normalize-pixels.js';
 import { Rng } from '../engine/random.js';
+import { Trainer } from '../engine/trainer.js';
+import { Mlp } from '../models/mlp.js';
 import { assertThrowsLine } from './helpers/check.js';
 
 /** Float64 reference, written out: value (b, c, i) of an NCHW batch is (byte / 255 - mean[c]) / std[c]. */
@@ -76,6 +86,60 @@ test('a pixel upload refuses a mismatched batch, normalisation or target', async
   assertThrowsLine(() => new PixelUpload(gpu, target, 24, 3, 4, { ...norm, std: [1, 0, 1] }), /stds positive/);
   assertThrowsLine(() => new PixelUpload(gpu, target, 25, 3, 4, norm), /25 bytes are not whole examples/);
   assertThrowsLine(() => new PixelUpload(gpu, gpu.buffer(4, 'small'), 24, 3, 4, norm), /fewer than 24 float32 values/);
+});
+
+/** A prepared folder (the shard format `cgh prepare` writes) of n examples of 3×size×size random pixels in `classes` classes. */
+function preparedFolder(dir: string, n: number, size: number, classes: number): void {
+  const rng = new Rng(23), per = 3 * size * size;
+  mkdirSync(join(dir, 'train'));
+  const half = Math.ceil(n / 2), shards = [];
+  for (const [s, from, to] of [[0, 0, half], [1, half, n]]) {
+    const labels = Array.from({ length: to - from }, () => rng.int(classes));
+    writeShard(join(dir, shardFile('train', s)), randomBytes(rng, (to - from) * per), labels, size);
+    shards.push({ file: shardFile('train', s), count: to - from });
+  }
+  const manifest = { format: FORMAT, version: 1, resize: size, crop: size, shardSize: half, classes, splits: { train: { count: n, shards } } };
+  writeFileSync(join(dir, MANIFEST), JSON.stringify(manifest));
+}
+
+test('training from a prepared folder gives the same losses through uint8 pixels normalised on the GPU as through float32', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cgh-pixels-'));
+  try {
+    const [n, size, classes, B] = [30, 5, 7, 6]; // 6 × 75 bytes: not a multiple of 4
+    preparedFolder(dir, n, size, classes);
+    const gpu = await getGpu();
+    const runOf = async (pixels: boolean) => {
+      const source = new ShardSource(dir, 'train', { workers: 2, pixels });
+      const split = source.asSplit();
+      const trainer = new Trainer(gpu, new Mlp([3, size, size], classes, [16], new Rng(5)), {
+        batchSize: B, evalBatchSize: 8, sgd: { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }, pipelined: false,
+      });
+      const batches = new BatchIterator(split, B, new Rng(6));
+      const losses: number[] = [];
+      let step = 0;
+      for (let epoch = 0; epoch < 2; epoch++) {
+        for await (const b of batches.epochInputs()) {
+          if ((b.inputs instanceof Float32Array) === pixels) throw new Error(`pixels ${pixels}: the batch came as ${b.inputs.constructor.name}`);
+          trainer.step(b.inputs, b.labels, step++, 0.05);
+          losses.push((await trainer.takeMetrics()).loss);
+        }
+      }
+      const evaluation = await trainer.evaluate(split, { perExample: true }); // 30 examples in batches of 8: a short last batch
+      await source.close();
+      return { losses, evaluation };
+    };
+    const bytes = await runOf(true), floats = await runOf(false);
+    if (bytes.losses.length !== 2 * Math.floor(n / B)) throw new Error(`${bytes.losses.length} steps`);
+    bytes.losses.forEach((l, i) => {
+      if (!(Math.abs(l - floats.losses[i]) <= 1e-5)) throw new Error(`step ${i}: loss ${l} through pixels, ${floats.losses[i]} through float32`);
+    });
+    const [a, b] = [bytes.evaluation, floats.evaluation];
+    if (!(Math.abs(a.loss - b.loss) <= 1e-5) || a.accuracy !== b.accuracy || a.top5 !== b.top5) {
+      throw new Error(`evaluation through pixels ${JSON.stringify(a)} vs float32 ${JSON.stringify(b)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
