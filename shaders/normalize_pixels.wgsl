@@ -15,9 +15,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let first = w * 4u;
   if (first >= p.count) { return; }
   let word = Bytes[w];
+  let q = first / p.plane;
+  let c = q % p.channels;
+  let v = vec4<f32>((vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
+  if (first + 4u <= p.count && first + 4u <= (q + 1u) * p.plane) {
+    // The usual case: four whole bytes of one channel's plane, with one division for the word.
+    let x = v * Affine[c] + Affine[p.channels + c];
+    Out[first] = x.x;
+    Out[first + 1u] = x.y;
+    Out[first + 2u] = x.z;
+    Out[first + 3u] = x.w;
+    return;
+  }
+  // A word that crosses into the next channel's plane, or the batch's last, partial word.
   let last = min(first + 4u, p.count);
   for (var k = first; k < last; k++) {
-    let c = (k / p.plane) % p.channels;
-    Out[k] = f32((word >> (8u * (k - first))) & 0xffu) * Affine[c] + Affine[p.channels + c];
+    let ck = (k / p.plane) % p.channels;
+    Out[k] = v[k - first] * Affine[ck] + Affine[p.channels + ck];
   }
 }
