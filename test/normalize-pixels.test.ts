@@ -104,12 +104,14 @@ function preparedFolder(dir: string, n: number, size: number, classes: number): 
 
 test('training from a prepared folder gives the same losses through uint8 pixels normalised on the GPU as through float32', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cgh-pixels-'));
+  const sources: ShardSource[] = [];
   try {
     const [n, size, classes, B] = [30, 5, 7, 6]; // 6 × 75 bytes: not a multiple of 4
     preparedFolder(dir, n, size, classes);
     const gpu = await getGpu();
     const runOf = async (pixels: boolean) => {
       const source = new ShardSource(dir, 'train', { workers: 2, pixels });
+      sources.push(source);
       const split = source.asSplit();
       const trainer = new Trainer(gpu, new Mlp([3, size, size], classes, [16], new Rng(5)), {
         batchSize: B, evalBatchSize: 8, sgd: { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }, pipelined: false,
@@ -125,7 +127,6 @@ test('training from a prepared folder gives the same losses through uint8 pixels
         }
       }
       const evaluation = await trainer.evaluate(split, { perExample: true }); // 30 examples in batches of 8: a short last batch
-      await source.close();
       return { losses, evaluation };
     };
     const bytes = await runOf(true), floats = await runOf(false);
@@ -138,6 +139,7 @@ test('training from a prepared folder gives the same losses through uint8 pixels
       throw new Error(`evaluation through pixels ${JSON.stringify(a)} vs float32 ${JSON.stringify(b)}`);
     }
   } finally {
+    await Promise.all(sources.map((s) => s.close())); // also when a check fails: their prefetch threads would keep the process alive
     rmSync(dir, { recursive: true, force: true });
   }
 });
