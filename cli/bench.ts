@@ -21,7 +21,7 @@ const SECTIONS: { name: string; title: string; run: (gpu: Gpu, o: BenchOptions) 
   { name: 'models', title: 'Models',
     run: async (gpu) => { const m = await import('./bench/models.js'); return m.formatModelsBench(await m.benchModels(gpu)); } },
   { name: 'loader', title: 'Image loader',
-    run: async () => { const m = await import('./bench/loader.js'); return m.formatLoaderBench(await m.benchLoader()); } },
+    run: async (gpu) => { const m = await import('./bench/loader.js'); return m.formatLoaderBench(await m.benchLoader(gpu), gpu.report.name); } },
   { name: 'fusion', title: 'Fused passes (A/B)', onlyByName: true,
     run: async (gpu) => { const m = await import('./bench/fusion.js'); return m.formatFusionBench(await m.benchFusion(gpu)); } },
   // Full-size models: far too slow for a CPU adapter, so run only when named (--quick shrinks them).

@@ -70,8 +70,11 @@ export class Program {
   private static count = 0;
   private readonly key = `program${Program.count++}`;
 
-  /** Run the whole program once as one command buffer; `extra` dispatches (an optimizer's) follow in the same pass. */
-  run(extra: Dispatch[] = []): void {
-    this.gpu.submit(extra.length ? [...this.dispatches, ...extra] : this.dispatches, this.key);
+  /**
+   * Run the whole program once as one command buffer; `extra` dispatches (an optimizer's) follow in the same pass,
+   * `first` ones (an input upload's) precede it.
+   */
+  run(extra: Dispatch[] = [], first: Dispatch[] = []): void {
+    this.gpu.submit(extra.length || first.length ? [...first, ...this.dispatches, ...extra] : this.dispatches, this.key);
   }
 }

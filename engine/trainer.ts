@@ -7,7 +7,8 @@ import { crossEntropy, correct } from './ops/loss.js';
 import { mean } from './ops/reduce.js';
 import { correctTopK } from './ops/topk.js';
 import { Sgd, SgdOptions, GradientTransform, GradSlot, SumGroups } from './optim.js';
-import { inBatches, type Split } from './data/dataset.js';
+import { PixelUpload } from './ops/normalize-pixels.js';
+import { inputBatches, type Inputs, type Split } from './data/dataset.js';
 
 /** A network: its parameters (in PyTorch's order and names) and a forward graph builder for any batch size (models/ implement it). */
 export interface Network {
@@ -61,6 +62,8 @@ export class Trainer {
   private readonly metricsUniform: GPUBuffer;
   private readonly metricsDispatch: Dispatch;
   private readonly evalPrograms = new Map<number, EvalForward>();
+  /** Per program: the pixel upload into its input, made on the first pixel batch (or again if the normalisation changes). */
+  private readonly pixelUploads = new Map<Program, { key: string; upload: PixelUpload }>();
   private readonly stepWord = new Uint32Array(1);
   /** The step's dispatches after the program's: the update, then the metric sums. */
   private readonly tail: Dispatch[];
@@ -106,16 +109,33 @@ export class Trainer {
   /** Compute dispatches in one training step's command buffer. */
   get dispatchesPerStep(): number { return this.train.program.dispatches.length + this.tail.length; }
 
-  /** Upload a batch and submit one step; `step` is the global step index (0-based). Does not wait. */
-  step(images: Float32Array, labels: Int32Array, step: number, lr: number): void {
+  /**
+   * Upload a batch and submit one step; `step` is the global step index (0-based). Does not wait. Pixels are uploaded
+   * as bytes and normalised by the step's first dispatch.
+   */
+  step(inputs: Inputs, labels: Int32Array, step: number, lr: number): void {
     const { program, x, y } = this.train;
-    program.write(x, images);
+    const first = this.upload(program, x, inputs);
     program.write(y, labels);
     this.stepWord[0] = step;
     this.gpu.device.queue.writeBuffer(this.metricsUniform, 4, this.stepWord);
     this.sgd.prepare(step, lr, step === 0);
-    program.run(this.tail);
+    program.run(this.tail, first);
     this.unawaited++;
+  }
+
+  /** Writes the inputs into x: float32 as they are; pixels as bytes, returning the dispatch that normalises them into x. */
+  private upload(program: Program, x: Node, inputs: Inputs): Dispatch[] {
+    if (inputs instanceof Float32Array) { program.write(x, inputs); return []; }
+    const key = JSON.stringify([inputs.mean, inputs.std]);
+    let u = this.pixelUploads.get(program);
+    if (u?.key !== key) {
+      const [C, ...rest] = this.net.inputShape;
+      u = { key, upload: new PixelUpload(this.gpu, program.buf(x), x.size, C, rest.reduce((a, b) => a * b, 1), inputs) };
+      this.pixelUploads.set(program, u);
+    }
+    u.upload.write(inputs.bytes);
+    return [u.upload.dispatch];
   }
 
   /**
@@ -249,13 +269,13 @@ export class Trainer {
     const right = new Uint8Array(n);
     const right5 = new Uint8Array(n);
     let lossSum = 0, rightSum = 0, right5Sum = 0;
-    for await (const { images, start, size: B } of inBatches(split, E, opts.indices ?? null)) {
+    for await (const { inputs, start, size: B } of inputBatches(split, E, opts.indices ?? null)) {
       opts.signal?.throwIfAborted();
       await opts.gate?.();
       const f = this.evalProgram(B);
-      f.program.write(f.x, images);
+      const first = this.upload(f.program, f.x, inputs);
       f.program.write(f.y, labels.subarray(start, start + B));
-      f.program.run();
+      f.program.run([], first);
       const l = (await f.program.read(f.losses)) as Float32Array;
       const c = (await f.program.read(f.correct)) as Float32Array;
       const c5 = (await f.program.read(f.correct5)) as Float32Array;

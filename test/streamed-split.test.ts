@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { getGpu } from '../engine/context.js';
 import { BatchIterator, ExampleSource, Split, streamedSplit, subset } from '../engine/data/dataset.js';
 import { ShardSource } from '../engine/data/shard-source.js';
+import { normalization, normalizeInto } from '../engine/data/normalize.js';
 import { FORMAT, MANIFEST, shardFile } from '../engine/data/shards.js';
 import { writeShard } from '../engine/data/write-shard.js';
 import { Rng } from '../engine/random.js';
@@ -83,6 +84,7 @@ test('evaluation of a streamed split, and of chosen examples by index, equals ev
 
 test('a prepared shard folder as a source: prefetched batches equal batches read on the main thread', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cgh-source-'));
+  let src: ShardSource | undefined;
   try {
     mkdirSync(join(dir, 'train'));
     const size = 4, per = 48, rng = new Rng(8);
@@ -92,9 +94,10 @@ test('a prepared shard folder as a source: prefetched batches equal batches read
     const shards = [{ file: shardFile('train', 0), count: 12 }, { file: shardFile('train', 1), count: 8 }];
     const manifest = { format: FORMAT, version: 1, resize: size, crop: size, shardSize: 12, classes: 3, splits: { train: { count: 20, shards } } };
     writeFileSync(join(dir, MANIFEST), JSON.stringify(manifest));
-    const src = new ShardSource(dir, 'train', { workers: 2 });
-    const split = src.asSplit();
-    const plain = streamedSplit({ features: src.features, read: (i, o) => src.read(i, o) }, split.labels);
+    const source = new ShardSource(dir, 'train', { workers: 2 });
+    src = source;
+    const split = source.asSplit();
+    const plain = streamedSplit({ features: source.features, read: (i, o) => source.read(i, o) }, split.labels);
     for (let epoch = 0; epoch < 2; epoch++) {
       const a = new BatchIterator(split, 6, new Rng(epoch), { keepLast: true }), b = new BatchIterator(plain, 6, new Rng(epoch), { keepLast: true });
       const got: Float32Array[] = [];
@@ -102,9 +105,22 @@ test('a prepared shard folder as a source: prefetched batches equal batches read
       const want: Float32Array[] = [];
       for (const x of b.epoch()) want.push(x.images.slice());
       if (got.length !== want.length || got.some((g, i) => !same(g, want[i]))) throw new Error(`epoch ${epoch}: prefetched batches differ`);
+      // The same epoch as pixels (the trainer's path): the stored bytes of the same examples, with the same labels and order.
+      const c = new BatchIterator(split, 6, new Rng(epoch), { keepLast: true }), d = new BatchIterator(plain, 6, new Rng(epoch), { keepLast: true });
+      const ref: string[] = [];
+      for (const x of d.epoch()) ref.push(`${x.labels}|${x.indices}`); // each batch reuses the labels buffer
+      let k = 0;
+      for await (const x of c.epochInputs()) {
+        if (x.inputs instanceof Float32Array) throw new Error('a prepared folder gave float32 batches to the trainer\'s path');
+        const floats = new Float32Array(x.inputs.bytes.length);
+        for (let b = 0; b < x.size; b++) normalizeInto(x.inputs.bytes.subarray(b * 48), 16, normalization(x.inputs.mean, x.inputs.std), floats, b * 48);
+        if (!same(floats, want[k]) || `${x.labels}|${x.indices}` !== ref[k]) throw new Error(`epoch ${epoch} batch ${k}: pixel batches differ`);
+        k++;
+      }
+      if (k !== want.length) throw new Error(`epoch ${epoch}: ${k} pixel batches, ${want.length} float32`);
     }
-    await src.close();
   } finally {
+    await src?.close(); // also when a check fails: its prefetch threads would keep the process alive
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,4 +1,5 @@
 import type { Rng } from '../random.js';
+import type { PixelNormalization } from '../ops/normalize-pixels.js';
 
 /** A problem with the user's data or data options; the message is one line naming the problem and the fix. */
 export class DataError extends Error {
@@ -27,6 +28,25 @@ export interface ExampleSource {
    * the generator is resumed. Absent: callers use read().
    */
   batches?(order: Int32Array, batchSize: number): AsyncGenerator<Float32Array>;
+  /**
+   * The same batches as stored 8-bit pixels, prepared ahead of use, with the normalisation that maps them to what
+   * read() gives; each is valid until the generator is resumed. Training and evaluation take these when present.
+   */
+  pixelBatches?(order: Int32Array, batchSize: number): AsyncGenerator<Pixels>;
+}
+
+/**
+ * A batch of 8-bit pixels [B, C, H, W] and the normalisation that makes them the network's input (what the source's
+ * read() gives): the trainer uploads the bytes and normalises them on the GPU.
+ */
+export interface Pixels extends PixelNormalization { bytes: Uint8Array }
+
+/** A batch's network input: float32 values as the network takes them, or pixels it normalises on the GPU. */
+export type Inputs = Float32Array | Pixels;
+
+/** Examples in a batch of inputs with `features` values per example. */
+export function examplesIn(inputs: Inputs, features: number): number {
+  return (inputs instanceof Float32Array ? inputs.length : inputs.bytes.length) / features;
 }
 
 /** A split whose examples come from a source; labels are held (label noise replaces them). */
@@ -39,6 +59,7 @@ export function selectSource(source: ExampleSource, indices: Int32Array): Exampl
   const map = (ks: ArrayLike<number>) => Int32Array.from(ks, (k) => indices[k]);
   const view: ExampleSource = { features: source.features, read: (ks, out) => source.read(map(ks), out) };
   if (source.batches) view.batches = (order, B) => source.batches!(map(order), B);
+  if (source.pixelBatches) view.pixelBatches = (order, B) => source.pixelBatches!(map(order), B);
   return view;
 }
 
@@ -67,6 +88,24 @@ export async function* inBatches(
     if (!buffer) { yield { images: split.images.subarray(start * f, (start + size) * f), start, size }; continue; }
     readInto(split, order.subarray(start, start + size), f, buffer);
     yield { images: buffer.subarray(0, size * f), start, size };
+  }
+}
+
+/** inBatches, with a source's pixel batches where it has them (the trainer's input path). */
+export async function* inputBatches(
+  split: Split, batchSize: number, indices: Int32Array | null = null,
+): AsyncGenerator<{ inputs: Inputs; start: number; size: number }> {
+  const source = split.source;
+  if (!source?.pixelBatches) {
+    for await (const b of inBatches(split, batchSize, indices)) yield { inputs: b.images, start: b.start, size: b.size };
+    return;
+  }
+  const order = indices ?? Int32Array.from({ length: split.n }, (_, i) => i);
+  let start = 0;
+  for await (const inputs of source.pixelBatches(order, batchSize)) {
+    const size = examplesIn(inputs, source.features);
+    yield { inputs, start, size };
+    start += size;
   }
 }
 
@@ -127,6 +166,9 @@ export interface Batch {
   size: number;
 }
 
+/** A Batch whose inputs may be pixels (BatchIterator.epochInputs). */
+export interface InputBatch extends Omit<Batch, 'images'> { inputs: Inputs }
+
 export interface BatchOptions {
   /** Yield the final batch even when it is smaller than the batch size (default false). */
   keepLast?: boolean;
@@ -185,16 +227,34 @@ export class BatchIterator {
   async *epochAhead(from = 0): AsyncGenerator<Batch> {
     const source = this.split.source;
     if (!source?.batches) { yield* this.epoch(from); return; }
+    for await (const b of this.streamed(from, (order, B) => source.batches!(order, B))) {
+      yield { images: b.inputs, labels: b.labels, indices: b.indices, size: b.size };
+    }
+  }
+
+  /** epochAhead, with the source's pixel batches where it has them (the trainer's input path; same batches otherwise). */
+  async *epochInputs(from = 0): AsyncGenerator<InputBatch> {
+    const source = this.split.source;
+    if (!source?.pixelBatches) {
+      for await (const b of this.epochAhead(from)) yield { inputs: b.images, labels: b.labels, indices: b.indices, size: b.size };
+      return;
+    }
+    yield* this.streamed(from, (order, B) => source.pixelBatches!(order, B));
+  }
+
+  /** The epoch's batches as `batches` yields them for the shuffled order, from batch `from` on. */
+  private async *streamed<T extends Inputs>(from: number, batches: (order: Int32Array, B: number) => AsyncGenerator<T>,
+  ): AsyncGenerator<Omit<InputBatch, 'inputs'> & { inputs: T }> {
     const { order, batchSize: B } = this;
     for (let i = 0; i < order.length; i++) order[i] = i;
     this.rng.shuffle(order);
     const used = order.subarray(Math.min(from * B, order.length), Math.min(this.batchesPerEpoch * B, order.length));
     let b = 0;
-    for await (const images of source.batches(used, B)) {
+    for await (const inputs of batches(used, B)) {
       const indices = used.subarray(b * B, Math.min((b + 1) * B, used.length));
       const size = indices.length;
       for (let k = 0; k < size; k++) this.labels[k] = this.split.labels[indices[k]];
-      yield { images, labels: size === B ? this.labels : this.labels.subarray(0, size), indices, size };
+      yield { inputs, labels: size === B ? this.labels : this.labels.subarray(0, size), indices, size };
       b++;
     }
   }

@@ -1,9 +1,10 @@
 /**
  * A prepared split (cgh prepare) as an ExampleSource: normalised float32 examples read on demand, and batches
- * prepared ahead by worker threads for training and evaluation. Memory stays bounded whatever the split's size.
+ * prepared ahead by worker threads for training and evaluation, as the stored uint8 pixels that the trainer
+ * normalises on the GPU (or as float32 normalised on the workers). Memory stays bounded whatever the split's size.
  */
 import { availableParallelism } from 'node:os';
-import type { ExampleSource, Split } from './dataset.js';
+import type { ExampleSource, Pixels, Split } from './dataset.js';
 import { streamedSplit } from './dataset.js';
 import { normalization, normalizeInto, IMAGENET_MEAN, IMAGENET_STD, type Normalization } from './normalize.js';
 import { BatchPrefetcher } from './prefetch.js';
@@ -14,6 +15,11 @@ export interface ShardSourceOptions {
   std?: readonly number[];
   /** Prefetch threads (default: the cores less one, at most 8). */
   workers?: number;
+  /**
+   * Offer the trainer uint8 pixel batches to normalise on the GPU (default true); false leaves only the float32
+   * batches normalised on the workers.
+   */
+  pixels?: boolean;
 }
 
 export class ShardSource implements ExampleSource {
@@ -21,8 +27,9 @@ export class ShardSource implements ExampleSource {
   readonly features: number;
   private readonly norm: Normalization;
   private readonly bytes: Uint8Array;
-  /** Idle prefetchers by batch size; one in use (a training epoch paused for an evaluation) is not shared. */
-  private readonly idle = new Map<number, BatchPrefetcher[]>();
+  /** Idle prefetchers by output and batch size; one in use (a training epoch paused for an evaluation) is not shared. */
+  private readonly idle = new Map<string, BatchPrefetcher[]>();
+  readonly pixelBatches?: (order: Int32Array, batchSize: number) => AsyncGenerator<Pixels>;
   private readonly all: BatchPrefetcher[] = [];
 
   constructor(readonly dir: string, readonly split: string, private readonly opts: ShardSourceOptions = {}) {
@@ -30,6 +37,7 @@ export class ShardSource implements ExampleSource {
     this.features = this.reader.exampleBytes;
     this.norm = normalization(opts.mean ?? IMAGENET_MEAN, opts.std ?? IMAGENET_STD);
     this.bytes = new Uint8Array(this.reader.exampleBytes);
+    if (opts.pixels !== false) this.pixelBatches = (order, batchSize) => this.pixelsOf(order, batchSize);
   }
 
   /** The split with its stored labels. */
@@ -46,22 +54,33 @@ export class ShardSource implements ExampleSource {
   }
 
   async *batches(order: Int32Array, batchSize: number): AsyncGenerator<Float32Array> {
-    let p = this.idle.get(batchSize)?.pop();
+    for await (const x of this.prefetched(order, batchSize, false)) yield x as Float32Array;
+  }
+
+  private async *pixelsOf(order: Int32Array, batchSize: number): AsyncGenerator<Pixels> {
+    const mean = this.opts.mean ?? IMAGENET_MEAN, std = this.opts.std ?? IMAGENET_STD;
+    for await (const bytes of this.prefetched(order, batchSize, true)) yield { bytes: bytes as Uint8Array, mean, std };
+  }
+
+  /** Batches from an idle prefetcher of this batch size and output (or a new one); each is recycled when the caller resumes. */
+  private async *prefetched(order: Int32Array, batchSize: number, raw: boolean): AsyncGenerator<Float32Array | Uint8Array> {
+    const key = `${raw ? 'uint8' : 'float32'} ${batchSize}`;
+    let p = this.idle.get(key)?.pop();
     if (!p) {
       const workers = this.opts.workers ?? Math.max(1, Math.min(8, availableParallelism() - 1));
-      p = new BatchPrefetcher(this.dir, this.split, { batchSize, workers, mean: this.opts.mean, std: this.opts.std });
+      p = new BatchPrefetcher(this.dir, this.split, { batchSize, workers, mean: this.opts.mean, std: this.opts.std, raw });
       this.all.push(p);
     }
     try {
       p.start(order);
       for (let b = await p.next(); b; b = await p.next()) {
-        yield b.x as Float32Array;
+        yield b.x;
         p.recycle(b);
       }
     } finally {
-      const list = this.idle.get(batchSize) ?? [];
+      const list = this.idle.get(key) ?? [];
       list.push(p);
-      this.idle.set(batchSize, list);
+      this.idle.set(key, list);
     }
   }
 

@@ -1,4 +1,4 @@
-import { curve, epochsTo, epochsTrained, pct, type LoadedExperiment } from './data.js';
+import { curve, epochsTo, epochsTrained, finalOf, pct, showsTopFive, type LoadedExperiment } from './data.js';
 import { configsOf, deadText, describeData } from './common.js';
 import type { Section } from './html.js';
 import { antiAdversarialVerdicts } from '../verdicts/anti-adversarial.js';
@@ -15,6 +15,7 @@ export function antiAdversarialSection(e: LoadedExperiment): Section {
   const show = (x: number | null) => (x === null ? `not within ${budget} epochs` : `${+x.toFixed(2)} epochs`);
   const checks = antiAdversarialVerdicts(condition(e, 'noisy-from-pretrained'), condition(e, 'noisy-from-scratch'));
   const stop = pre?.summary?.stop;
+  const top5 = showsTopFive([pre, fromPre, fromScratch]);
   return {
     id: 'anti-adversarial',
     title: 'Anti-adversarial initialisation',
@@ -39,8 +40,11 @@ export function antiAdversarialSection(e: LoadedExperiment): Section {
     tables: [{
       id: 'epochs',
       title: `Epochs to ${pct(goal, 0)} training accuracy on 100%-noise labels`,
-      columns: ['initialisation', 'epochs', 'dead units at the end', 'paper (ResNet-18, ImageNet)'],
-      rows: [['clean-trained weights', show(a), deadText(fromPre), '62'], ['random', show(b), deadText(fromScratch), '81']],
+      columns: ['initialisation', 'epochs', ...(top5 ? ['final training top-5'] : []), 'dead units at the end', 'paper (ResNet-18, ImageNet)'],
+      rows: [
+        ['clean-trained weights', show(a), ...(top5 ? [pct(finalOf(fromPre, 'train', 'top5'))] : []), deadText(fromPre), '62'],
+        ['random', show(b), ...(top5 ? [pct(finalOf(fromScratch, 'train', 'top5'))] : []), deadText(fromScratch), '81'],
+      ],
       note: 'A dead unit never fires on any training image; with many of them the comparison measures dead units, not the paper\'s question.',
     }],
     notes: unfinishedNote(e),

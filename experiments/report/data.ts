@@ -64,6 +64,15 @@ export function finalOf(run: LoadedRun | undefined, set: string, field: 'acc' | 
   return e.length ? (e[e.length - 1][field] ?? NaN) : NaN;
 }
 
+/**
+ * Whether a top-5 column says anything about these runs: their evaluations carry top-5 and one is below 1. With five
+ * classes or fewer top-5 is always 1; with more, an untrained model's first evaluation is already below it.
+ */
+export function showsTopFive(runs: Iterable<LoadedRun | undefined>): boolean {
+  for (const run of runs) for (const r of run?.rows ?? []) if (r.kind === 'eval' && typeof r.top5 === 'number' && r.top5 < 1) return true;
+  return false;
+}
+
 export function peakOf(run: LoadedRun | undefined, set: string): number {
   const e = evals(run, set);
   return e.length ? Math.max(...e.map((r) => r.acc)) : NaN;

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { accuracyByDifficulty, DIFFICULTY_FILE, readDifficulty, type DifficultyRow } from '../protocols/difficulty.js';
 import { splitText } from '../protocols/easy-hard.js';
 import { readExamples } from '../run/grid-run.js';
-import { pct, type LoadedExperiment, type LoadedRun } from './data.js';
+import { finalOf, pct, showsTopFive, type LoadedExperiment, type LoadedRun } from './data.js';
 import { configsOf, describeData } from './common.js';
-import type { Section } from './html.js';
+import type { Section, Table } from './html.js';
 import { difficultyVerdicts, type DifficultyRun } from '../verdicts/difficulty.js';
 import type { Verdict } from '../verdicts/verdict.js';
 import { unfinishedNote } from './conditions.js';
@@ -88,9 +88,25 @@ export function difficultySection(e: LoadedExperiment): Section {
       title: 'Difficulty, RM3 accuracy and count',
       columns: ['difficulty', 'count', 'RM3 accuracy', 'SGD accuracy', 'paper RM3 accuracy (ImageNet)'],
       rows: table,
-    }],
+    }, ...finalTable(e)],
     notes: unfinishedNote(e),
     command: e.spec.command,
     configs: configsOf(e),
   };
+}
+
+/**
+ * Each run's final top-1 and top-5 accuracy on the whole training set and the test set, where top-5 says something
+ * (more than five classes); the per-example records behind the levels hold top-1 only.
+ */
+function finalTable(e: LoadedExperiment): Table[] {
+  const runs = ['rm3', 'sgd'].filter((n) => e.runs.has(n)).map((n) => e.runs.get(n)!);
+  if (!showsTopFive(runs)) return [];
+  return [{
+    id: 'final',
+    title: 'Final accuracy of each run, top-1 and top-5',
+    columns: ['run', 'train acc', 'train top-5', 'test acc', 'test top-5'],
+    rows: runs.map((r) => [r.name.toUpperCase(), pct(finalOf(r, 'train')), pct(finalOf(r, 'train', 'top5')), pct(finalOf(r, 'test')),
+      pct(finalOf(r, 'test', 'top5'))]),
+  }];
 }

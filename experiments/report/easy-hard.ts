@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readSplits, SPLITS_FILE } from '../protocols/easy-hard.js';
 import { decodeSafetensors } from '../../engine/safetensors.js';
-import { curve, evals, finalOf, pct, epochsTrained, type LoadedExperiment } from './data.js';
+import { curve, evals, finalOf, pct, epochsTrained, showsTopFive, type LoadedExperiment, type LoadedRun } from './data.js';
 import { configsOf, describeData } from './common.js';
 import type { Section, Table } from './html.js';
 import { easyHardVerdicts } from '../verdicts/easy-hard.js';
@@ -33,6 +33,8 @@ export function easyHardSection(e: LoadedExperiment): Section {
   const checksT = pick('easy-hard-transfer', 'easy-hard-hard-to-easy');
   const ee = finalOf(easy, 'e-test'), eh = finalOf(easy, 'h-test'), he = finalOf(hard, 'e-test'), hh = finalOf(hard, 'h-test');
   const stopAt = threshold?.summary?.stop;
+  const top5 = showsTopFive([easy, hard, full]);
+  const top5Of = (run: LoadedRun | undefined, sets: string[]) => (top5 ? [sets.map((s) => pct(finalOf(run, s, 'top5'))).join(' / ')] : []);
   const setupBits = [
     `SGD on ${describeData(full ?? threshold)} until the whole training set first reached ${pct(Number(e.spec.options.threshold), 0)} accuracy`,
     stopAt ? `(at epoch ${stopAt.epoch.toFixed(2)}, step ${stopAt.step}, ${pct(stopAt.acc)})` : '(threshold run unfinished)',
@@ -66,11 +68,12 @@ export function easyHardSection(e: LoadedExperiment): Section {
     tables: [...classTable(threshold?.dir), {
       id: 'table',
       title: 'Trained on × evaluated on (Section 4.4)',
-      columns: ['model trained on', 'e-test', 'h-test', 'original test', 'paper (e-test / h-test)'],
+      columns: ['model trained on', 'e-test', 'h-test', 'original test', ...(top5 ? ['top-5: e-test / h-test / original test'] : []),
+        'paper (e-test / h-test)'],
       rows: [
-        ['easy (e-train)', pct(ee), pct(eh), pct(finalOf(easy, 'test')), '85% / 17%'],
-        ['hard (h-train)', pct(he), pct(hh), pct(finalOf(hard, 'test')), '44% / 21%'],
-        ['full training set', 'n/a', 'n/a', pct(finalOf(full, 'test')), ''],
+        ['easy (e-train)', pct(ee), pct(eh), pct(finalOf(easy, 'test')), ...top5Of(easy, ['e-test', 'h-test', 'test']), '85% / 17%'],
+        ['hard (h-train)', pct(he), pct(hh), pct(finalOf(hard, 'test')), ...top5Of(hard, ['e-test', 'h-test', 'test']), '44% / 21%'],
+        ['full training set', 'n/a', 'n/a', pct(finalOf(full, 'test')), ...(top5 ? [`n/a / n/a / ${pct(finalOf(full, 'test', 'top5'))}`] : []), ''],
       ],
       note: 'The full model has seen the e-test and h-test examples in training, so only its original-test accuracy is shown.',
     }],

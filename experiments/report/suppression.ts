@@ -1,7 +1,7 @@
 import { noiseRunName } from '../protocols/label-noise.js';
 import { suppressionVerdicts } from '../verdicts/suppression.js';
 import { accuracyOf, showEstimate } from '../verdicts/verdict.js';
-import { finalOf, type LoadedExperiment, type LoadedRun } from './data.js';
+import { finalOf, pct, showsTopFive, type LoadedExperiment, type LoadedRun } from './data.js';
 import { noiseLabel } from './checks.js';
 import { configsOf, deadText, describeData, statusText } from './common.js';
 import type { PanelGrid, Section } from './html.js';
@@ -59,6 +59,7 @@ export function suppressionSection(e: LoadedExperiment): Section {
   }
   const est = (g: LoadedRun[], set: string) => (g.length && g.some((r) => r.rows.length) ? showEstimate(accuracyOf(g.map(recordOf), set)) : 'n/a');
   const first = runs(rules[0], levels[0])[0];
+  const top5 = showsTopFive(e.runs.values());
   return {
     id: 'suppression',
     title: 'Suppressing weak gradient directions: SGD, RA3, RM3, M3',
@@ -71,11 +72,12 @@ export function suppressionSection(e: LoadedExperiment): Section {
     tables: [{
       id: 'final',
       title: 'Final accuracies (mean ± standard error over seeds, last evaluations)',
-      columns: ['rule', 'noise', 'seeds', 'batch', 'train acc', 'test acc', 'pristine acc', 'corrupt acc', 'dead units (first seed)', 'status (first seed)'],
+      columns: ['rule', 'noise', 'seeds', 'batch', 'train acc', 'test acc', 'pristine acc', 'corrupt acc', ...(top5 ? ['test top-5 (first seed)'] : []),
+        'dead units (first seed)', 'status (first seed)'],
       rows: levels.flatMap((p) => rules.map((r) => {
         const g = runs(r, p);
         return [r.toUpperCase(), noiseLabel(p), g.length, g[0]?.config.batchSize ?? 'n/a', est(g, 'train-sample'), est(g, 'test'), est(g, 'pristine'),
-          p > 0 && p < 1 ? est(g, 'corrupt') : 'n/a', deadText(g[0]), statusText(g[0])];
+          p > 0 && p < 1 ? est(g, 'corrupt') : 'n/a', ...(top5 ? [pct(finalOf(g[0], 'test', 'top5'))] : []), deadText(g[0]), statusText(g[0])];
       })),
     }],
     notes: unfinishedNote(e),

@@ -1,6 +1,6 @@
 import { noiseRunName } from '../protocols/label-noise.js';
 import { winsorizeVerdicts } from '../verdicts/winsorize.js';
-import { finalOf, pct, type LoadedExperiment } from './data.js';
+import { finalOf, pct, showsTopFive, type LoadedExperiment } from './data.js';
 import { noiseLabel } from './checks.js';
 import { configsOf, deadText, describeData, statusText } from './common.js';
 import type { PanelGrid, Section } from './html.js';
@@ -38,6 +38,7 @@ export function winsorizeSection(e: LoadedExperiment): Section {
     columns: levels.length, panels, checks,
   };
   const first = conditionRuns(e, name(levels[0], noise[0]))[0];
+  const top5 = showsTopFive(e.runs.values());
   return {
     id: 'winsorize',
     title: 'Winsorized gradients',
@@ -51,10 +52,11 @@ export function winsorizeSection(e: LoadedExperiment): Section {
     tables: [{
       id: 'final',
       title: 'Final accuracies',
-      columns: ['noise', 's', 'final train acc', 'final test acc', 'gap (train − test)', 'dead units', 'status'],
+      columns: ['noise', 's', 'final train acc', 'final test acc', ...(top5 ? ['final test top-5'] : []), 'gap (train − test)', 'dead units', 'status'],
       rows: noise.flatMap((p) => levels.map((s) => {
         const r = conditionRuns(e, name(s, p))[0];
-        return [noiseLabel(p), s, pct(finalOf(r, 'train-sample')), pct(finalOf(r, 'test')), `${(gapOf(r) * 100).toFixed(1)} pts`, deadText(r), statusText(r)];
+        return [noiseLabel(p), s, pct(finalOf(r, 'train-sample')), pct(finalOf(r, 'test')), ...(top5 ? [pct(finalOf(r, 'test', 'top5'))] : []),
+          `${(gapOf(r) * 100).toFixed(1)} pts`, deadText(r), statusText(r)];
       })),
     }],
     notes: unfinishedNote(e),

@@ -276,14 +276,14 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       const ended = await pointInside();
       if (ended) return ended;
     }
-    for await (const b of batches.epochAhead(inEpoch)) {
+    for await (const b of batches.epochInputs(inEpoch)) {
       if (inEpoch === spe) break;
       await gateOf(hooks, () => { trainMs += performance.now() - t0; tick(); }, () => { t0 = performance.now(); since = t0; });
       if (hooks.signal?.aborted && inEpoch % perUpdate === 0) {
         trainMs += performance.now() - t0;
         return stopHere(false);
       }
-      trainer.step(b.images, b.labels, step, lr);
+      trainer.step(b.inputs, b.labels, step, lr);
       step++;
       inEpoch++;
       // The divergence rule's reference: the loss of the very first step, read without disturbing the sums.
