@@ -106,8 +106,10 @@ export class Trainer {
     this.tail = [...this.sgd.dispatches, this.metricsDispatch];
   }
 
-  /** Compute dispatches in one training step's command buffer. */
-  get dispatchesPerStep(): number { return this.train.program.dispatches.length + this.tail.length; }
+  /** Compute dispatches in one training step's command buffer (one more once pixel batches are normalised on the GPU). */
+  get dispatchesPerStep(): number {
+    return this.train.program.dispatches.length + this.tail.length + (this.pixelUploads.has(this.train.program) ? 1 : 0);
+  }
 
   /**
    * Upload a batch and submit one step; `step` is the global step index (0-based). Does not wait. Pixels are uploaded

@@ -127,13 +127,14 @@ test('training from a prepared folder gives the same losses through uint8 pixels
         }
       }
       const evaluation = await trainer.evaluate(split, { perExample: true }); // 30 examples in batches of 8: a short last batch
-      return { losses, evaluation };
+      return { losses, evaluation, dispatches: trainer.dispatchesPerStep };
     };
     const bytes = await runOf(true), floats = await runOf(false);
     if (bytes.losses.length !== 2 * Math.floor(n / B)) throw new Error(`${bytes.losses.length} steps`);
     bytes.losses.forEach((l, i) => {
       if (!(Math.abs(l - floats.losses[i]) <= 1e-5)) throw new Error(`step ${i}: loss ${l} through pixels, ${floats.losses[i]} through float32`);
     });
+    if (bytes.dispatches !== floats.dispatches + 1) throw new Error(`${bytes.dispatches} dispatches per step through pixels, ${floats.dispatches} through float32`);
     const [a, b] = [bytes.evaluation, floats.evaluation];
     if (!(Math.abs(a.loss - b.loss) <= 1e-5) || a.accuracy !== b.accuracy || a.top5 !== b.top5) {
       throw new Error(`evaluation through pixels ${JSON.stringify(a)} vs float32 ${JSON.stringify(b)}`);

@@ -31,6 +31,8 @@ export interface GridRunOptions {
   verbose?: boolean;
   /** Passed to the run (tests simulate kills here). */
   hooks?: RunHooks;
+  /** The grid's name in progress lines: the experiment, or the reproduce part's folder where one experiment has two. */
+  label?: string;
 }
 
 export async function planGrid(folder: string): Promise<GridPlan> {
@@ -89,20 +91,19 @@ export async function openGrid(name: string, out: string, r: ExperimentRequest):
  * The local path: the plan with its estimate (unless a tracker numbering several grids' runs is given), openGrid,
  * then every run of the grid in order and the report; returns the report's path.
  */
-export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker; label?: string } = {})
+export async function runGrid(name: string, out: string, r: ExperimentRequest, opts: GridRunOptions & { tracker?: PlanTracker } = {})
   : Promise<string> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   // The folder before the plan: a folder another process holds is refused before any plan is printed.
   await openGrid(name, out, r);
   const tracker = opts.tracker ?? await planGrids([{ experiment: name, out, request: r }], { ...opts, log });
   const { runs } = gridOf(out);
-  // The tracker's name for this grid: the experiment, or the reproduce part's folder where one experiment has two.
   const label = opts.label ?? name;
   for (const run of topologicalOrder(runs)) {
     const line = tracker.starting(label, run.name);
     if (line) log(line);
     const t0 = performance.now();
-    await executeGridRun(out, run.name, opts);
+    await executeGridRun(out, run.name, { ...opts, label });
     tracker.finished(label, run.name, (performance.now() - t0) / 1000);
   }
   return writeGridReport(out);
@@ -212,7 +213,7 @@ async function loggedRun(dir: string, experiment: string, config: RunConfig, dat
   const write = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   let lastLine = performance.now();
   const log = (line: string) => { write(line); lastLine = performance.now(); };
-  const label = `${experiment}/${config.run}`;
+  const label = `${opts.label ?? experiment}/${config.run}`;
   const t0 = performance.now();
   const hooks: RunHooks = {
     ...opts.hooks,
