@@ -15,7 +15,7 @@ import { serveCommand, startServer, type RunningServer } from '../cli/serve.js';
 import { UsageError } from '../cli/args.js';
 import { decodeSafetensors } from '../engine/safetensors.js';
 import { Rng } from '../engine/random.js';
-import { idxBytes } from './helpers/idx-files.js';
+import { pickedFile, randomIdx } from './helpers/idx-files.js';
 import { downloadBytes, downloadText, launchChromium, messageText, openPage, seriesPoints, setSettings, waitForStatus } from './helpers/browser.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -209,10 +209,8 @@ test('without WebGPU the page says so and what to use instead', async () => {
 
 test('bad input (not IDX, a mismatched pair, a batch larger than the data) gives a message and the page keeps working', async () => {
   const { page, errors } = await openPage(browser, server.url);
-  const rng = new Rng(9);
-  const images = (n: number) => idxBytes([n, 5, 5], Array.from({ length: n * 25 }, () => rng.int(256)));
-  const labels = (n: number) => idxBytes([n], Array.from({ length: n }, () => rng.int(10)));
-  const file = (name: string, bytes: Uint8Array) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
+  const { images, labels } = randomIdx(new Rng(9), 5);
+  const file = pickedFile;
   const good = {
     'file-train-images': file('train-images.gz', gzipSync(images(60))),
     'file-train-labels': file('train-labels', labels(60)),

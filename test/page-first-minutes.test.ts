@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../cli/serve.js';
 import { gzipSync } from 'fflate';
 import { Rng } from '../engine/random.js';
-import { idxBytes } from './helpers/idx-files.js';
+import { pickedFile, randomIdx } from './helpers/idx-files.js';
 import { launchChromium, messageText, openPage, setSettings, waitForStatus } from './helpers/browser.js';
 
 let server: RunningServer;
@@ -121,10 +121,8 @@ test('a running page warns before leaving; after a reload it offers the kept run
 
 test('a kept run on picked IDX files continues once the same files are picked again', async () => {
   const { page, errors } = await openPage(browser, server.url);
-  const rng = new Rng(3);
-  const images = (n: number) => idxBytes([n, 6, 6], Array.from({ length: n * 36 }, () => rng.int(256)));
-  const labels = (n: number) => idxBytes([n], Array.from({ length: n }, () => rng.int(10)));
-  const file = (name: string, bytes: Uint8Array) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
+  const { images, labels } = randomIdx(new Rng(3), 6);
+  const file = pickedFile;
   const files = {
     'file-train-images': file('tr-images.gz', gzipSync(images(200))),
     'file-train-labels': file('tr-labels', labels(200)),

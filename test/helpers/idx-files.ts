@@ -21,3 +21,16 @@ export function cifarBytes(labels: number[], pixels: Uint8Array): Uint8Array {
   });
   return out;
 }
+
+/** Random IDX images [n, side, side] and labels [n] of ten classes, drawn from `int(k)` (a seeded Rng's). */
+export function randomIdx(rng: { int(k: number): number }, side: number) {
+  return {
+    images: (n: number) => idxBytes([n, side, side], Array.from({ length: n * side * side }, () => rng.int(256))),
+    labels: (n: number) => idxBytes([n], Array.from({ length: n }, () => rng.int(10))),
+  };
+}
+
+/** A file for Playwright's setInputFiles. */
+export function pickedFile(name: string, bytes: Uint8Array) {
+  return { name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) };
+}
