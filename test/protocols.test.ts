@@ -15,6 +15,7 @@ import { suppression } from '../experiments/protocols/suppression.js';
 import { streamedSplit, type Split } from '../engine/data/dataset.js';
 import { decodeSafetensors } from '../engine/safetensors.js';
 import { RunInterrupted } from '../experiments/run/grid-run.js';
+import { costKey, planLines, type PlannedWork } from '../experiments/protocols/plan-estimate.js';
 
 // Called at every batch read of the first run's last evaluation set, "watched", so a test can stop the run inside an evaluation.
 let onWatchedRead: (() => void) | null = null;
@@ -184,6 +185,18 @@ test('a run stopped by its abort signal, in training or in evaluation, resumes w
     assert.equal(rows(dir), rows(whole), `${what}: the rows`);
     assert.equal(weights(dir), weights(whole), `${what}: the final weights`);
   }
+});
+
+test('a plan prices each grid with the cost measured on its own model (reproduce trains several)', () => {
+  const work = (run: string, cost?: { trainS: number; evalS: number }): PlannedWork =>
+    ({ experiment: 'x', run, epochs: 1, trainExamples: 100, evalExamples: 50, finished: false, cost });
+  const lines = planLines([work('small'), work('large', { trainS: 0.1, evalS: 0.02 })], { trainS: 0.01, evalS: 0.002 });
+  assert.match(lines[0], /^plan: 2 of 2 runs to do, about 0:12 /, 'the total: 1.1 s + 11 s');
+  assert.match(lines[1], /x\/small .* about 0:01$/);
+  assert.match(lines[2], /x\/large .* about 0:11$/);
+  const settings = { dataset: 'mnist', model: 'mlp', hidden: [128], batchSize: 32 } as never;
+  assert.is(costKey(settings), costKey({ ...(settings as object), lr: 0.5, rule: 'rm3' } as never), 'the rule and lr share a measurement');
+  assert.is.not(costKey(settings), costKey({ ...(settings as object), hidden: [256, 256, 256] } as never));
 });
 
 test.run();

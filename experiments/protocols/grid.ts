@@ -10,7 +10,7 @@ import { writeReport } from '../report/index.js';
 import { openExperimentFolder, readSpec, type ExperimentSpec } from './experiment-folder.js';
 import { findProtocol, protocolNames } from './index.js';
 import type { GridContext, PlannedRun, Protocol } from './protocol.js';
-import { gridWork, measureCost, planLines, PlanTracker } from './plan-estimate.js';
+import { costKey, gridWork, measureCost, planLines, PlanTracker, type Cost } from './plan-estimate.js';
 
 /**
  * An experiment folder as a grid of runs, each executable on its own: planGrid lists the runs with their
@@ -111,16 +111,25 @@ export async function runGrid(name: string, out: string, r: ExperimentRequest, o
 
 /**
  * Prints the plan of one or more experiments with an estimated time (the cost of an example measured on this adapter
- * with the first experiment's model) and returns the tracker that numbers their runs. Writes nothing.
+ * with each experiment's model) and returns the tracker that numbers their runs. Writes nothing.
  */
 export async function planGrids(parts: { experiment: string; out: string; request: ExperimentRequest; label?: string }[], opts: GridRunOptions = {})
   : Promise<PlanTracker> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const work = parts.flatMap((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out, p.label));
+  const works = parts.map((p) => gridWork(validateRequest(p.experiment, p.request), { experiment: p.experiment, ...p.request }, p.out, p.label));
+  const work = works.flat();
   // Nothing left to run: no plan to show, and no need to measure anything.
   if (work.every((w) => w.finished)) return new PlanTracker(work, { trainS: 0, evalS: 0 });
-  const first = parts[0].request.settings;
-  const cost = await measureCost(await getGpu({ adapterName: opts.adapter }), await dataOf(first), first);
+  // One measurement per model among the parts with runs to do (cgh reproduce trains several).
+  const gpu = await getGpu({ adapterName: opts.adapter });
+  const costs = new Map<string, Cost>();
+  for (const [i, p] of parts.entries()) {
+    if (works[i].every((w) => w.finished)) continue;
+    const s = p.request.settings, key = costKey(s);
+    if (!costs.has(key)) costs.set(key, await measureCost(gpu, await dataOf(s), s));
+    for (const w of works[i]) w.cost = costs.get(key);
+  }
+  const cost = [...costs.values()][0];
   for (const line of planLines(work, cost)) log(line);
   return new PlanTracker(work, cost);
 }

@@ -21,6 +21,8 @@ export interface PlannedWork {
   /** Examples evaluated over the run (every evaluation point's sets). */
   evalExamples: number;
   finished: boolean;
+  /** The cost measured with this grid's own model, where a plan measures several (cgh reproduce). */
+  cost?: Cost;
 }
 
 /** Seconds per training example and per evaluated example on this adapter. */
@@ -74,7 +76,13 @@ export async function measureCost(gpu: Gpu, data: ExperimentData, s: TrainSettin
 }
 
 export function seconds(w: PlannedWork, c: Cost): number {
-  return w.trainExamples * c.trainS + w.evalExamples * c.evalS;
+  const { trainS, evalS } = w.cost ?? c;
+  return w.trainExamples * trainS + w.evalExamples * evalS;
+}
+
+/** What the cost of an example depends on, among the settings: runs with the same key share one measurement. */
+export function costKey(s: TrainSettings): string {
+  return JSON.stringify([s.dataset, s.dataDir, s.model, s.hidden, s.width, s.batchSize, s.trainSize]);
 }
 
 export function clock(s: number): string {
