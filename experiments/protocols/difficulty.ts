@@ -5,7 +5,8 @@ import { ExperimentError } from '../run/grid-run.js';
 import { difficultySection } from '../report/difficulty.js';
 import { writeFileAtomic } from '../files/durable-file.js';
 import { defineProtocol, trainingSetRun, type GridContext, type PlannedRun } from './protocol.js';
-import { classifyAtThreshold, EVERY_STEP_FLAG, everyStepOption, SPLIT_FLAG, thresholdRun, validateSplit, type EasySplit } from './easy-hard.js';
+import { classificationFlags, classificationOptions, classifyAtThreshold, EVERY_STEP_FLAG, SPLIT_FLAG, thresholdRun, validateSplit, type EasySplit }
+  from './easy-hard.js';
 import { budgetFlag, parseFraction, percentList, validateThreshold } from './option-flags.js';
 
 /**
@@ -77,7 +78,7 @@ async function writeDifficultyWhenComplete(ctx: GridContext, o: DifficultyOption
   const masks: Uint8Array[] = [];
   for (const [r, n] of names.entries()) {
     // Ties at the boundary are drawn anew for each classification, as its initialisation is.
-    const { easy, hard } = await classifyAtThreshold(ctx, n, o.threshold, o.split ?? 'evaluation', ctx.spec.settings.dataSeed * 2 + 7 + r);
+    const { easy, hard } = await classifyAtThreshold(ctx, n, o.threshold, o.split, r);
     const mask = new Uint8Array(easy.length + hard.length);
     for (const i of hard) mask[i] = 1;
     masks.push(mask);
@@ -110,12 +111,11 @@ export const difficulty = defineProtocol<DifficultyOptions>({
     threshold: parseFraction(String(a.threshold), '--threshold'),
     compareSgd: a.compareSgd as boolean,
     thresholdEpochs: (a.thresholdEpochs as number | undefined) ?? budgets.thresholdEpochs,
-    split: String(a.split ?? 'exact') as EasySplit,
-    ...everyStepOption(a),
+    ...classificationOptions(a),
   }),
   toFlags: (o) => [
     '--threshold', percentList([o.threshold]), '--repeats', String(o.repeats), ...(o.compareSgd ? [] : ['--compare-sgd=false']),
-    ...budgetFlag('--threshold-epochs', o.thresholdEpochs), '--split', o.split ?? 'evaluation', ...(o.thresholdEveryStep ? ['--threshold-every-step'] : []),
+    ...budgetFlag('--threshold-epochs', o.thresholdEpochs), ...classificationFlags(o),
   ],
   validate: (o) => {
     validateThreshold(o.threshold);

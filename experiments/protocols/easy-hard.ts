@@ -134,11 +134,13 @@ export function readSplits(file: string): { splits: Splits; meta: Record<string,
 
 /**
  * Easy and hard examples of a finished threshold run, by the chosen split (easy/hard and difficulty both use
- * this). `tieSeed` orders the examples that share the boundary step.
+ * this; a folder made before the split option existed used the evaluation split). The examples that share the
+ * boundary step are ordered by a draw seeded from the data seed and `repeat` (difficulty's classification number).
  */
-export async function classifyAtThreshold(ctx: GridContext, run: string, threshold: number, split: EasySplit, tieSeed: number)
+export async function classifyAtThreshold(ctx: GridContext, run: string, threshold: number, split: EasySplit | undefined, repeat = 0)
   : Promise<{ easy: Int32Array; hard: Int32Array }> {
-  if (split === 'evaluation') return classifyEasyHard(await correctAtThreshold(ctx, run));
+  if (split === undefined || split === 'evaluation') return classifyEasyHard(await correctAtThreshold(ctx, run));
+  const tieSeed = ctx.spec.settings.dataSeed * 2 + 7 + repeat;
   const first = (await ctx.result(run)).records!.first;
   return split === 'exact' ? splitAtThreshold(first, threshold, tieSeed)
     : splitAtThresholdPerClass(first, ctx.data.train.labels, ctx.data.numClasses, threshold, tieSeed);
@@ -167,9 +169,14 @@ export const EVERY_STEP_FLAG = {
     + 'so first-correct steps (and the exact split) have one step\'s resolution; a pass over the training set per step, for small sets',
 } as const;
 
-/** The option from the parsed flag: present only when on, so folders made before it still match. */
-export function everyStepOption(flags: Record<string, unknown>): { thresholdEveryStep?: true } {
-  return flags.thresholdEveryStep === true ? { thresholdEveryStep: true } : {};
+/** --split and --threshold-every-step parsed; the latter present only when on, so folders made before it still match. */
+export function classificationOptions(flags: Record<string, unknown>): { split: EasySplit; thresholdEveryStep?: true } {
+  return { split: String(flags.split ?? 'exact') as EasySplit, ...(flags.thresholdEveryStep === true ? { thresholdEveryStep: true as const } : {}) };
+}
+
+/** The same options as flags of the equivalent command (a folder made before --split used the evaluation split). */
+export function classificationFlags(o: { split?: EasySplit; thresholdEveryStep?: boolean }): string[] {
+  return ['--split', o.split ?? 'evaluation', ...(o.thresholdEveryStep ? ['--threshold-every-step'] : [])];
 }
 
 /** The --split value, checked. */
@@ -181,8 +188,7 @@ export function validateSplit(split: string | undefined): void {
 
 /** The easy/hard splits of the finished threshold run, drawn and checked; written to splits.safetensors for the report. */
 async function splitsOf(ctx: GridContext, o: EasyHardOptions): Promise<Splits> {
-  // A folder made before the split option existed used the evaluation split.
-  const { easy, hard } = await classifyAtThreshold(ctx, 'threshold', o.threshold, o.split ?? 'evaluation', ctx.spec.settings.dataSeed * 2 + 7);
+  const { easy, hard } = await classifyAtThreshold(ctx, 'threshold', o.threshold, o.split);
   const sizes = defaultSplitSizes(easy.length, hard.length, o);
   validateSplitSizes(sizes, easy.length, hard.length);
   const splits = drawSplits(easy, hard, sizes, new Rng(ctx.spec.settings.dataSeed * 2 + 5));
@@ -229,13 +235,12 @@ export const easyHard = defineProtocol<EasyHardOptions>({
     easyTrain: a.easyTrain as number | undefined, easyTest: a.easyTest as number | undefined,
     hardTrain: a.hardTrain as number | undefined, hardTest: a.hardTest as number | undefined,
     thresholdEpochs: (a.thresholdEpochs as number | undefined) ?? budgets.thresholdEpochs,
-    split: String(a.split ?? 'exact') as EasySplit,
-    ...everyStepOption(a),
+    ...classificationOptions(a),
   }),
   toFlags: (o) => {
     const sizes = (['easyTrain', 'easyTest', 'hardTrain', 'hardTest'] as const).filter((k) => o[k] !== undefined);
     return ['--threshold', percentList([o.threshold]), ...sizes.flatMap((k) => [flag(k), String(o[k])]), ...budgetFlag('--threshold-epochs',
-      o.thresholdEpochs), '--split', o.split ?? 'evaluation', ...(o.thresholdEveryStep ? ['--threshold-every-step'] : [])];
+      o.thresholdEpochs), ...classificationFlags(o)];
   },
   validate: (o) => {
     validateThreshold(o.threshold);
