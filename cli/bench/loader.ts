@@ -9,7 +9,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../../engine/data/normalize.js';
 import type { Gpu } from '../../engine/gpu.js';
 import { PixelUpload } from '../../engine/ops/normalize-pixels.js';
 import { BatchIterator } from '../../engine/data/dataset.js';
-import { ShardSource } from '../../engine/data/shard-source.js';
+import { defaultPrefetchWorkers, ShardSource } from '../../engine/data/shard-source.js';
 import { Trainer } from '../../engine/trainer.js';
 import { Mlp } from '../../models/mlp.js';
 import { FORMAT, Manifest, MANIFEST, shardFile } from '../../engine/data/shards.js';
@@ -130,7 +130,7 @@ async function measureTraining(gpu: Gpu, dir: string, size: number, batch: numbe
     rate = n / ((performance.now() - t0) / 1000);
   }
   await source.close();
-  return row(size, batch, Math.max(1, Math.min(8, availableParallelism() - 1)), pixels ? 'uint8 step' : 'f32 step', rate);
+  return row(size, batch, defaultPrefetchWorkers(), pixels ? 'uint8 step' : 'f32 step', rate);
 }
 
 export async function benchLoader(gpu?: Gpu): Promise<LoaderBenchRow[]> {

@@ -22,6 +22,11 @@ export interface ShardSourceOptions {
   pixels?: boolean;
 }
 
+/** Prefetch threads when not given: the cores less one (for the training loop), at most 8. */
+export function defaultPrefetchWorkers(): number {
+  return Math.max(1, Math.min(8, availableParallelism() - 1));
+}
+
 export class ShardSource implements ExampleSource {
   readonly reader: ShardReader;
   readonly features: number;
@@ -67,7 +72,7 @@ export class ShardSource implements ExampleSource {
     const key = `${raw ? 'uint8' : 'float32'} ${batchSize}`;
     let p = this.idle.get(key)?.pop();
     if (!p) {
-      const workers = this.opts.workers ?? Math.max(1, Math.min(8, availableParallelism() - 1));
+      const workers = this.opts.workers ?? defaultPrefetchWorkers();
       p = new BatchPrefetcher(this.dir, this.split, { batchSize, workers, mean: this.opts.mean, std: this.opts.std, raw });
       this.all.push(p);
     }
