@@ -38,15 +38,43 @@ async function gpuEntry(): Promise<GPU> {
 /** The apt source of Debian 12's newer Mesa; its own Mesa 22 is too old for Dawn. */
 export const BOOKWORM_BACKPORTS = 'deb http://deb.debian.org/debian bookworm-backports main';
 
-function noAdapterMessage(): string {
-  if (!isNode) return 'WebGPU found no adapter; enable hardware acceleration in the browser settings or try another browser';
-  if (process.platform === 'linux') {
-    return 'no WebGPU adapter found; without a GPU, install Mesa\'s lavapipe (Mesa 24 or later): on Debian 12 add the line '
-      + `'${BOOKWORM_BACKPORTS}' to /etc/apt/sources.list.d/bookworm-backports.list, then apt-get update `
-      + '&& apt-get install -t bookworm-backports mesa-vulkan-drivers; with a GPU, its Vulkan driver did not load '
-      + '(bash scripts/setup.sh does the former and names what is missing for the latter)';
+/**
+ * GPU vendors present on a Linux machine: the loaded NVIDIA kernel driver, the DRM devices, and the PCI display
+ * controllers (class 0x03…), which are listed even when no driver is loaded. CGH_SETUP_ROOT, a folder standing for /
+ * (as for scripts/setup.sh), lets tests simulate a machine.
+ */
+async function gpuVendors(): Promise<string[]> {
+  const fs = await import('node:fs');
+  const root = process.env.CGH_SETUP_ROOT ?? '';
+  const read = (f: string) => { try { return fs.readFileSync(f, 'utf8').trim(); } catch { return ''; } };
+  const list = (d: string) => { try { return fs.readdirSync(d).map((e) => `${d}/${e}`); } catch { return []; } };
+  const devices = [
+    ...list(`${root}/sys/class/drm`).map((d) => `${d}/device`),
+    ...list(`${root}/sys/bus/pci/devices`).filter((d) => read(`${d}/class`).startsWith('0x03')),
+  ];
+  const found = new Set<string>();
+  if (fs.existsSync(`${root}/proc/driver/nvidia`)) found.add('NVIDIA');
+  for (const d of devices) {
+    const vendor = read(`${d}/vendor`);
+    if (vendor === '0x10de') found.add('NVIDIA');
+    if (vendor === '0x1002') found.add('AMD');
   }
-  return `no WebGPU adapter found on ${process.platform}; update the GPU driver (Vulkan, Metal or D3D12 is required)`;
+  return [...found].sort();
+}
+
+async function noAdapterMessage(): Promise<string> {
+  if (!isNode) return 'WebGPU found no adapter; enable hardware acceleration in the browser settings or try another browser';
+  if (process.platform !== 'linux') return `no WebGPU adapter found on ${process.platform}; update the GPU driver (Vulkan, Metal or D3D12 is required)`;
+  const vendors = await gpuVendors();
+  if (vendors.length > 0) {
+    // A software driver would hide a broken GPU set-up behind a 100x slower one, so Mesa's lavapipe is not suggested.
+    const parts = vendors.includes('NVIDIA') ? "libglvnd or NVIDIA's Vulkan manifest nvidia_icd.json" : "Mesa's RADV driver";
+    return `no WebGPU adapter found, though this machine has ${vendors.join(' and ')} GPU hardware: its Vulkan driver did not load; `
+      + `bash scripts/setup.sh names what is missing (the Vulkan loader libvulkan.so.1, ${parts})`;
+  }
+  return 'no WebGPU adapter found; without a GPU, install Mesa\'s lavapipe (Mesa 24 or later): on Debian 12 add the line '
+    + `'${BOOKWORM_BACKPORTS}' to /etc/apt/sources.list.d/bookworm-backports.list, then apt-get update `
+    + '&& apt-get install -t bookworm-backports mesa-vulkan-drivers (bash scripts/setup.sh does this)';
 }
 
 async function candidateAdapters(gpu: GPU): Promise<GPUAdapter[]> {
@@ -95,7 +123,7 @@ function backendFromName(name: string): string {
 export async function acquireDevice(opts: { adapterName?: string } = {}): Promise<AcquiredDevice> {
   const gpu = await gpuEntry();
   const adapters = await candidateAdapters(gpu);
-  if (adapters.length === 0) throw new DeviceError(noAdapterMessage());
+  if (adapters.length === 0) throw new DeviceError(await noAdapterMessage());
   let adapter = adapters[0];
   if (opts.adapterName) {
     const want = opts.adapterName.toLowerCase();

@@ -6,7 +6,7 @@
 # instead, since a software driver would hide a broken GPU set-up behind a 100x slower one.
 #
 # For tests, these replace parts of the machine: CGH_SETUP_ROOT (a folder standing for /, read for
-# /etc/os-release, /proc/driver/nvidia, /sys/class/drm, the library folders and Vulkan ICD files, and written
+# /etc/os-release, /proc/driver/nvidia, /sys/class/drm, /sys/bus/pci, the library folders and Vulkan ICD files, and written
 # for the apt source), CGH_SETUP_APT_GET and CGH_SETUP_NPM (commands run instead of apt-get and npm),
 # CGH_SETUP_UID (the user id deciding whether packages may be installed).
 set -euo pipefail
@@ -30,7 +30,8 @@ os_field() { # a field of os-release, empty when absent
   sed -n "s/^$1=//p" "$file" | tr -d '"' | head -n 1
 }
 
-# GPU vendors present, from the loaded NVIDIA kernel driver, the DRM devices and (on the real machine) lspci.
+# GPU vendors present, from the loaded NVIDIA kernel driver, the DRM devices, the PCI display controllers and (on the
+# real machine) lspci.
 gpu_vendors() {
   local found="" v
   [ -e "$ROOT/proc/driver/nvidia" ] && found="nvidia"
@@ -39,6 +40,11 @@ gpu_vendors() {
     case "$(cat "$v")" in
       0x10de) found="$found nvidia" ;;
       0x1002) found="$found amd" ;;
+    esac
+  done
+  for v in "$ROOT"/sys/bus/pci/devices/*; do # display controllers (class 0x03...), listed even without a driver
+    case "$(cat "$v/class" 2>/dev/null)" in
+      0x03*) case "$(cat "$v/vendor" 2>/dev/null)" in 0x10de) found="$found nvidia" ;; 0x1002) found="$found amd" ;; esac ;;
     esac
   done
   if [ -z "$ROOT" ] && command -v lspci >/dev/null 2>&1; then

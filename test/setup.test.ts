@@ -137,6 +137,38 @@ test('setup with an AMD GPU without its Vulkan driver: names RADV, not lavapipe'
   assert.not.match(r.err, /lavapipe|backports/i);
 });
 
+/** An NVIDIA display controller as /sys/bus/pci lists it, with no driver loaded. */
+const NVIDIA_PCI = { 'sys/bus/pci/devices/0000:17:00.0/class': '0x030200\n', 'sys/bus/pci/devices/0000:17:00.0/vendor': '0x10de\n' };
+const NVIDIA_BRIDGE = { 'sys/bus/pci/devices/0000:00:01.0/class': '0x060400\n', 'sys/bus/pci/devices/0000:00:01.0/vendor': '0x10de\n' };
+
+test('setup with an NVIDIA GPU on the PCI bus and no driver loaded: names what is missing, never suggests Mesa', () => {
+  const m = machine('nvidia-pci', { files: NVIDIA_PCI });
+  const r = run('bash scripts/setup.sh', m);
+  assert.is(r.code, 1);
+  assert.equal(log(m, 'apt'), []);
+  assert.match(r.err, /this machine has a GPU \(nvidia\)/);
+  for (const what of ['libvulkan1', 'nvidia_icd.json', '/proc/driver/nvidia']) assert.ok(r.err.includes(what), `${what} in ${r.err}`);
+  assert.not.match(r.err, /mesa|lavapipe|backports/i);
+});
+
+test('engine: with NVIDIA GPU hardware but no adapter, the error names the missing Vulkan parts, not Mesa', () => {
+  const m = machine('engine-nvidia', { files: NVIDIA_PCI });
+  const r = cgh(['train', '--hidden', '8', '--train-subset', '200', '--test-subset', '100', '--epochs', '1', '--out', path.join(m.dir, 'run')], m.env);
+  assert.is(r.code, 1);
+  const line = r.errLines.filter((l) => l.startsWith('cgh: '));
+  assert.is(line.length, 1, r.stderr);
+  assert.match(line[0], /NVIDIA GPU hardware/);
+  for (const what of ['libvulkan.so.1', 'libglvnd', 'nvidia_icd.json', 'bash scripts/setup.sh']) assert.ok(line[0].includes(what), `${what} in ${line[0]}`);
+  assert.not.match(line[0], /mesa|lavapipe|backports/i);
+});
+
+test('engine: a PCI device of NVIDIA that is not a display controller (a bridge) still gets the lavapipe advice', () => {
+  const m = machine('engine-bridge', { files: NVIDIA_BRIDGE });
+  const r = cgh(['train', '--hidden', '8', '--train-subset', '200', '--test-subset', '100', '--epochs', '1', '--out', path.join(m.dir, 'run')], m.env);
+  assert.is(r.code, 1);
+  assert.match(r.errLines.find((l) => l.startsWith('cgh: ')) ?? '', /lavapipe/);
+});
+
 test('engine: the no-adapter error names the apt source line and no command-line flag', () => {
   const m = machine('engine-message');
   const r = cgh(['train', '--hidden', '8', '--train-subset', '200', '--test-subset', '100', '--epochs', '1', '--out', path.join(m.dir, 'run')], m.env);
