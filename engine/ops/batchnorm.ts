@@ -145,15 +145,25 @@ export const NormalizeOp: OpDef = {
     const { N, C, HW, eps, statsGroups, train } = n.attrs;
     const K = g.gradGroups;
     const attrs = { N, C, HW, eps, statsGroups, groups: K, lanes: lanesFor((N / K) * HW) };
-    const sums = g.op(GradSumsOp, [x, stats, dy], [K, 2, C], attrs, 'f32', `${n.name}.grad_sums`);
+    // Filled in below: the sums' combining pass also stores these two gradients (see ParamGradOp).
+    const paramGrads = {} as { gamma: Node; beta: Node };
+    const sums = g.op(GradSumsOp, [x, stats, dy], [K, 2, C], { ...attrs, paramGrads }, 'f32', `${n.name}.grad_sums`);
     const dx = g.op(InputGradOp, [x, stats, gamma, dy, sums], x.shape, { ...attrs, train }, 'f32', `${n.name}.dx`);
     const paramGrad = (p: Node, which: number) => {
       const perGroup = p.kind === 'param' && K > 1;
       return g.op(ParamGradOp, [sums], perGroup ? [K, C] : [C], { C, groups: K, which, perGroup }, 'f32', `d${p.name}`);
     };
-    return [dx, null, paramGrad(gamma, 1), paramGrad(beta, 0)];
+    paramGrads.gamma = paramGrad(gamma, 1);
+    paramGrads.beta = paramGrad(beta, 0);
+    return [dx, null, paramGrads.gamma, paramGrads.beta];
   },
 };
+
+/**
+ * The buffer into which a GradSumsOp's combining pass last stored each of its parameter-gradient nodes, as compiled;
+ * a ParamGradOp compiled against that same buffer needs no pass of its own.
+ */
+const storedByCombine = new WeakMap<Node, GPUBuffer>();
 
 /** Per gradient group and channel: (sum of dy, sum of dy * xhat), shape [K, 2, C]. */
 export const GradSumsOp: OpDef = {
@@ -161,11 +171,17 @@ export const GradSumsOp: OpDef = {
   compile(n, c) {
     const [x, stats, dy] = n.inputs;
     const { N, C, HW, eps, statsGroups, groups, lanes } = n.attrs;
+    const { gamma: dgamma, beta: dbeta } = n.attrs.paramGrads as { gamma: Node; beta: Node };
     const partials = c.gpu.buffer(groups * C * lanes * 2, `${n.name}.partials`);
     const u = c.uniform(params({ N, C, HW, groups, lanes, statsGroups, eps }), n.name);
+    // Both gradients are stored even when the program reads neither: the pass cannot know, and they are C or K*C values.
+    const gammaBuf = c.buf(dgamma), betaBuf = c.buf(dbeta);
+    storedByCombine.set(dgamma, gammaBuf);
+    storedByCombine.set(dbeta, betaBuf);
+    const perGroup = { BETA_PER_GROUP: !!dbeta.attrs.perGroup, GAMMA_PER_GROUP: !!dgamma.attrs.perGroup };
     return [
       bn(c, 'grad_partial', u, { x: c.buf(x), dy: c.buf(dy), stats: c.buf(stats), out: partials }, [Math.ceil(lanes / 64), C, groups], {}, `${n.name} partial`),
-      bn(c, 'grad_combine', u, { x: partials, out: c.buf(n) }, [Math.ceil(C / 64), 1, 1], {}, `${n.name} combine`),
+      bn(c, 'grad_combine', u, { x: partials, out: c.buf(n), mean: betaBuf, var: gammaBuf }, [Math.ceil(C / 64), 1, 1], perGroup, `${n.name} combine`),
     ];
   },
 };
@@ -181,10 +197,16 @@ export const InputGradOp: OpDef = {
   },
 };
 
-/** Gradient of gamma (which = 1) or beta (which = 0): per group [K, C], or summed to [C]. */
+/**
+ * Gradient of gamma (which = 1) or beta (which = 0): per group [K, C], or summed to [C]. The combining pass of its
+ * input (GradSumsOp) stores it, so it records no dispatch of its own, unless it is compiled against another buffer
+ * than that pass wrote (a later compilation of this node alone into a scratch buffer): then it copies or sums the
+ * rows of the combined sums itself.
+ */
 export const ParamGradOp: OpDef = {
   type: 'batchnorm_param_grad',
   compile(n, c) {
+    if (storedByCombine.get(n) === c.buf(n)) return [];
     const { C, groups, which, perGroup } = n.attrs;
     const u = c.uniform(params({ N: groups, C, HW: 1, groups, which, sumGroups: !perGroup }), n.name);
     return [bn(c, 'param_grad', u, { x: c.buf(n.inputs[0]), out: c.buf(n) }, [Math.ceil(C / 64), perGroup ? groups : 1, 1], {}, n.name)];
