@@ -4,7 +4,8 @@
 //
 // Per-channel reductions are two-level and deterministic (no atomics): `lanes` invocations per
 // (group, channel) each reduce a strided subset of the group's N/groups * HW values (adjacent lanes read
-// adjacent positions), then one invocation per channel combines the lane partials in a fixed order.
+// adjacent positions), then one invocation per channel combines the lane partials in a fixed order. (The gpu plans
+// reduce channels with few values in one pass instead: shaders/batchnorm_onepass.wgsl.)
 // Statistics are [statsGroups, 2, C]: mean, then biased variance.
 //
 // Every entry point shares this binding list (unused ones are bound to small dummies):
