@@ -87,7 +87,8 @@ const dummyCache = new WeakMap<Gpu, { read: GPUBuffer; mean: GPUBuffer; var: GPU
 function dummies(gpu: Gpu) {
   let d = dummyCache.get(gpu);
   if (!d) {
-    d = { read: gpu.buffer(4, 'bn.unused'), mean: gpu.buffer(4, 'bn.unused_mean'), var: gpu.buffer(4, 'bn.unused_var'), counter: gpu.buffer(4, 'bn.unused_counter') };
+    const unused = (what: string) => gpu.buffer(4, `bn.unused${what}`);
+    d = { read: unused(''), mean: unused('_mean'), var: unused('_var'), counter: unused('_counter') };
     dummyCache.set(gpu, d);
   }
   return d;
@@ -172,7 +173,7 @@ export const NormalizeOp: OpDef = {
     const { N, C, HW, eps, statsGroups, train } = n.attrs;
     const K = g.gradGroups;
     const attrs = { N, C, HW, eps, statsGroups, groups: K, lanes: lanesFor((N / K) * HW) };
-    // Filled in below: the sums' combining pass also stores these two gradients (see ParamGradOp).
+    // Filled in below: the pass that combines the sums also stores these two gradients (see ParamGradOp).
     const paramGrads = {} as { gamma: Node; beta: Node };
     const sums = g.op(GradSumsOp, [x, stats, dy], [K, 2, C], { ...attrs, paramGrads }, 'f32', `${n.name}.grad_sums`);
     const dx = g.op(InputGradOp, [x, stats, gamma, dy, sums], x.shape, { ...attrs, train }, 'f32', `${n.name}.dx`);
