@@ -39,6 +39,8 @@ export interface OpDef {
   /**
    * Record the forward dispatches of `node`; buffers come from `c.buf(...)`. With `epilogue` (only where `accepts`
    * allowed it) the pass also applies it before storing, and `c.buf(node)` is the buffer of the fused chain's last node.
+   * A pass may store several nodes' values (its own and those of nodes built on it, through `c.buf` of each); such a
+   * node then records no dispatch, as long as its buffer is the one that pass stored into.
    */
   compile(node: Node, c: CompileContext, epilogue?: Epilogue): Dispatch[];
   /** The epilogues this node's pass can apply on the given plans (engine/fusion.ts folds them in); none when absent. */

@@ -4,7 +4,8 @@
 //
 // Per-channel reductions are two-level and deterministic (no atomics): `lanes` invocations per
 // (group, channel) each reduce a strided subset of the group's N/groups * HW values (adjacent lanes read
-// adjacent positions), then one invocation per channel combines the lane partials in a fixed order.
+// adjacent positions), then one invocation per channel combines the lane partials in a fixed order. (The gpu plans
+// reduce channels with few values in one pass instead: shaders/batchnorm_onepass.wgsl.)
 // Statistics are [statsGroups, 2, C]: mean, then biased variance.
 //
 // Every entry point shares this binding list (unused ones are bound to small dummies):
@@ -12,7 +13,8 @@
 //   Dy   upstream gradient          Stats  [statsGroups, 2, C]
 //   Gamma, Shift  scale and beta (forward) or the reduced sums [groups, 2, C] (input gradient)
 //   Out  the kernel's result       RunningMean, RunningVar  the module's running buffers
-//   (stats_partial with COUNT binds num_batches_tracked as RunningMean: one pass fewer per layer and step)
+//   (stats_partial with COUNT binds num_batches_tracked as RunningMean, and grad_combine the gradients of beta
+//   and gamma as RunningMean and RunningVar: passes saved per layer and step within 8 storage buffers)
 
 struct Params {
   N: u32, C: u32, HW: u32, groups: u32,
@@ -37,6 +39,10 @@ override UPDATE: bool = false;
 override TRAIN: bool = true;
 // True when stats_partial also advances num_batches_tracked (bound as RunningMean) by the number of groups.
 override COUNT: bool = false;
+// How grad_combine stores the gradients of beta (bound as RunningMean) and gamma (bound as RunningVar):
+// per group [groups, C] when true, summed over the groups in group order into [C] when false.
+override BETA_PER_GROUP: bool = false;
+override GAMMA_PER_GROUP: bool = false;
 
 fn imagesPerGroup() -> u32 { return p.N / p.groups; }
 
@@ -174,11 +180,15 @@ fn grad_partial(@builtin(global_invocation_id) gid: vec3<u32>) {
   Out[o + 1u] = sdyx;
 }
 
-// Sum the lane partials in lane order: Out [groups, 2, C] = (sum dy, sum dy * xhat) per group and channel.
+// Sum the lane partials in lane order: Out [groups, 2, C] = (sum dy, sum dy * xhat) per group and channel, and
+// the gradients of beta (sum dy) and gamma (sum dy * xhat) into RunningMean and RunningVar, per group or summed
+// over the groups as the *_PER_GROUP constants say (the same sums, in the same order, as param_grad's).
 @compute @workgroup_size(64)
 fn grad_combine(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= p.C) { return; }
+  var betaSum = 0.0;
+  var gammaSum = 0.0;
   for (var k = 0u; k < p.groups; k++) {
     var sdy = 0.0;
     var sdyx = 0.0;
@@ -189,11 +199,16 @@ fn grad_combine(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     Out[statIndex(k, 0u, c)] = sdy;
     Out[statIndex(k, 1u, c)] = sdyx;
+    if (BETA_PER_GROUP) { RunningMean[k * p.C + c] = sdy; } else { betaSum += sdy; }
+    if (GAMMA_PER_GROUP) { RunningVar[k * p.C + c] = sdyx; } else { gammaSum += sdyx; }
   }
+  if (!BETA_PER_GROUP) { RunningMean[c] = betaSum; }
+  if (!GAMMA_PER_GROUP) { RunningVar[c] = gammaSum; }
 }
 
 // Gradient of beta (which = 0) or gamma (which = 1) from the reduced sums X [groups, 2, C]:
-// per group [groups, C], or summed over the groups into [C] when sumGroups is set.
+// per group [groups, C], or summed over the groups into [C] when sumGroups is set. Only for a gradient that
+// grad_combine did not store into its buffer (see ParamGradOp in engine/ops/batchnorm.ts).
 @compute @workgroup_size(64)
 fn param_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;

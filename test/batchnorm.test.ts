@@ -8,6 +8,15 @@ import { mul } from '../engine/ops/elementwise.js';
 import { sum } from '../engine/ops/reduce.js';
 import { Rng } from '../engine/random.js';
 import { runGraph, randn, assertClose, assertGradClose, finiteDiff, f64 } from './helpers/check.js';
+import { withPlans } from './helpers/plans.js';
+
+/**
+ * Registers `fn` once per plan family: the gpu plans reduce channels of up to ONE_PASS_MAX values in one workgroup pass,
+ * the lavapipe plans (and larger channels) in two.
+ */
+function planTest(name: string, fn: () => Promise<void>) {
+  for (const plans of ['lavapipe', 'gpu']) test(`${plans} plans: ${name}`, () => withPlans(plans, fn));
+}
 
 /** Float64 batch norm over [N, C, HW] with K groups of N/K examples; stats given (eval) or from the batch. */
 function refBatchNorm(x: Float64Array, gamma: ArrayLike<number>, beta: ArrayLike<number>, N: number, C: number, HW: number, K: number, eps: number, running?: { mean: ArrayLike<number>; var: ArrayLike<number> }): Float64Array {
@@ -46,10 +55,12 @@ function runningStats(C: number, rng: Rng, momentum = 0.1): RunningStats {
 }
 
 // Shapes [N, C, H, W] with odd sizes; one with N = 1 (statistics over H, W only), one with H = W = 1
-// (statistics over the batch only), and maps large enough for many lanes in the first reduction level.
-const shapes = [[3, 5, 7, 9], [1, 4, 17, 13], [33, 2, 1, 1], [5, 3, 37, 41], [2, 3, 64, 65]];
+// (statistics over the batch only), and maps large enough for many lanes in the first reduction level. The last two
+// sit at either side of ONE_PASS_MAX = 32768 values per channel (one pass and two on the gpu plans), one of them with
+// fewer values per channel than the one-pass workgroup's 256 invocations.
+const shapes = [[3, 5, 7, 9], [1, 4, 17, 13], [33, 2, 1, 1], [5, 3, 37, 41], [2, 3, 64, 65], [3, 2, 5, 7], [2, 1, 128, 128], [3, 2, 73, 151]];
 
-test('batch norm, training mode: forward and gradients of x, gamma and beta', async () => {
+planTest('batch norm, training mode: forward and gradients of x, gamma and beta', async () => {
   const rng = new Rng(21);
   for (const [N, C, H, W] of shapes) {
     const HW = H * W;
@@ -74,7 +85,7 @@ test('batch norm, training mode: forward and gradients of x, gamma and beta', as
   }
 });
 
-test('batch norm, training mode: a large mean does not cost precision (shifted single-pass variance)', async () => {
+planTest('batch norm, training mode: a large mean does not cost precision (shifted single-pass variance)', async () => {
   const rng = new Rng(22);
   const [N, C, H, W] = [4, 2, 31, 33];
   const X = Float32Array.from(randn(rng, N * C * H * W), (v) => 1000 + 0.01 * v);
@@ -87,7 +98,7 @@ test('batch norm, training mode: a large mean does not cost precision (shifted s
   assertClose('bn forward, mean 1000 std 0.01', out, want, 4e-3, 0);
 });
 
-test('batch norm, eval mode: running statistics, gradients, no update', async () => {
+planTest('batch norm, eval mode: running statistics, gradients, no update', async () => {
   const rng = new Rng(23);
   const gpu = await getGpu();
   for (const [N, C, H, W] of [[3, 5, 7, 9], [2, 3, 1, 1], [1, 7, 4, 4]]) {
@@ -162,7 +173,7 @@ function refRunning(init: RunningStats, inputs: Float32Array[], N: number, C: nu
   return { mean, variance };
 }
 
-test('batch norm running statistics after several training steps match PyTorch\'s update', async () => {
+planTest('batch norm running statistics after several training steps match PyTorch\'s update', async () => {
   const rng = new Rng(24);
   for (const [N, C, H, W, momentum] of [[4, 3, 5, 7, 0.1], [7, 2, 1, 1, 0.1], [3, 5, 9, 11, 0.3]]) {
     const r = await trainSteps(N, C, H, W, 1, 4, rng, momentum);
@@ -174,7 +185,7 @@ test('batch norm running statistics after several training steps match PyTorch\'
   }
 });
 
-test('batch norm with gradient groups: per-group statistics, per-group gamma/beta gradients, sequential running update', async () => {
+planTest('batch norm with gradient groups: per-group statistics, per-group gamma/beta gradients, sequential running update', async () => {
   const rng = new Rng(25);
   for (const [N, C, H, W, K] of [[6, 3, 5, 7, 3], [4, 2, 9, 1, 2], [9, 4, 3, 3, 3]]) {
     const HW = H * W;
@@ -200,7 +211,7 @@ test('batch norm with gradient groups: per-group statistics, per-group gamma/bet
   }
 });
 
-test('batch norm reductions are deterministic', async () => {
+planTest('batch norm reductions are deterministic', async () => {
   const rng = new Rng(26);
   const [N, C, H, W] = [8, 3, 33, 35];
   const X = randn(rng, N * C * H * W), G = randn(rng, C), B = randn(rng, C);

@@ -82,12 +82,36 @@ function elementGrid(N: number, C: number, HW: number): number[] {
   return [Math.ceil(HW / (4 * 64)), C, N];
 }
 
-/** Small buffers bound where an entry point of shaders/batchnorm.wgsl does not use a binding. */
-const dummyCache = new WeakMap<Gpu, { read: GPUBuffer; mean: GPUBuffer; var: GPUBuffer }>();
+/** Small buffers bound where an entry point of shaders/batchnorm*.wgsl does not use a binding (one per writable binding). */
+const dummyCache = new WeakMap<Gpu, { read: GPUBuffer; mean: GPUBuffer; var: GPUBuffer; counter: GPUBuffer }>();
 function dummies(gpu: Gpu) {
   let d = dummyCache.get(gpu);
-  if (!d) dummyCache.set(gpu, (d = { read: gpu.buffer(4, 'bn.unused'), mean: gpu.buffer(4, 'bn.unused_mean'), var: gpu.buffer(4, 'bn.unused_var') }));
+  if (!d) {
+    const unused = (what: string) => gpu.buffer(4, `bn.unused${what}`);
+    d = { read: unused(''), mean: unused('_mean'), var: unused('_var'), counter: unused('_counter') };
+    dummyCache.set(gpu, d);
+  }
   return d;
+}
+
+/**
+ * Values per channel (N * HW, all groups) up to which the gpu plans reduce each channel in one pass of one workgroup
+ * (shaders/batchnorm_onepass.wgsl) instead of two; beyond it too few workgroups would share the work. Batch norm follows
+ * the convolutions' plan family, as it follows convolutions in the models. The lavapipe plans keep two passes: their
+ * first level spreads a channel over many invocations, which a CPU adapter runs with no barrier.
+ */
+export const ONE_PASS_MAX = 32768;
+function onePass(gpu: Gpu, N: number, HW: number): boolean {
+  return gpu.plans.conv === 'gpu' && N * HW <= ONE_PASS_MAX;
+}
+
+/** A dispatch of shaders/batchnorm_onepass.wgsl's `entry`, one workgroup per channel, with named buffers; the rest are dummies. */
+function bnOnePass(c: CompileContext, entry: string, u: GPUBuffer, C: number,
+  b: { x: GPUBuffer; dy?: GPUBuffer; stats?: GPUBuffer; out: GPUBuffer; mean?: GPUBuffer; var?: GPUBuffer; counter?: GPUBuffer },
+  constants: Record<string, boolean>, label: string) {
+  const d = dummies(c.gpu);
+  const list = [u, b.x, b.dy ?? d.read, b.stats ?? d.read, b.out, b.mean ?? d.mean, b.var ?? d.var, b.counter ?? d.counter];
+  return c.gpu.dispatch(c.gpu.kernel('batchnorm_onepass', entry, constants), list, [C, 1, 1], label);
 }
 
 /** A dispatch of shaders/batchnorm.wgsl's `entry` with named buffers; the rest are dummies. */
@@ -104,10 +128,14 @@ export const BatchStatsOp: OpDef = {
   type: 'batchnorm_stats',
   compile(n, c) {
     const { N, C, HW, groups, lanes, running } = n.attrs as { N: number; C: number; HW: number; groups: number; lanes: number; running: RunningStats | null };
-    const partials = c.gpu.buffer(groups * C * lanes * 4, `${n.name}.partials`);
     const u = c.uniform(params({ N, C, HW, groups, lanes, momentum: running?.momentum ?? 0 }), n.name);
-    // The first pass also advances num_batches_tracked, bound in the running mean's place (which it does not use).
     const counter = running?.batchesTracked?.ensure(c.gpu);
+    if (onePass(c.gpu, N, HW)) {
+      const b = { x: c.buf(n.inputs[0]), out: c.buf(n), mean: running?.mean.ensure(c.gpu), var: running?.var.ensure(c.gpu), counter };
+      return [bnOnePass(c, 'stats', u, C, b, { UPDATE: !!running, COUNT: !!counter }, `${n.name} one pass`)];
+    }
+    const partials = c.gpu.buffer(groups * C * lanes * 4, `${n.name}.partials`);
+    // The first pass also advances num_batches_tracked, bound in the running mean's place (which it does not use).
     return [
       bn(c, 'stats_partial', u, { x: c.buf(n.inputs[0]), out: partials, mean: counter }, [Math.ceil(lanes / 64), C, groups], { COUNT: !!counter },
         `${n.name} partial`),
@@ -145,15 +173,25 @@ export const NormalizeOp: OpDef = {
     const { N, C, HW, eps, statsGroups, train } = n.attrs;
     const K = g.gradGroups;
     const attrs = { N, C, HW, eps, statsGroups, groups: K, lanes: lanesFor((N / K) * HW) };
-    const sums = g.op(GradSumsOp, [x, stats, dy], [K, 2, C], attrs, 'f32', `${n.name}.grad_sums`);
+    // Filled in below: the pass that combines the sums also stores these two gradients (see ParamGradOp).
+    const paramGrads = {} as { gamma: Node; beta: Node };
+    const sums = g.op(GradSumsOp, [x, stats, dy], [K, 2, C], { ...attrs, paramGrads }, 'f32', `${n.name}.grad_sums`);
     const dx = g.op(InputGradOp, [x, stats, gamma, dy, sums], x.shape, { ...attrs, train }, 'f32', `${n.name}.dx`);
     const paramGrad = (p: Node, which: number) => {
       const perGroup = p.kind === 'param' && K > 1;
       return g.op(ParamGradOp, [sums], perGroup ? [K, C] : [C], { C, groups: K, which, perGroup }, 'f32', `d${p.name}`);
     };
-    return [dx, null, paramGrad(gamma, 1), paramGrad(beta, 0)];
+    paramGrads.gamma = paramGrad(gamma, 1);
+    paramGrads.beta = paramGrad(beta, 0);
+    return [dx, null, paramGrads.gamma, paramGrads.beta];
   },
 };
+
+/**
+ * The buffer into which a GradSumsOp's combining pass last stored each of its parameter-gradient nodes, as compiled;
+ * a ParamGradOp compiled against that same buffer needs no pass of its own.
+ */
+const storedByCombine = new WeakMap<Node, GPUBuffer>();
 
 /** Per gradient group and channel: (sum of dy, sum of dy * xhat), shape [K, 2, C]. */
 export const GradSumsOp: OpDef = {
@@ -161,11 +199,21 @@ export const GradSumsOp: OpDef = {
   compile(n, c) {
     const [x, stats, dy] = n.inputs;
     const { N, C, HW, eps, statsGroups, groups, lanes } = n.attrs;
-    const partials = c.gpu.buffer(groups * C * lanes * 2, `${n.name}.partials`);
+    const { gamma: dgamma, beta: dbeta } = n.attrs.paramGrads as { gamma: Node; beta: Node };
     const u = c.uniform(params({ N, C, HW, groups, lanes, statsGroups, eps }), n.name);
+    // Both gradients are stored even when the program reads neither: the pass cannot know, and they are C or K*C values.
+    const gammaBuf = c.buf(dgamma), betaBuf = c.buf(dbeta);
+    storedByCombine.set(dgamma, gammaBuf);
+    storedByCombine.set(dbeta, betaBuf);
+    const perGroup = { BETA_PER_GROUP: !!dbeta.attrs.perGroup, GAMMA_PER_GROUP: !!dgamma.attrs.perGroup };
+    if (onePass(c.gpu, N, HW)) {
+      const b = { x: c.buf(x), dy: c.buf(dy), stats: c.buf(stats), out: c.buf(n), mean: betaBuf, var: gammaBuf };
+      return [bnOnePass(c, 'grad_sums', u, C, b, perGroup, `${n.name} one pass`)];
+    }
+    const partials = c.gpu.buffer(groups * C * lanes * 2, `${n.name}.partials`);
     return [
       bn(c, 'grad_partial', u, { x: c.buf(x), dy: c.buf(dy), stats: c.buf(stats), out: partials }, [Math.ceil(lanes / 64), C, groups], {}, `${n.name} partial`),
-      bn(c, 'grad_combine', u, { x: partials, out: c.buf(n) }, [Math.ceil(C / 64), 1, 1], {}, `${n.name} combine`),
+      bn(c, 'grad_combine', u, { x: partials, out: c.buf(n), mean: betaBuf, var: gammaBuf }, [Math.ceil(C / 64), 1, 1], perGroup, `${n.name} combine`),
     ];
   },
 };
@@ -181,10 +229,16 @@ export const InputGradOp: OpDef = {
   },
 };
 
-/** Gradient of gamma (which = 1) or beta (which = 0): per group [K, C], or summed to [C]. */
+/**
+ * Gradient of gamma (which = 1) or beta (which = 0): per group [K, C], or summed to [C]. The combining pass of its
+ * input (GradSumsOp) stores it, so it records no dispatch of its own, unless it is compiled against another buffer
+ * than that pass wrote (a later compilation of this node alone into a scratch buffer): then it copies or sums the
+ * rows of the combined sums itself.
+ */
 export const ParamGradOp: OpDef = {
   type: 'batchnorm_param_grad',
   compile(n, c) {
+    if (storedByCombine.get(n) === c.buf(n)) return [];
     const { C, groups, which, perGroup } = n.attrs;
     const u = c.uniform(params({ N: groups, C, HW: 1, groups, which, sumGroups: !perGroup }), n.name);
     return [bn(c, 'param_grad', u, { x: c.buf(n.inputs[0]), out: c.buf(n) }, [Math.ceil(C / 64), perGroup ? groups : 1, 1], {}, n.name)];
