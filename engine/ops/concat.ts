@@ -1,5 +1,5 @@
 import { Node, OpDef, CompileContext } from '../graph.js';
-import { words } from '../gpu.js';
+import { words, type Dispatch } from '../gpu.js';
 import { grid1d } from './grid.js';
 
 /** Concatenation along `axis` (default 1, the channels of [N, C, H, W]); the gradient splits dy back into slices. */
@@ -27,19 +27,37 @@ function slice(x: Node, shape: number[], inner: number, offset: number, total: n
   return x.graph.op(SliceOp, [x], shape, { inner, offset, total });
 }
 
-function copy(c: CompileContext, entry: string, from: GPUBuffer, to: GPUBuffer, n: number, inner: number, total: number, offset: number, label: string,
-  mask: GPUBuffer | null = null) {
-  const { grid, rowStride } = grid1d(n);
-  const u = c.uniform(words([n, rowStride, inner, total, offset, 0, 0, 0]), label);
-  // Without a mask, the source stands in for it (bound read-only twice).
-  return c.gpu.dispatch(c.gpu.kernel('concat', entry, mask ? { MASK: true } : {}), [u, from, to, mask ?? from], grid, label);
+/** Inputs one `place` dispatch copies (X0..X6 in shaders/concat.wgsl); a concatenation of more takes several dispatches. */
+export const PIECES_PER_DISPATCH = 7;
+
+/**
+ * A dispatch of shaders/concat.wgsl over the `span` columns from `base` of `to` viewed as [outer, total], with the
+ * pieces' end columns (from base); `from` fills X0.., and the bindings the entry leaves unused get a placeholder.
+ */
+function copy(c: CompileContext, entry: 'place' | 'slice', from: GPUBuffer[], to: GPUBuffer, outer: number, span: number, total: number, base: number,
+  ends: number[], label: string, mask = false): Dispatch {
+  const { grid, rowStride } = grid1d(outer * span);
+  const endWords = Array.from({ length: 8 }, (_, k) => ends[k] ?? 0);
+  const u = c.uniform(words([outer * span, rowStride, total, base, span, ends.length, 0, 0, ...endWords]), label);
+  const xs = Array.from({ length: PIECES_PER_DISPATCH }, (_, k) => from[k] ?? c.gpu.unused());
+  return c.gpu.dispatch(c.gpu.kernel('concat', entry, mask ? { MASK: true } : {}), [u, to, ...xs], grid, label);
 }
 
 export const ConcatOp: OpDef = {
   type: 'concat',
+  // One dispatch per PIECES_PER_DISPATCH inputs: each writes its pieces' adjacent columns, so that the groups do not overlap.
   compile(n, c) {
-    const { inners, offsets, total } = n.attrs;
-    return n.inputs.map((x, i) => copy(c, 'place', c.buf(x), c.buf(n), x.size, inners[i], total, offsets[i], `concat ${i}`));
+    const { inners, offsets, total } = n.attrs as { inners: number[]; offsets: number[]; total: number };
+    const outer = total ? n.size / total : 0;
+    const dispatches: Dispatch[] = [];
+    for (let first = 0; first < n.inputs.length; first += PIECES_PER_DISPATCH) {
+      const pieces = n.inputs.slice(first, first + PIECES_PER_DISPATCH);
+      const base = offsets[first];
+      const ends = pieces.map((_, k) => offsets[first + k] + inners[first + k] - base);
+      const label = `concat ${first}..${first + pieces.length - 1} of ${n.inputs.length}`;
+      dispatches.push(copy(c, 'place', pieces.map((x) => c.buf(x)), c.buf(n), outer, ends[ends.length - 1], total, base, ends, label));
+    }
+    return dispatches;
   },
   backward(n, dy) {
     const { inners, offsets, total } = n.attrs;
@@ -54,6 +72,7 @@ export const SliceOp: OpDef = {
   compile(n, c, epilogue) {
     const { inner, offset, total } = n.attrs;
     const mask = epilogue?.mask ? c.buf(epilogue.mask) : null;
-    return [copy(c, 'slice', c.buf(n.inputs[0]), c.buf(n), n.size, inner, total, offset, mask ? 'slice+mask' : 'slice', mask)];
+    const from = mask ? [c.buf(n.inputs[0]), mask] : [c.buf(n.inputs[0])];
+    return [copy(c, 'slice', from, c.buf(n), total ? n.inputs[0].size / total : 0, inner, total, offset, [inner], mask ? 'slice+mask' : 'slice', !!mask)];
   },
 };
