@@ -2,13 +2,14 @@
 // values per outer index sits at columns offset .. offset + inner of the concatenation's `total` columns.
 //
 // `place` copies up to 7 pieces, X0..X6, in one dispatch: with Out they are the 8 storage buffers every WebGPU device
-// allows per shader stage. The pieces of one dispatch are adjacent: together they fill the `span` columns from `base`.
+// allows per shader stage. Workgroups are laid out as [pieces' column groups, row groups]: a workgroup copies 64 columns
+// of one piece, row after row, so that nothing divides per value and the piece is the same across the workgroup.
+// A piece's workgroups along x are firstGroup .. firstGroup + groups; they stride over its `inner` columns.
+struct Piece { firstGroup: u32, groups: u32, inner: u32, offset: u32 }
 
 struct Params {
-  n: u32, rowStride: u32, total: u32, base: u32,
-  span: u32, count: u32, _a: u32, _b: u32,
-  // Column, from `base`, where piece k ends (piece k starts where piece k - 1 ends, piece 0 at 0): ends[k / 4][k % 4].
-  ends: array<vec4<u32>, 2>,
+  count: u32, total: u32, outer: u32, _a: u32,
+  pieces: array<Piece, 7>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,42 +25,46 @@ struct Params {
 // slice with MASK: X1 is a ReLU's output shaped as Out; Out is 0 where it is not positive (the ReLU's gradient folded in).
 override MASK: bool = false;
 
-fn end(k: u32) -> u32 { return p.ends[k / 4u][k % 4u]; }
-
-// Out [outer, total] columns base .. base + span = pieces X0 .. X(count - 1) [outer, inner_k] side by side; one invocation
-// per value of Out, so that the stores are contiguous.
-@compute @workgroup_size(64)
-fn place(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * p.rowStride;
-  if (i >= p.n) { return; }
-  let o = i / p.span;
-  let col = i - o * p.span;
-  // The piece holding column `col`: the first whose end is past it (an empty piece ends where it starts and is skipped).
+// The piece whose workgroups include x (an empty piece has none: the next one starts where it does).
+fn pieceOf(x: u32) -> u32 {
   var k = 0u;
-  var start = 0u;
-  for (var j = 0u; j + 1u < p.count; j++) {
-    if (col >= end(j)) { k = j + 1u; start = end(j); }
+  for (var j = 1u; j < p.count; j++) {
+    if (x >= p.pieces[j].firstGroup) { k = j; }
   }
-  let src = o * (end(k) - start) + col - start;
-  var v: f32;
-  switch k {
-    case 0u: { v = X0[src]; }
-    case 1u: { v = X1[src]; }
-    case 2u: { v = X2[src]; }
-    case 3u: { v = X3[src]; }
-    case 4u: { v = X4[src]; }
-    case 5u: { v = X5[src]; }
-    default: { v = X6[src]; }
-  }
-  Out[o * p.total + p.base + col] = v;
+  return k;
 }
 
-// Out [outer, span] = columns base .. base + span of X0 [outer, total].
+// The switch sits outside the loops: a CPU adapter runs every case under a mask, and a case whose lanes are all off then
+// leaves its loops at once instead of costing a masked copy per value.
 @compute @workgroup_size(64)
-fn slice(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * p.rowStride;
-  if (i >= p.n) { return; }
-  let o = i / p.span;
-  let v = X0[o * p.total + p.base + (i - o * p.span)];
-  if (MASK) { Out[i] = select(0.0, v, X1[i] > 0.0); } else { Out[i] = v; }
+fn place(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let k = pieceOf(wid.x);
+  let piece = p.pieces[k];
+  let n = piece.inner;
+  let c0 = (wid.x - piece.firstGroup) * 64u + lid;
+  let dc = piece.groups * 64u;
+  let o0 = wid.y;
+  let dr = groups.y;
+  switch k {
+    case 0u: { for (var o = o0; o < p.outer; o += dr) { for (var c = c0; c < n; c += dc) { Out[o * p.total + piece.offset + c] = X0[o * n + c]; } } }
+    case 1u: { for (var o = o0; o < p.outer; o += dr) { for (var c = c0; c < n; c += dc) { Out[o * p.total + piece.offset + c] = X1[o * n + c]; } } }
+    case 2u: { for (var o = o0; o < p.outer; o += dr) { for (var c = c0; c < n; c += dc) { Out[o * p.total + piece.offset + c] = X2[o * n + c]; } } }
+    case 3u: { for (var o = o0; o < p.outer; o += dr) { for (var c = c0; c < n; c += dc) { Out[o * p.total + piece.offset + c] = X3[o * n + c]; } } }
+    case 4u: { for (var o = o0; o < p.outer; o += dr) { for (var c = c0; c < n; c += dc) { Out[o * p.total + piece.offset + c] = X4[o * n + c]; } } }
+    case 5u: { for (var o = o0; o < p.outer; o += dr) { for (var c = c0; c < n; c += dc) { Out[o * p.total + piece.offset + c] = X5[o * n + c]; } } }
+    default: { for (var o = o0; o < p.outer; o += dr) { for (var c = c0; c < n; c += dc) { Out[o * p.total + piece.offset + c] = X6[o * n + c]; } } }
+  }
+}
+
+// Out [outer, inner] = columns offset .. offset + inner of X0 [outer, total] (pieces[0] describes Out).
+@compute @workgroup_size(64)
+fn slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let piece = p.pieces[0];
+  for (var o = wid.y; o < p.outer; o += groups.y) {
+    for (var col = wid.x * 64u + lid; col < piece.inner; col += piece.groups * 64u) {
+      let i = o * piece.inner + col;
+      let v = X0[o * p.total + piece.offset + col];
+      if (MASK) { Out[i] = select(0.0, v, X1[i] > 0.0); } else { Out[i] = v; }
+    }
+  }
 }

@@ -21,6 +21,20 @@ function refConcat(xs: Float64Array[], shapes: number[][], axis: number): Float6
   return out;
 }
 
+/** The pieces of y, a concatenation of arrays shaped `shapes` along `axis`, in float64 (the gradient of a concatenation). */
+function refSplit(y: ArrayLike<number>, shapes: number[][], axis: number): Float64Array[] {
+  const outer = shapes[0].slice(0, axis).reduce((a, b) => a * b, 1);
+  const inners = shapes.map((s) => s.slice(axis).reduce((a, b) => a * b, 1));
+  const total = inners.reduce((a, b) => a + b, 0);
+  let offset = 0;
+  return inners.map((inner) => {
+    const piece = new Float64Array(outer * inner);
+    for (let o = 0; o < outer; o++) for (let j = 0; j < inner; j++) piece[o * inner + j] = y[o * total + offset + j];
+    offset += inner;
+    return piece;
+  });
+}
+
 /** Shapes [N, c, H, W] for each channel count in `channels`. */
 const pieces = (N: number, channels: number[], H: number, W: number) => channels.map((c) => [N, c, H, W]);
 
@@ -38,6 +52,9 @@ test('concat along channels (and other axes) forward, and its split backward, on
     [pieces(3, [1, 3, 5, 7, 9, 11, 13, 2, 4], 3, 1), 1],
     [pieces(2, Array.from({ length: 16 }, (_, i) => 1 + (i * 7) % 5), 5, 3), 1],
     [Array.from({ length: 15 }, (_, i) => [3, 5, 1 + (i % 4)]), 2],
+    // Rows beyond one per workgroup (each loops over several), and a piece wider than one workgroup per column group covers.
+    [[[2001, 3], [2001, 5], [2001, 1]], 1],
+    [[[1, 3], [1, 64 * 8192 + 77]], 1],
   ];
   for (const family of ['gpu', 'lavapipe']) {
     for (const [shapes, axis] of cases) {
@@ -52,6 +69,8 @@ test('concat along channels (and other axes) forward, and its split backward, on
         // A copy is exact; the gradient is a copy of the upstream weights, so FD (float64) agrees to rounding.
         assertClose(name, out, f(xs), 0, 1e-7);
         xs.forEach((_, i) => assertGradClose(`${name} grad ${i}`, grads[i], finiteDiff(f, xs, i, weights), 1e-6, 1e-6));
+        // Finite differences sample a few values; every value of a gradient is the upstream weight at its place.
+        refSplit(weights, shapes, axis).forEach((want, i) => assertClose(`${name} every value of grad ${i}`, grads[i], want, 0, 1e-7));
       });
     }
   }

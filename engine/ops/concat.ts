@@ -1,6 +1,5 @@
 import { Node, OpDef, CompileContext } from '../graph.js';
 import { words, type Dispatch } from '../gpu.js';
-import { grid1d } from './grid.js';
 
 /** Concatenation along `axis` (default 1, the channels of [N, C, H, W]); the gradient splits dy back into slices. */
 export function concat(xs: Node[], axis = 1): Node {
@@ -30,32 +29,47 @@ function slice(x: Node, shape: number[], inner: number, offset: number, total: n
 /** Inputs one `place` dispatch copies (X0..X6 in shaders/concat.wgsl); a concatenation of more takes several dispatches. */
 export const PIECES_PER_DISPATCH = 7;
 
+const WORKGROUP = 64;
+/** Workgroups along x per piece at most (a wider piece's workgroups loop), so that 7 pieces stay within 65,535. */
+const MAX_PIECE_GROUPS = 8192;
 /**
- * A dispatch of shaders/concat.wgsl over the `span` columns from `base` of `to` viewed as [outer, total], with the
- * pieces' end columns (from base); `from` fills X0.., and the bindings the entry leaves unused get a placeholder.
+ * Workgroups along y, each looping over every so many rows of the [outer, total] view: one row group where the columns
+ * alone make MIN_GROUPS workgroups (on lavapipe a long loop per invocation measures fastest), more where they do not,
+ * so that a GPU still has 256K invocations or more to spread over its cores.
  */
-function copy(c: CompileContext, entry: 'place' | 'slice', from: GPUBuffer[], to: GPUBuffer, outer: number, span: number, total: number, base: number,
-  ends: number[], label: string, mask = false): Dispatch {
-  const { grid, rowStride } = grid1d(outer * span);
-  const endWords = Array.from({ length: 8 }, (_, k) => ends[k] ?? 0);
-  const u = c.uniform(words([outer * span, rowStride, total, base, span, ends.length, 0, 0, ...endWords]), label);
+const MIN_GROUPS = 4096;
+
+/**
+ * A dispatch of shaders/concat.wgsl copying between `to` and `from` (X0.., the bindings left unused get a placeholder):
+ * `pieces` are the columns copied in the [outer, total] view of the concatenation.
+ */
+function copy(c: CompileContext, entry: 'place' | 'slice', from: GPUBuffer[], to: GPUBuffer, pieces: { inner: number; offset: number }[],
+  outer: number, total: number, label: string, mask = false): Dispatch {
+  const params: number[] = [pieces.length, total, outer, 0];
+  let groups = 0;
+  for (const { inner, offset } of pieces) {
+    const g = Math.min(Math.ceil(inner / WORKGROUP), MAX_PIECE_GROUPS);
+    params.push(groups, g, inner, offset);
+    groups += g;
+  }
+  while (params.length < 4 + 4 * PIECES_PER_DISPATCH) params.push(0); // the shader's Params holds 7 pieces
+  const u = c.uniform(words(params), label);
   const xs = Array.from({ length: PIECES_PER_DISPATCH }, (_, k) => from[k] ?? c.gpu.unused());
+  const grid = [groups, Math.min(outer, 65535, Math.max(1, Math.ceil(MIN_GROUPS / Math.max(groups, 1)))), 1];
   return c.gpu.dispatch(c.gpu.kernel('concat', entry, mask ? { MASK: true } : {}), [u, to, ...xs], grid, label);
 }
 
 export const ConcatOp: OpDef = {
   type: 'concat',
-  // One dispatch per PIECES_PER_DISPATCH inputs: each writes its pieces' adjacent columns, so that the groups do not overlap.
   compile(n, c) {
     const { inners, offsets, total } = n.attrs as { inners: number[]; offsets: number[]; total: number };
     const outer = total ? n.size / total : 0;
     const dispatches: Dispatch[] = [];
     for (let first = 0; first < n.inputs.length; first += PIECES_PER_DISPATCH) {
-      const pieces = n.inputs.slice(first, first + PIECES_PER_DISPATCH);
-      const base = offsets[first];
-      const ends = pieces.map((_, k) => offsets[first + k] + inners[first + k] - base);
-      const label = `concat ${first}..${first + pieces.length - 1} of ${n.inputs.length}`;
-      dispatches.push(copy(c, 'place', pieces.map((x) => c.buf(x)), c.buf(n), outer, ends[ends.length - 1], total, base, ends, label));
+      const xs = n.inputs.slice(first, first + PIECES_PER_DISPATCH);
+      const pieces = xs.map((_, k) => ({ inner: inners[first + k], offset: offsets[first + k] }));
+      const label = `concat ${first}..${first + xs.length - 1} of ${n.inputs.length}`;
+      dispatches.push(copy(c, 'place', xs.map((x) => c.buf(x)), c.buf(n), pieces, outer, total, label));
     }
     return dispatches;
   },
@@ -73,6 +87,7 @@ export const SliceOp: OpDef = {
     const { inner, offset, total } = n.attrs;
     const mask = epilogue?.mask ? c.buf(epilogue.mask) : null;
     const from = mask ? [c.buf(n.inputs[0]), mask] : [c.buf(n.inputs[0])];
-    return [copy(c, 'slice', from, c.buf(n), total ? n.inputs[0].size / total : 0, inner, total, offset, [inner], mask ? 'slice+mask' : 'slice', !!mask)];
+    const outer = total ? n.inputs[0].size / total : 0;
+    return [copy(c, 'slice', from, c.buf(n), [{ inner, offset }], outer, total, mask ? 'slice+mask' : 'slice', !!mask)];
   },
 };
