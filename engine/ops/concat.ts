@@ -33,11 +33,12 @@ const WORKGROUP = 64;
 /** Workgroups along x per piece at most (a wider piece's workgroups loop), so that 7 pieces stay within 65,535. */
 const MAX_PIECE_GROUPS = 8192;
 /**
- * Workgroups along y, each looping over every so many rows of the [outer, total] view: one row group where the columns
- * alone make MIN_GROUPS workgroups (on lavapipe a long loop per invocation measures fastest), more where they do not,
- * so that a GPU still has 256K invocations or more to spread over its cores.
+ * Workgroups along y, each looping over every so many rows of the [outer, total] view. A long loop per invocation
+ * measures fastest on lavapipe, a GPU wants 256K invocations or more: row groups are added until the columns' groups
+ * times the row groups make MIN_GROUPS workgroups, as long as each invocation still copies MIN_ROWS rows.
  */
 const MIN_GROUPS = 4096;
+const MIN_ROWS = 8;
 
 /**
  * A dispatch of shaders/concat.wgsl copying between `to` and `from` (X0.., the bindings left unused get a placeholder):
@@ -55,7 +56,8 @@ function copy(c: CompileContext, entry: 'place' | 'slice', from: GPUBuffer[], to
   while (params.length < 4 + 4 * PIECES_PER_DISPATCH) params.push(0); // the shader's Params holds 7 pieces
   const u = c.uniform(words(params), label);
   const xs = Array.from({ length: PIECES_PER_DISPATCH }, (_, k) => from[k] ?? c.gpu.unused());
-  const grid = [groups, Math.min(outer, 65535, Math.max(1, Math.ceil(MIN_GROUPS / Math.max(groups, 1)))), 1];
+  const rowGroups = Math.max(1, Math.min(Math.ceil(MIN_GROUPS / Math.max(groups, 1)), Math.ceil(outer / MIN_ROWS), 65535));
+  const grid = [groups, Math.min(outer, rowGroups), 1];
   return c.gpu.dispatch(c.gpu.kernel('concat', entry, mask ? { MASK: true } : {}), [u, to, ...xs], grid, label);
 }
 
