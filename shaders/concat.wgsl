@@ -4,6 +4,7 @@
 // `place` copies up to 7 pieces, X0..X6, in one dispatch: with Out they are the 8 storage buffers every WebGPU device
 // allows per shader stage. Workgroups are laid out as [pieces' column groups, row groups]: a workgroup copies 64 columns
 // of one piece, row after row, so that nothing divides per value and the piece is the same across the workgroup.
+
 // A piece's workgroups along x are firstGroup .. firstGroup + groups; they stride over its `inner` columns.
 struct Piece { firstGroup: u32, groups: u32, inner: u32, offset: u32 }
 
