@@ -193,7 +193,7 @@ export class Gpu {
     this.device.queue.submit([enc.finish()]);
     await this.idle();
     await staging.mapAsync(1); // GPUMapMode.READ
-    const copy = staging.getMappedRange().slice(0);
+    const copy = staging.getMappedRange().slice(0, bytes); // the staging buffer is 4 bytes at least, even for none
     staging.unmap();
     staging.destroy();
     return type === 'f32' ? new Float32Array(copy) : type === 'i32' ? new Int32Array(copy) : new Uint32Array(copy);

@@ -1,14 +1,16 @@
-// Fused epilogues (engine/fusion.ts): matmul + bias + ReLU, convolution + ReLU, batch norm + ReLU and add + ReLU, forced
+// Fused epilogues (engine/fusion.ts): matmul + bias + ReLU, convolution + ReLU, batch norm + ReLU, add + ReLU and ReLU gradients, forced
 // on the gpu plans and on the lavapipe plans, against float64 plain loops written here (odd sizes, both sides of tile
 // edges, split-K) and gradients by finite differences. Each case also checks which passes were fused, so that a
 // fusion that silently stopped happening fails here, and that a value something else reads is never folded away.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Node, Parameter } from '../engine/graph.js';
-import type { Program } from '../engine/program.js';
+import { Graph, Node, Parameter } from '../engine/graph.js';
+import { Program } from '../engine/program.js';
+import { gradients } from '../engine/autograd.js';
+import { sum } from '../engine/ops/reduce.js';
 import { matmul } from '../engine/ops/matmul.js';
 import { addBias } from '../engine/ops/bias.js';
-import { add, mul, relu } from '../engine/ops/elementwise.js';
+import { add, mul, relu, reluBackward } from '../engine/ops/elementwise.js';
 import { conv2d } from '../engine/ops/conv2d.js';
 import { concat } from '../engine/ops/concat.js';
 import { batchNorm2d } from '../engine/ops/batchnorm.js';
@@ -264,6 +266,81 @@ test("a ReLU's gradient folded into the pass producing it: a convolution's input
       checkAll(`${family} relu -> concat`, cat.out, cat.grads, cat.weights, catRef, [f64(A), f64(C)], { fwd: 1e-5, grad: 1e-4 });
     }, family === 'gpu' ? { tile: SMALL_TILE } : {});
   }
+});
+
+/** How many of a program's dispatches are labelled as `kind` (an elementwise op's label is `type[+epilogue] size`). */
+const dispatchesOf = (p: Program, kind: string): number => p.dispatches.filter((d) => d.label.split(' ')[0] === kind).length;
+
+test("a ReLU's gradient fed by a sum of gradients (a residual block's output ReLU): masked in the sum's last add, both plan families", async () => {
+  const rng = new Rng(78);
+  const shape = [3, 5, 7];
+  const n = 3 * 5 * 7;
+  for (const family of FAMILIES) {
+    // r = relu(a) is read by `uses` ops, so its gradient is a sum of `uses` gradients: autograd chains uses - 1 adds,
+    // and only the last one, whose sole user is the ReLU's gradient, may take the mask.
+    for (const uses of [2, 3, 4]) {
+      await withPlans(family, async () => {
+        const A = randn(rng, n), B = randn(rng, n), C = randn(rng, n);
+        const { out, grads, weights, program } = await runGraph([{ shape, data: A }, { shape, data: B }, { shape, data: C }], (_g, [a, b, c]) => {
+          const r = relu(a);
+          const branches = [mul(r, b), r, mul(r, c), mul(r, r)].slice(0, uses);
+          return branches.reduce((s, y) => add(s, y));
+        });
+        assert.equal(fused(program), ['add+mask'], `${family} ${uses} uses: fused passes`);
+        assert.equal(dispatchesOf(program, 'relu_backward'), 0, `${family} ${uses} uses: no separate ReLU gradient pass`);
+        assert.equal(dispatchesOf(program, 'add+mask'), 1, `${family} ${uses} uses: one masked add`);
+        const ref = (xs: Float64Array[]) => xs[0].map((v, i) => {
+          const r = Math.max(v, 0);
+          return [r * xs[1][i], r, r * xs[2][i], r * r].slice(0, uses).reduce((s, y) => s + y, 0);
+        });
+        checkAll(`${family} ${uses} uses`, out, grads, weights, ref, [f64(A), f64(B), f64(C)], { fwd: 1e-5, grad: 1e-4 });
+      });
+    }
+  }
+});
+
+test('a sum another op reads, or that is an output, keeps its value; a mask computed after the sum is not folded into it', async () => {
+  const rng = new Rng(79);
+  const shape = [5, 9];
+  const n = 5 * 9;
+  const [P, Q, M] = [randn(rng, n), randn(rng, n), randn(rng, n)];
+  const inputs = [{ shape, data: P }, { shape, data: Q }, { shape, data: M }];
+  const masked = (s: number, m: number) => (m > 0 ? s : 0);
+  for (const family of FAMILIES) {
+    await withPlans(family, async () => {
+      // The sum's sole user is the mask: one pass, against float64.
+      const alone = await runGraph(inputs, (_g, [p, q, m]) => reluBackward(add(p, q), m), { grads: false });
+      assert.equal(fused(alone.program), ['add+mask'], `${family} sole user`);
+      assertClose(`${family} masked sum`, alone.out, f64(P).map((v, i) => masked(v + Q[i], M[i])), 1e-6, 1e-6);
+      // The sum is also added to the masked sum: it is stored, and the mask runs alone.
+      const read = await runGraph(inputs, (_g, [p, q, m]) => {
+        const s = add(p, q);
+        return add(reluBackward(s, m), s);
+      }, { grads: false });
+      assert.equal(fused(read.program), [], `${family} sum read twice`);
+      assertClose(`${family} masked sum + sum`, read.out, f64(P).map((v, i) => masked(v + Q[i], M[i]) + v + Q[i]), 1e-6, 1e-6);
+      // The mask is a ReLU that runs after the sum in the program's order: it cannot be read by the sum's pass.
+      const late = await runGraph(inputs, (_g, [p, q, m]) => reluBackward(add(p, q), relu(m)), { grads: false });
+      assert.equal(fused(late.program), [], `${family} late mask`);
+      assertClose(`${family} late mask`, late.out, f64(P).map((v, i) => masked(v + Q[i], M[i])), 1e-6, 1e-6);
+    });
+  }
+  // The gradient sum as an output of the program beside the masked gradient: both values stay readable.
+  await withPlans('lavapipe', async () => {
+    const g = new Graph();
+    const [a, b] = [g.input('a', shape), g.input('b', shape)];
+    const r = relu(a);
+    const loss = sum(mul(add(mul(r, b), r), b));
+    const grads = gradients(loss, [a, r]);
+    const program = new Program(await getGpu(), g, [grads.get(a)!, grads.get(r)!]);
+    assert.equal(fused(program), [], 'a kept sum is not folded');
+    program.write(a, P);
+    program.write(b, Q);
+    program.run();
+    const dr = f64(Q).map((v) => v * v + v);
+    assertClose('d loss / d r', await program.read(grads.get(r)!), dr, 1e-6, 1e-6);
+    assertClose('d loss / d a', await program.read(grads.get(a)!), dr.map((v, i) => (P[i] > 0 ? v : 0)), 1e-6, 1e-6);
+  });
 });
 
 test('a value another op reads, or a program output, is not folded; a folded value cannot be read; nofuse fuses nothing', async () => {

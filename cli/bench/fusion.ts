@@ -33,6 +33,13 @@ const CASES: FusionCase[] = [
     },
   },
   {
+    label: 'sum of two gradients + ReLU mask, [32, 64, 28, 28]',
+    build: (g) => {
+      const a = g.input('da', [32, 64, 28, 28]), b = g.input('db', [32, 64, 28, 28]), y = g.input('y', [32, 64, 28, 28]);
+      return { inputs: [a, b, y], out: reluBackward(add(a, b), y) };
+    },
+  },
+  {
     label: 'concat gradient slice + ReLU mask, [32, 64 of 128, 28, 28]',
     build: (g) => {
       const dy = g.input('dy', [32, 128, 28, 28]), y = g.input('y', [32, 64, 28, 28]);
