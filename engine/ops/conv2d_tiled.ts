@@ -34,7 +34,8 @@ export function dispatchTiledConv(
     MODE: mode, BM, BN, TM, TN, WG, ...(epilogue.relu ? { EPI_RELU: true } : {}), ...(epilogue.mask ? { EPI_MASK: true } : {}),
   });
   // Without a mask, the first input stands in for it (bound read-only twice).
-  return c.gpu.dispatch(kernel, [...buffers, epilogue.mask ?? buffers[1]], [Math.ceil(N / BN), Math.ceil(M / BM), z * phases * parts], `${label} tiled ${BM}x${BN}`);
+  const grid = [Math.ceil(N / BN), Math.ceil(M / BM), z * phases * parts];
+  return c.gpu.dispatch(kernel, [...buffers, epilogue.mask ?? buffers[1]], grid, `${label} tiled ${BM}x${BN}`);
 }
 
 /**
