@@ -9,10 +9,13 @@
 // where the including file knows the data to be aligned).
 //
 // The including file provides:
-//   override A_FAST_K: bool   fetchA(z, m, k, kEnd) returns A(m, k..k+3) when true, A(m..m+3, k) when false
-//   override B_FAST_N: bool   fetchB(z, k, n, kEnd) returns B(k, n..n+3) when true, B(k..k+3, n) when false
-//   (elements outside M, N or [.., kEnd) are 0), gemmDims() -> (M, N, K), gemmSplits() -> chunks per product,
-//   gemmKChunk() -> K per chunk, and storeC(z, s, m, n, v) for m < M, n < N.
+//   struct Product, and gemmProduct(z) -> Product: what fetching and storing product z needs, worked out once per
+//                             workgroup; its field `dims` is that product's (M, N, K). Products may differ in size: the
+//                             grid covers the largest, and a workgroup wholly past its product's M or N leaves at once.
+//   A_FAST_K: bool            fetchA(pr, m, k, kEnd) returns A(m, k..k+3) when true, A(m..m+3, k) when false
+//   B_FAST_N: bool            fetchB(pr, k, n, kEnd) returns B(k, n..n+3) when true, B(k..k+3, n) when false
+//   (elements outside M, N or [.., kEnd) are 0), gemmSplits() -> chunks per product, gemmKChunk(pr) -> K per chunk,
+//   and storeC(pr, s, m, n, v) for m < M, n < N.
 
 override BM: u32 = 64u;
 override BN: u32 = 64u;
@@ -30,17 +33,17 @@ var<workgroup> Bs: array<vec4<f32>, 2u * BK * BN / 4u>; // [buffer][k][n / 4]
 // The slice of A and B starting at k0, fetched from global memory into registers.
 struct Staged { a: array<vec4<f32>, RB>, b: array<vec4<f32>, RB> }
 
-fn fetchSlice(z: u32, m0: u32, n0: u32, k0: u32, kEnd: u32, li: u32) -> Staged {
+fn fetchSlice(pr: Product, m0: u32, n0: u32, k0: u32, kEnd: u32, li: u32) -> Staged {
   var s: Staged;
   for (var r = 0u; r < BM * BK / 4u / WG; r++) {
     let v = li + r * WG;
-    if (A_FAST_K) { s.a[r] = fetchA(z, m0 + v / (BK / 4u), k0 + (v % (BK / 4u)) * 4u, kEnd); }
-    else { s.a[r] = fetchA(z, m0 + (v % (BM / 4u)) * 4u, k0 + v / (BM / 4u), kEnd); }
+    if (A_FAST_K) { s.a[r] = fetchA(pr, m0 + v / (BK / 4u), k0 + (v % (BK / 4u)) * 4u, kEnd); }
+    else { s.a[r] = fetchA(pr, m0 + (v % (BM / 4u)) * 4u, k0 + v / (BM / 4u), kEnd); }
   }
   for (var r = 0u; r < BN * BK / 4u / WG; r++) {
     let v = li + r * WG;
-    if (B_FAST_N) { s.b[r] = fetchB(z, k0 + v / (BN / 4u), n0 + (v % (BN / 4u)) * 4u, kEnd); }
-    else { s.b[r] = fetchB(z, k0 + (v % (BK / 4u)) * 4u, n0 + v / (BK / 4u), kEnd); }
+    if (B_FAST_N) { s.b[r] = fetchB(pr, k0 + v / (BN / 4u), n0 + (v % (BN / 4u)) * 4u, kEnd); }
+    else { s.b[r] = fetchB(pr, k0 + (v % (BK / 4u)) * 4u, n0 + v / (BK / 4u), kEnd); }
   }
   return s;
 }
@@ -70,26 +73,27 @@ fn stageSlice(s: Staged, buf: u32, li: u32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let dims = gemmDims();
   let splits = gemmSplits();
-  let z = wid.z / splits;
+  let pr = gemmProduct(wid.z / splits);
   let s = wid.z % splits;
-  let kBegin = min(s * gemmKChunk(), dims.z);
-  let kEnd = min(kBegin + gemmKChunk(), dims.z);
-  let slices = (kEnd - kBegin + BK - 1u) / BK;
+  let dims = pr.dims;
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
+  if (m0 >= dims.x || n0 >= dims.y) { return; }
+  let kBegin = min(s * gemmKChunk(pr), dims.z);
+  let kEnd = min(kBegin + gemmKChunk(pr), dims.z);
+  let slices = (kEnd - kBegin + BK - 1u) / BK;
   let tx = li % (BN / TN);
   let ty = li / (BN / TN);
 
   var acc: array<vec4<f32>, 16>; // [TM][TN / 4], row stride 2
-  if (slices > 0u) { stageSlice(fetchSlice(z, m0, n0, kBegin, kEnd, li), 0u, li); }
+  if (slices > 0u) { stageSlice(fetchSlice(pr, m0, n0, kBegin, kEnd, li), 0u, li); }
   workgroupBarrier();
   for (var t = 0u; t < slices; t++) {
     let buf = t & 1u;
     let more = t + 1u < slices;
     var next: Staged;
-    if (more) { next = fetchSlice(z, m0, n0, kBegin + (t + 1u) * BK, kEnd, li); }
+    if (more) { next = fetchSlice(pr, m0, n0, kBegin + (t + 1u) * BK, kEnd, li); }
     for (var k = 0u; k < BK; k++) {
       var a: array<vec4<f32>, 2>;
       var b: array<vec4<f32>, 2>;
@@ -109,7 +113,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (m >= dims.x) { break; }
     for (var j = 0u; j < TN; j++) {
       let n = n0 + tx * TN + j;
-      if (n < dims.y) { storeC(z, s, m, n, acc[i * 2u + j / 4u][j % 4u]); }
+      if (n < dims.y) { storeC(pr, s, m, n, acc[i * 2u + j / 4u][j % 4u]); }
     }
   }
 }

@@ -29,16 +29,17 @@ override EPI_MASK: bool = false;
 
 //#include _gemm_tile
 
-fn gemmDims() -> vec3<u32> { return vec3<u32>(p.M, p.N, p.K); }
+struct Product { dims: vec3<u32>, z: u32 }
+fn gemmProduct(z: u32) -> Product { return Product(vec3<u32>(p.M, p.N, p.K), z); }
 fn gemmSplits() -> u32 { return p.splits; }
-fn gemmKChunk() -> u32 { return p.kChunk; }
+fn gemmKChunk(pr: Product) -> u32 { return p.kChunk; }
 
 fn elemA(i: u32) -> f32 { return A[i >> 2u][i & 3u]; }
 fn elemB(i: u32) -> f32 { return B[i >> 2u][i & 3u]; }
 
-fn fetchA(z: u32, m: u32, k: u32, kEnd: u32) -> vec4<f32> {
+fn fetchA(pr: Product, m: u32, k: u32, kEnd: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);
-  let base = z * p.strideA;
+  let base = pr.z * p.strideA;
   if (A_FAST_K) {
     if (m >= p.M) { return v; }
     let i = base + m * p.K + k;
@@ -59,7 +60,8 @@ fn indexB(z: u32, k: u32, n: u32) -> u32 {
   return z * p.strideB + select(n * p.K + k, k * p.N + n, B_FAST_N);
 }
 
-fn fetchB(z: u32, k: u32, n: u32, kEnd: u32) -> vec4<f32> {
+fn fetchB(pr: Product, k: u32, n: u32, kEnd: u32) -> vec4<f32> {
+  let z = pr.z;
   var v = vec4<f32>(0.0);
   if (B_FAST_N) {
     if (k >= kEnd) { return v; }
@@ -89,8 +91,8 @@ fn writeC(z: u32, m: u32, n: u32, v: f32) {
   if (p.accumulate != 0u) { C[i] += r; } else { C[i] = r; }
 }
 
-fn storeC(z: u32, s: u32, m: u32, n: u32, v: f32) {
-  if (p.splits > 1u) { P[((s * p.batch + z) * p.M + m) * p.N + n] = v; } else { writeC(z, m, n, v); }
+fn storeC(pr: Product, s: u32, m: u32, n: u32, v: f32) {
+  if (p.splits > 1u) { P[((s * p.batch + pr.z) * p.M + m) * p.N + n] = v; } else { writeC(pr.z, m, n, v); }
 }
 
 // Second pass of split-K: C[z, m, n] (+)= Σ_s P[s, z, m, n], s in increasing order (deterministic, no atomics).
