@@ -16,14 +16,7 @@
 //   (stats_partial with COUNT binds num_batches_tracked as RunningMean, and grad_combine the gradients of beta
 //   and gamma as RunningMean and RunningVar: passes saved per layer and step within 8 storage buffers)
 
-struct Params {
-  N: u32, C: u32, HW: u32, groups: u32,
-  lanes: u32, laneStepN: u32, laneStepHW: u32, statsGroups: u32,
-  eps: f32, momentum: f32, _c: u32, _d: u32,
-  which: u32, sumGroups: u32, _a: u32, _b: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//#include _batchnorm_params
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Dy: array<f32>;
 @group(0) @binding(3) var<storage, read> Stats: array<f32>;
@@ -45,8 +38,6 @@ override BETA_PER_GROUP: bool = false;
 override GAMMA_PER_GROUP: bool = false;
 
 fn imagesPerGroup() -> u32 { return p.N / p.groups; }
-
-fn statIndex(s: u32, which: u32, c: u32) -> u32 { return (s * 2u + which) * p.C + c; }
 
 fn rstd(s: u32, c: u32) -> f32 { return inverseSqrt(Stats[statIndex(s, 1u, c)] + p.eps); }
 

@@ -10,14 +10,7 @@
 //   RunningMean, RunningVar  the running buffers (statistics with UPDATE), or the gradients of beta and gamma (sums)
 //   Counter  num_batches_tracked (statistics with COUNT)
 
-struct Params {
-  N: u32, C: u32, HW: u32, groups: u32,
-  lanes: u32, laneStepN: u32, laneStepHW: u32, statsGroups: u32,
-  eps: f32, momentum: f32, _c: u32, _d: u32,
-  which: u32, sumGroups: u32, _a: u32, _b: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//#include _batchnorm_params
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Dy: array<f32>;
 @group(0) @binding(3) var<storage, read> Stats: array<f32>;
@@ -34,8 +27,6 @@ override BETA_PER_GROUP: bool = false;
 override GAMMA_PER_GROUP: bool = false;
 
 const WG = 256u;
-
-fn statIndex(s: u32, which: u32, c: u32) -> u32 { return (s * 2u + which) * p.C + c; }
 
 // Partials per invocation: count, shift (its first value), mean minus shift, M2 (as shaders/batchnorm.wgsl's lanes).
 var<workgroup> wCount: array<f32, WG>;
