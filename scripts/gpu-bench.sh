@@ -2,7 +2,7 @@
 # The real-GPU benchmark, side by side with PyTorch in one run, for a GPU machine (NVIDIA/AMD through Vulkan).
 # From a built checkout packed with ../shared/tools/pack-offline (or any checkout with node and a Vulkan driver):
 #   bash scripts/gpu-bench.sh [OUT_DIR]
-# Writes OUT_DIR/{adapters,engine-gpu,engine-lavapipe-plans,pytorch,gemm-tests}.txt (default gpu-bench-<date>/).
+# Writes OUT_DIR/{adapters,gpu-plan-tests,engine-gpu,engine-lavapipe-plans,pytorch}.txt (default gpu-bench-<date>/).
 set -uo pipefail
 out=${1:-gpu-bench-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
@@ -13,7 +13,8 @@ nvidia-smi -L 2>/dev/null | tee "$out/gpu.txt"
 run adapters cgh adapters
 # Correctness of the gpu plans on this adapter first (float64 references; a few minutes).
 if [ -d dist/test ] && [ -d node_modules/uvu ]; then
-  run gemm-tests env CGH_PLANS=gpu node node_modules/uvu/bin.js dist/test 'gpu-plans\.test\.js$'
+  run gpu-plan-tests env CGH_PLANS=gpu timeout 600 node node_modules/uvu/bin.js dist/test \
+    '(gpu-plans|conv-input-grad|batchnorm|batchnorm-param-grads|fusion|concat)\.test\.js$'
 fi
 run engine-gpu cgh bench --only gpu
 # The same suite on the CPU-tuned kernels, to show what the gpu plans bought on this GPU.
