@@ -56,6 +56,14 @@ export class SumGroups implements GradientTransform {
   }
 }
 
+/** The buffers bound to an update's second slot when it has no parameter (its size is 0, so nothing reads them). */
+const emptySlots = new WeakMap<Gpu, GPUBuffer[]>();
+function emptySlot(gpu: Gpu): GPUBuffer[] {
+  let b = emptySlots.get(gpu);
+  if (!b) emptySlots.set(gpu, (b = ['weight', 'gradient', 'momentum'].map((w) => gpu.buffer(4, `sgd.empty_slot_${w}`))));
+  return b;
+}
+
 /** vec4s per invocation of shaders/sgd.wgsl (its PER_INVOCATION). */
 const SGD_VEC4_PER_INVOCATION = 4;
 
@@ -65,7 +73,7 @@ const SGD_VEC4_PER_INVOCATION = 4;
  */
 export class Sgd {
   readonly dispatches: Dispatch[] = [];
-  private uniforms: { buf: GPUBuffer; size: number }[] = [];
+  private uniforms: GPUBuffer[] = [];
   readonly momentumBuffers: GPUBuffer[] = [];
   private lr: number;
   private first = true;
@@ -87,19 +95,26 @@ export class Sgd {
     this.dispatches.push(...combine);
     if (opts.weightDecay !== 0 && !inUpdate && transform.decay === 'after') this.dispatches.push(...slots.map((s) => decay(s, s.out, 1)));
     this.decayInUpdate = inUpdate ? opts.weightDecay : 0;
-    for (const s of slots) {
-      const mom = gpu.buffer(opts.momentum !== 0 ? s.size : 4, `${s.param.name}.momentum_buffer`);
-      this.momentumBuffers.push(mom);
-      const u = gpu.uniform(this.params(s.size));
-      this.uniforms.push({ buf: u, size: s.size });
-      const grid = grid1d(Math.ceil(s.size / (4 * SGD_VEC4_PER_INVOCATION))).grid;
-      this.dispatches.push(gpu.dispatch(gpu.kernel('sgd', 'step'), [u, s.param.ensure(gpu), s.out, mom], grid, `sgd ${s.param.name}`));
+    for (const s of slots) this.momentumBuffers.push(gpu.buffer(opts.momentum !== 0 ? s.size : 4, `${s.param.name}.momentum_buffer`));
+    // Two parameters per update dispatch (shaders/sgd.wgsl), each paired with the next in size so that neither waits
+    // long for the other: a step's fixed cost per dispatch would otherwise dominate for the many small ones.
+    const bySize = slots.map((_, i) => i).sort((a, b) => slots[b].size - slots[a].size);
+    for (let k = 0; k < bySize.length; k += 2) {
+      const pair = bySize.slice(k, k + 2);
+      const u = gpu.uniform(this.params(pair.map((i) => slots[i].size)));
+      this.uniforms.push(u);
+      const buffers = pair.flatMap((i) => [slots[i].param.ensure(gpu), slots[i].out, this.momentumBuffers[i]]);
+      if (pair.length === 1) buffers.push(...emptySlot(gpu));
+      const grid = grid1d(Math.ceil(slots[pair[0]].size / (4 * SGD_VEC4_PER_INVOCATION))).grid;
+      this.dispatches.push(gpu.dispatch(gpu.kernel('sgd', 'step'), [u, ...buffers], grid, `sgd ${pair.map((i) => slots[i].param.name).join(' + ')}`));
     }
   }
 
-  private params(n: number): ArrayBuffer {
+  /** The update's uniform block for a pair of parameters of `sizes` values (the second absent: an empty slot). */
+  private params(sizes: number[]): ArrayBuffer {
     const o = this.opts;
-    return words([Math.ceil(n / 4), 0, 0, this.first ? 1 : 0, f32(this.lr), f32(o.momentum), f32(o.dampening ?? 0), f32(this.decayInUpdate)]);
+    const n4 = (n: number | undefined) => Math.ceil((n ?? 0) / 4);
+    return words([n4(sizes[0]), n4(sizes[1]), 0, this.first ? 1 : 0, f32(this.lr), f32(o.momentum), f32(o.dampening ?? 0), f32(this.decayInUpdate)]);
   }
 
   /** Set the learning rate and first-step flag for the next step (rewrites the small uniforms only when they change). */
@@ -112,6 +127,6 @@ export class Sgd {
     const patch = new ArrayBuffer(8);
     new Uint32Array(patch, 0, 1)[0] = firstStep ? 1 : 0;
     new Float32Array(patch, 4, 1)[0] = lr;
-    for (const u of this.uniforms) this.gpu.device.queue.writeBuffer(u.buf, 12, patch);
+    for (const u of this.uniforms) this.gpu.device.queue.writeBuffer(u, 12, patch);
   }
 }
