@@ -181,7 +181,8 @@ export const Conv2dInputGradOp: OpDef = {
 /**
  * Partial weight gradients [parts, O, C/groups, kh, kw] (see shaders/conv2d_weight_grad.wgsl): each gradient group's
  * examples are split into chunks x slices parts, so that the reduction has enough independent tiles to fill the lanes
- * and cores; parts are consecutive within a gradient group.
+ * and cores; parts are consecutive within a gradient group. How many is chosen for the plans the graph was built for
+ * (weightGrad); either family's kernel computes any split correctly.
  */
 export const Conv2dWeightGradOp: OpDef = {
   type: 'conv2d_weight_grad',
