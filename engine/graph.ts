@@ -96,6 +96,12 @@ export class Graph {
   gradGroups = 1;
   mode: 'train' | 'eval' = 'train';
   /**
+   * The plans of the device the graph is built for, where the builder knows them: ops whose graph shape depends on
+   * the kernels (the convolution weight gradient's split) choose for them. Unknown: the lavapipe choice. Any graph
+   * compiles correctly on either family; this only tunes it.
+   */
+  plans?: Plans;
+  /**
    * Per-example gradient factors, recorded by autograd for parameters used densely: the gradient of
    * example i is the outer product of dy[i] and x[i] (a weight: dy [B, out], x [B, in]) or dy[i] itself
    * (a bias: x null). Rules that need per-example gradients use them without materialising B x P values.

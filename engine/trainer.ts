@@ -79,6 +79,7 @@ export class Trainer {
     this.pipelined = opts.pipelined ?? !isCpuAdapter(gpu.report);
     const B = opts.batchSize;
     const g = new Graph();
+    g.plans = gpu.plans;
     g.gradGroups = this.transform.groups;
     const x = g.input('x', [B, ...net.inputShape]);
     const y = g.input('labels', [B], 'i32');
@@ -241,6 +242,7 @@ export class Trainer {
     let f = this.evalPrograms.get(B);
     if (f) return f;
     const g = new Graph();
+    g.plans = this.gpu.plans;
     g.mode = 'eval';
     const x = g.input('x', [B, ...this.net.inputShape]);
     const y = g.input('labels', [B], 'i32');

@@ -49,6 +49,7 @@ export class UnitActivity {
 
   constructor(readonly gpu: Gpu, readonly net: Network, readonly batchSize: number) {
     const g = new Graph();
+    g.plans = gpu.plans;
     g.mode = 'eval';
     this.x = g.input('x', [batchSize, ...net.inputShape]);
     net.forward(g, this.x);

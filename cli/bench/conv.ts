@@ -98,6 +98,7 @@ export async function benchConv(gpu: Gpu, opts: { batch?: number; rounds?: numbe
     const P = batch * Ho * Wo, Kg = (C / groups) * k * k, Og = O / groups;
 
     const g = new Graph();
+    g.plans = gpu.plans;
     const x = g.input('x', [batch, C, H, W]);
     const w = g.input('w', [O, C / groups, k, k]);
     const b = g.input('b', [O]);

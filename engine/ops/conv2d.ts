@@ -3,7 +3,7 @@ import { words } from '../gpu.js';
 import { dispatchMatmul } from './matmul.js';
 import { grid1d } from './grid.js';
 import { sumMiddle } from './reduce.js';
-import { CONV_MODE, dispatchTiledConv } from './conv2d_tiled.js';
+import { CONV_MODE, dispatchTiledConv, weightGradParts } from './conv2d_tiled.js';
 
 export type Pair = number | [number, number];
 
@@ -181,7 +181,8 @@ export const Conv2dInputGradOp: OpDef = {
 /**
  * Partial weight gradients [parts, O, C/groups, kh, kw] (see shaders/conv2d_weight_grad.wgsl): each gradient group's
  * examples are split into chunks x slices parts, so that the reduction has enough independent tiles to fill the lanes
- * and cores; parts are consecutive within a gradient group.
+ * and cores; parts are consecutive within a gradient group. How many is chosen for the plans the graph was built for
+ * (weightGrad); either family's kernel computes any split correctly.
  */
 export const Conv2dWeightGradOp: OpDef = {
   type: 'conv2d_weight_grad',
@@ -237,13 +238,9 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   }
   const K = (geo.C / geo.groups) * geo.KH * geo.KW;
   const tapTiles = Math.ceil(K / TILE);
-  // Example slices interleaved on the lanes: as many as fill whole workgroups best (few taps need many slices).
-  const { slices, WG } = slicesAndWorkgroup(tapTiles, perGradGroup);
-  const base = Math.ceil((tapTiles * slices) / WG) * Math.ceil(geo.O / geo.groups / channelTile(geo.O / geo.groups)) * geo.groups;
-  const maxChunks = Math.max(1, Math.floor(MAX_GRID / (geo.groups * gradGroups)));
-  const wanted = Math.min(Math.floor(perGradGroup / slices), maxChunks, Math.max(1, Math.ceil(TARGET_WORKGROUPS / (base * gradGroups))));
-  const perChunk = Math.ceil(perGradGroup / wanted);
-  const chunksPerGradGroup = Math.ceil(perGradGroup / perChunk);
+  const { perChunk, chunksPerGradGroup, slices, WG } = g.plans?.conv === 'gpu'
+    ? gpuChunks(geo, perGradGroup, gradGroups, tapTiles, g.plans.workgroupBytes)
+    : lavapipeChunks(geo, perGradGroup, gradGroups, tapTiles);
   const chunks = gradGroups * chunksPerGradGroup;
   const parts = chunksPerGradGroup * slices;
   const size = geo.O * K;
@@ -252,6 +249,28 @@ function weightGrad(x: Node, dy: Node, geo: ConvGeometry, gradGroups: number, w:
   const shape = gradGroups > 1 ? [gradGroups, ...w.shape] : w.shape;
   if (parts === 1) return g.view(partial, shape);
   return g.view(sumMiddle(g.view(partial, [gradGroups, parts, size]), gradGroups, parts, size), shape);
+}
+
+interface WeightGradChunks { perChunk: number; chunksPerGradGroup: number; slices: number; WG: number }
+
+/** The lavapipe kernel's split: enough chunks for TARGET_WORKGROUPS of its register-tile workgroups. */
+function lavapipeChunks(geo: ConvGeometry, perGradGroup: number, gradGroups: number, tapTiles: number): WeightGradChunks {
+  // Example slices interleaved on the lanes: as many as fill whole workgroups best (few taps need many slices).
+  const { slices, WG } = slicesAndWorkgroup(tapTiles, perGradGroup);
+  const base = Math.ceil((tapTiles * slices) / WG) * Math.ceil(geo.O / geo.groups / channelTile(geo.O / geo.groups)) * geo.groups;
+  const maxChunks = Math.max(1, Math.floor(MAX_GRID / (geo.groups * gradGroups)));
+  const wanted = Math.min(Math.floor(perGradGroup / slices), maxChunks, Math.max(1, Math.ceil(TARGET_WORKGROUPS / (base * gradGroups))));
+  const perChunk = Math.ceil(perGradGroup / wanted);
+  return { perChunk, chunksPerGradGroup: Math.ceil(perGradGroup / perChunk), slices, WG };
+}
+
+/**
+ * The gpu plans' split (conv2d_tiled.ts weightGradParts), as chunks of one slice: the lavapipe kernel reads the same
+ * attributes, so a graph built for either family compiles correctly on the other.
+ */
+function gpuChunks(geo: ConvGeometry, perGradGroup: number, gradGroups: number, tapTiles: number, workgroupBytes: number): WeightGradChunks {
+  const parts = weightGradParts(geo, perGradGroup, gradGroups * geo.groups, workgroupBytes);
+  return { perChunk: Math.ceil(perGradGroup / parts), chunksPerGradGroup: parts, slices: 1, WG: workgroupFor(tapTiles) };
 }
 
 /** A 1x1 convolution with stride 1, no padding and one group: one plain GEMM over the batch (dilation does not matter). */

@@ -1,6 +1,6 @@
 import type { CompileContext } from '../graph.js';
 import type { Dispatch } from '../gpu.js';
-import { planGemm } from './gemm_tiles.js';
+import { MAX_GRID, MAX_SPLITS, planGemm, splitK } from './gemm_tiles.js';
 import { tiledOverrides } from './matmul_tiled.js';
 
 /** The geometry words of shaders/conv2d_*.wgsl's Params (see conv2d.ts) and what a tiled kernel reads of them. */
@@ -36,6 +36,24 @@ export function dispatchTiledConv(
   // Without a mask, the first input stands in for it (bound read-only twice).
   const grid = [Math.ceil(N / BN), Math.ceil(M / BM), z * phases * parts];
   return c.gpu.dispatch(kernel, [...buffers, epilogue.mask ?? buffers[1]], grid, `${label} tiled ${BM}x${BN}`);
+}
+
+/** Partial weight gradients held at once, in floats (32 MiB): beyond that the split's second pass costs more than it gains. */
+const MAX_PARTIAL_FLOATS = 8 * 2 ** 20;
+
+/**
+ * Parts of each gradient group's `perGradGroup` examples for the weight gradient on the gpu plans: split-K on whole
+ * examples, so that the M = O/groups by N = C/groups·KH·KW output tiles of `z` products (groups x gradient groups) fill a
+ * data-centre GPU, as planGemm splits a plain product; within the grid's z limit and MAX_PARTIAL_FLOATS. No part is empty.
+ */
+export function weightGradParts(g: TiledConvGeometry, perGradGroup: number, z: number, workgroupBytes: number): number {
+  const M = g.O / g.groups, N = (g.C / g.groups) * g.KH * g.KW, K = perGradGroup * g.Ho * g.Wo;
+  const { grid } = planGemm(M, N, K, z, workgroupBytes, { canSplit: false });
+  const limit = Math.max(1, Math.min(MAX_SPLITS, perGradGroup, Math.floor(MAX_GRID / z), Math.floor(MAX_PARTIAL_FLOATS / (z * M * N))));
+  const wanted = splitK(grid[0] * grid[1] * grid[2], K, limit);
+  // Whole examples per part: rounded down, so that there are at least the parts wanted, unless that passes the limit.
+  const parts = Math.ceil(perGradGroup / Math.floor(perGradGroup / wanted));
+  return parts <= limit ? parts : Math.ceil(perGradGroup / Math.ceil(perGradGroup / wanted));
 }
 
 /**

@@ -19,8 +19,17 @@ export const tileBytes = (t: GemmTile) => 2 * BK * (t.BM + t.BN) * 4;
 const TARGET_WORKGROUPS = 256;
 /** K per split-K chunk, at least: shorter chunks spend more on the second pass than they gain. */
 const MIN_CHUNK = 128;
-const MAX_SPLITS = 64;
-const MAX_GRID = 65535;
+export const MAX_SPLITS = 64;
+export const MAX_GRID = 65535;
+
+/**
+ * Split-K factor for a product of `workgroups` output tiles over `K`: enough chunks to bring the grid to
+ * TARGET_WORKGROUPS, each at least MIN_CHUNK long, at most MAX_SPLITS and `limit` (1 when no split pays).
+ */
+export function splitK(workgroups: number, K: number, limit = MAX_SPLITS): number {
+  if (workgroups >= TARGET_WORKGROUPS || K < 2 * MIN_CHUNK) return 1;
+  return Math.max(1, Math.min(MAX_SPLITS, limit, Math.ceil(TARGET_WORKGROUPS / workgroups), Math.floor(K / MIN_CHUNK)));
+}
 
 export interface GemmPlan { tile: GemmTile; splits: number; kChunk: number; grid: [number, number, number] }
 
@@ -40,9 +49,8 @@ export function planGemm(M: number, N: number, K: number, batch: number, workgro
   if (!tile) tile = fits.reduce((best, t) => (waste(t) < waste(best) - 1e-9 ? t : best), fits[fits.length - 1]);
   let splits = 1;
   if (opts.forceSplits) splits = opts.forceSplits;
-  else if (opts.canSplit !== false && count(tile) * 4 <= TARGET_WORKGROUPS && K >= 2 * MIN_CHUNK) {
-    splits = Math.min(MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / count(tile)), Math.floor(K / MIN_CHUNK));
-  }
+  // A plain product splits only when the GPU would be mostly idle: its second pass costs about as much as a short K saves.
+  else if (opts.canSplit !== false && count(tile) * 4 <= TARGET_WORKGROUPS) splits = splitK(count(tile), K);
   const kChunk = Math.ceil(K / splits / BK) * BK;
   splits = Math.max(1, Math.ceil(K / kChunk));
   return { tile, splits, kChunk, grid: [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM), batch * splits] };

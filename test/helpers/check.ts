@@ -1,4 +1,5 @@
 import { Graph, Node } from '../../engine/graph.js';
+import type { Plans } from '../../engine/plans.js';
 import { Program } from '../../engine/program.js';
 import { gradients } from '../../engine/autograd.js';
 import { mul } from '../../engine/ops/elementwise.js';
@@ -32,15 +33,17 @@ export function assertClose(name: string, got: ArrayLike<number>, want: ArrayLik
 
 /**
  * Builds `build(graph, inputs)` on the GPU, runs the forward and the backward of sum(out * w) for a
- * random weighting w, and returns the output and the gradient w.r.t. each float input.
+ * random weighting w, and returns the output and the gradient w.r.t. each float input. The graph is built for the
+ * current plans unless `buildPlans` names others (a graph built for one family, compiled on the other).
  */
 export async function runGraph(
   inputs: { shape: number[]; data: Float32Array | Int32Array; dtype?: 'f32' | 'i32'; param?: boolean }[],
   build: (g: Graph, xs: Node[]) => Node,
-  opts: { weights?: Float32Array; groups?: number; grads?: boolean } = {},
+  opts: { weights?: Float32Array; groups?: number; grads?: boolean; buildPlans?: Plans } = {},
 ): Promise<{ out: Float32Array; grads: Float32Array[]; weights: Float32Array; program: Program }> {
   const gpu = await getGpu();
   const g = new Graph();
+  g.plans = opts.buildPlans ?? gpu.plans;
   g.gradGroups = opts.groups ?? 1;
   const xs = inputs.map((s, i) => g.input(`x${i}`, s.shape, s.dtype ?? 'f32'));
   const out = build(g, xs);
