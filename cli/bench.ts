@@ -9,7 +9,7 @@ import { runCommand } from './run-command.js';
 import { formatTable } from './table.js';
 
 type BenchOutput = string | Record<string, unknown>[] | void;
-interface BenchOptions { quick: boolean }
+interface BenchOptions { quick: boolean; profile: boolean }
 
 /** The sections in print order; each module is loaded only when its section runs. */
 const SECTIONS: { name: string; title: string; run: (gpu: Gpu, o: BenchOptions) => Promise<BenchOutput>; onlyByName?: boolean }[] = [
@@ -36,6 +36,8 @@ const BENCH_SPEC = {
     { name: 'adapter', type: 'string', metavar: 'NAME', help: 'use the WebGPU adapter whose name contains NAME (see cgh adapters)' },
     { name: 'quick', type: 'boolean',
       help: 'the gpu section at toy sizes (1/8 width, small inputs and batches, GEMM 128/256), to smoke-test it on a CPU adapter' },
+    { name: 'profile', type: 'boolean',
+      help: "the gpu section also times each dispatch of a step (WebGPU timestamp queries) and lists the kernels taking the most GPU time" },
   ],
 } as const;
 
@@ -54,7 +56,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   for (const section of SECTIONS) {
     if (only ? !only.includes(section.name) : section.onlyByName) continue;
     console.log(`\n== ${section.title} ==`);
-    const out = await section.run(gpu, { quick: !!a.quick });
+    const out = await section.run(gpu, { quick: !!a.quick, profile: !!a.profile });
     if (typeof out === 'string') console.log(out);
     else if (Array.isArray(out) && out.length > 0) console.log(formatTable(Object.keys(out[0]).map((key) => ({ key, title: key })), out));
   }

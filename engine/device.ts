@@ -30,7 +30,9 @@ async function gpuEntry(): Promise<GPU> {
   if (dawnInstance) return dawnInstance;
   const mod: any = await import('webgpu');
   Object.assign(globalThis, mod.globals);
-  dawnInstance = mod.create([]) as GPU;
+  // Dawn rounds timestamps to about 65 µs by default (a browser's guard against timing attacks), too coarse to time
+  // one dispatch; a benchmark in Node has no such page to guard.
+  dawnInstance = mod.create(['disable-dawn-features=timestamp_quantization']) as GPU;
   (globalThis as any).__cghDawnInstance = dawnInstance;
   return dawnInstance;
 }
@@ -134,8 +136,9 @@ export async function acquireDevice(opts: { adapterName?: string } = {}): Promis
     adapter = match;
   }
   const l = adapter.limits;
-  // Only features the kernels use, and only where offered (a device without them gets the fallbacks).
-  const requiredFeatures = (['subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
+  // Only features the engine uses, and only where offered (a device without them gets the fallbacks): subgroups for
+  // kernels, timestamp queries for timing each dispatch (engine/profile.ts).
+  const requiredFeatures = (['subgroups', 'timestamp-query'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
     requiredFeatures,
     requiredLimits: {

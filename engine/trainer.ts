@@ -107,9 +107,14 @@ export class Trainer {
     this.tail = [...this.sgd.dispatches, this.metricsDispatch];
   }
 
+  /** One training step's dispatches as step() submits them, less a pixel batch's normalisation (for timing each one). */
+  get stepDispatches(): Dispatch[] {
+    return [...this.train.program.dispatches, ...this.tail];
+  }
+
   /** Compute dispatches in one training step's command buffer (one more once pixel batches are normalised on the GPU). */
   get dispatchesPerStep(): number {
-    return this.train.program.dispatches.length + this.tail.length + (this.pixelUploads.has(this.train.program) ? 1 : 0);
+    return this.stepDispatches.length + (this.pixelUploads.has(this.train.program) ? 1 : 0);
   }
 
   /**

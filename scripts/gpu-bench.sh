@@ -16,7 +16,7 @@ if [ -d dist/test ] && [ -d node_modules/uvu ]; then
   run gpu-plan-tests env CGH_PLANS=gpu timeout 600 node node_modules/uvu/bin.js dist/test \
     '(gpu-plans|conv-input-grad|batchnorm|batchnorm-param-grads|fusion|concat)\.test\.js$'
 fi
-run engine-gpu cgh bench --only gpu
+run engine-gpu cgh bench --only gpu --profile
 # The same suite on the CPU-tuned kernels, to show what the gpu plans bought on this GPU.
 run engine-lavapipe-plans env CGH_PLANS=lavapipe cgh bench --only gpu
 if python3 -c 'import torch, torchvision' 2>/dev/null; then

@@ -6,6 +6,7 @@ import type { Gpu } from '../../engine/gpu.js';
 import { describePlans } from '../../engine/plans.js';
 import { Rng } from '../../engine/random.js';
 import { Trainer } from '../../engine/trainer.js';
+import { timeDispatches, byKernel } from '../../engine/profile.js';
 import { createModel } from '../../models/registry.js';
 import { formatTable, fixed } from '../table.js';
 import { benchGemm, formatGemmBench, GemmShape } from './gemm.js';
@@ -39,9 +40,11 @@ export interface GpuModelRow {
   /** Main-thread milliseconds per step spent outside the GPU: upload, encoding and submission (step()). */
   hostMs: number;
   stepMs: number;
+  /** With --profile: the GPU time of the step's dispatches, each timed alone, and the kernels taking the most of it. */
+  profile?: { kernelMs: number; top: { kernel: string; ms: number; count: number }[] };
 }
 
-export async function benchGpuModels(gpu: Gpu, opts: { quick?: boolean; seconds?: number } = {}): Promise<GpuModelRow[]> {
+export async function benchGpuModels(gpu: Gpu, opts: { quick?: boolean; seconds?: number; profile?: boolean } = {}): Promise<GpuModelRow[]> {
   const seconds = opts.seconds ?? (opts.quick ? 2 : 10);
   const rng = new Rng(3);
   const rows: GpuModelRow[] = [];
@@ -72,9 +75,14 @@ export async function benchGpuModels(gpu: Gpu, opts: { quick?: boolean; seconds?
     await trainer.takeMetrics();
     const stepMs = (performance.now() - start) / steps;
     const flop = trainer.train.program.order.reduce((s, n) => s + productFlops(n), 0);
+    let profile: GpuModelRow['profile'];
+    if (opts.profile) {
+      const times = await timeDispatches(gpu, trainer.stepDispatches);
+      profile = { kernelMs: times.reduce((a, t) => a + t.ms, 0), top: byKernel(times).slice(0, 6) };
+    }
     rows.push({
       model: m.label, batch: B, examplesPerSecond: (B * 1000) / stepMs, tflops: flop / stepMs / 1e9,
-      dispatches: trainer.dispatchesPerStep, hostMs: host / steps, stepMs,
+      dispatches: trainer.dispatchesPerStep, hostMs: host / steps, stepMs, profile,
     });
   }
   return rows;
@@ -90,7 +98,21 @@ export function gpuGemmShapes(quick = false): GemmShape[] {
   return shapes;
 }
 
-export async function benchGpu(gpu: Gpu, opts: { quick?: boolean } = {}): Promise<string> {
+/** Where each model's step spends its GPU time (--profile): the kernels' sum against the step, then the largest kernels. */
+export function formatProfiles(rows: GpuModelRow[]): string[] {
+  const lines = ['GPU time per step by kernel (--profile: each dispatch timed alone in a pass of its own, fastest of 3 runs;',
+    'kernels = their sum, against the step time above, so the difference is time between kernels and pass boundaries):'];
+  for (const r of rows) {
+    if (!r.profile) continue;
+    const { kernelMs, top } = r.profile;
+    const share = (ms: number) => `${Math.round((100 * ms) / kernelMs)}%`;
+    lines.push(`  ${r.model}: kernels ${fixed(2)(kernelMs)} ms of a ${fixed(2)(r.stepMs)} ms step; `
+      + top.map((k) => `${k.kernel} ${fixed(2)(k.ms)} ms ${share(k.ms)} (${k.count})`).join(', '));
+  }
+  return lines;
+}
+
+export async function benchGpu(gpu: Gpu, opts: { quick?: boolean; profile?: boolean } = {}): Promise<string> {
   const models = await benchGpuModels(gpu, opts);
   const gemm = await benchGemm(gpu, { shapes: gpuGemmShapes(opts.quick), rounds: opts.quick ? 1 : 3, ms: opts.quick ? 50 : 300 });
   return [
@@ -108,6 +130,7 @@ export async function benchGpu(gpu: Gpu, opts: { quick?: boolean } = {}): Promis
     ], models as unknown as Record<string, unknown>[]),
     'TFLOP/s counts convolutions (forward and both gradients) and matrix products only. host ms/step: main-thread time',
     'in step() (upload, encoding, submission), i.e. time spent outside the GPU.',
+    ...(opts.profile ? ['', ...formatProfiles(models)] : []),
     '',
     formatGemmBench(gemm),
   ].join('\n');
