@@ -14,7 +14,7 @@ run adapters cgh adapters
 # Correctness of the gpu plans on this adapter first (float64 references; a few minutes).
 if [ -d dist/test ] && [ -d node_modules/uvu ]; then
   run gpu-plan-tests env CGH_PLANS=gpu timeout 600 node node_modules/uvu/bin.js dist/test \
-    '(gpu-plans|conv-input-grad|batchnorm|batchnorm-param-grads|fusion|concat)\.test\.js$'
+    '(gpu-plans|conv-input-grad|conv-weight-grad-split|batchnorm|batchnorm-param-grads|fusion|concat|sgd)\.test\.js$'
 fi
 run engine-gpu cgh bench --only gpu --profile
 # The same suite on the CPU-tuned kernels, to show what the gpu plans bought on this GPU.
