@@ -17,10 +17,11 @@ export interface FusionPlan {
  * Which bias adds and ReLUs of a program fold into the pass that produces their input (one pass instead of two or
  * three: matmul → bias → ReLU, convolution → ReLU, batch norm → ReLU, add → ReLU), and which ReLU gradients fold into
  * the pass producing the gradient they mask (a convolution's input gradient, a product, a concatenation's gradient
- * slice, the add summing the gradients of a value several ops read), the mask read from the ReLU's output. A value is folded away only when the next op of the chain is its sole
- * user in the program and it is not one of the program's outputs, so nothing else can read it; a ReLU's gradient reads
- * the ReLU's own output, which stays. A bias or mask folds only when it is computed before the producer runs in the
- * program's order (a parameter always is; a ReLU's output is before its gradient once the loss depends on it).
+ * slice, the add summing the gradients of a value several ops read), the mask read from the ReLU's output. A value is
+ * folded away only when the next op of the chain is its sole user in the program and it is not one of the program's
+ * outputs, so nothing else can read it; a ReLU's gradient reads the ReLU's own output, which stays. A bias or mask folds
+ * only when it is computed before the producer runs in the program's order (a parameter always is; a ReLU's output is
+ * before its gradient once the loss depends on it).
  */
 export function planFusion(order: Node[], outputs: Node[], plans: Plans): FusionPlan {
   const plan: FusionPlan = { passes: new Map(), folded: new Set(), transient: new Set() };

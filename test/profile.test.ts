@@ -59,7 +59,8 @@ test('the profile lines name the largest kernels with their share; a device with
   const bare = { device: { features: new Set<string>() }, report: { name: 'bare adapter' } } as unknown as Gpu;
   let message = '';
   try { await timeDispatches(bare, []); } catch (e) { message = (e as Error).message; }
-  assertThrowsLine(() => { if (message) throw new Error(message); }, /bare adapter does not offer the WebGPU feature 'timestamp-query'.*; run without --profile/);
+  const expected = /bare adapter does not offer the WebGPU feature 'timestamp-query'.*; run without --profile/;
+  assertThrowsLine(() => { if (message) throw new Error(message); }, expected);
 });
 
 test.run();
