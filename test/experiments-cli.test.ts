@@ -10,6 +10,10 @@ import { decodeSafetensors } from '../engine/safetensors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgh-exp-cli-'));
 const TINY = ['--preset', 'tiny', '--hidden', '16', '--train-size', '300', '--test-size', '200', '--quiet'];
+// The runs of the stop-and-resume tests: 10 epochs write 125 metric rows per run, and the signal goes once the second run
+// has written 30, so that most of that run is still ahead however fast the adapter is (the signal lands within 20 ms).
+const EPOCHS = 10;
+const SIGNAL_AFTER_ROWS = 30;
 
 function oneLineError(args: string[], pattern: RegExp, code = 2): void {
   const r = cgh(args);
@@ -35,19 +39,20 @@ test('bad input is one line naming the problem and the fix', () => {
 });
 
 test('a killed experiment resumes with the same command: no row lost or doubled, finished runs not repeated', async () => {
-  const args = (out: string) => ['experiment', 'label-noise', ...TINY, '--noise', '0,50%', '--epochs', '3', '--out', out];
+  const args = (out: string) => ['experiment', 'label-noise', ...TINY, '--noise', '0,50%', '--epochs', String(EPOCHS), '--out', out];
   const base = path.join(tmp, 'base');
   const straight = cgh(args(base));
   assert.is(straight.code, 0, straight.stderr);
   // The plan with its estimate before any run, then each run numbered with the time left.
   assert.match(straight.stderr, /^plan: 2 of 2 runs to do, about \d+:\d\d \(this adapter: [\d,]+ training and [\d,]+ evaluated examples\/s/m);
-  assert.match(straight.stderr, /^  label-noise\/noise-50 +up to 3 epochs, [\d,]+ training and [\d,]+ evaluated examples, about \d+:\d\d$/m);
+  const planLine = `^  label-noise/noise-50 +up to ${EPOCHS} epochs, [\\d,]+ training and [\\d,]+ evaluated examples, about \\d+:\\d\\d$`;
+  assert.match(straight.stderr, new RegExp(planLine, 'm'));
   assert.ok(straight.stderr.indexOf('plan: ') < straight.stderr.indexOf('run 1 of 2: label-noise/noise-0; about '), straight.stderr);
   assert.match(straight.stderr, /^run 2 of 2: label-noise\/noise-50; about \d+:\d\d left$/m);
   const out = path.join(tmp, 'killed');
   // Kill once the second run has written rows (the first is finished), i.e. mid-grid and mid-run.
   const rows = path.join(out, 'noise-50', 'metrics.jsonl');
-  const killed = await cghKilledWhen(args(out), () => fs.existsSync(rows) && fs.readFileSync(rows, 'utf8').split('\n').length > 45);
+  const killed = await cghKilledWhen(args(out), () => fs.existsSync(rows) && fs.readFileSync(rows, 'utf8').split('\n').length > SIGNAL_AFTER_ROWS);
   assert.ok(killed.killed, 'the run finished before it could be killed');
   assert.not.ok(fs.existsSync(path.join(out, 'noise-50', 'summary.json')));
   const first = snapshot(path.join(out, 'noise-0'));
@@ -67,12 +72,12 @@ test('a killed experiment resumes with the same command: no row lost or doubled,
 });
 
 test('an experiment stopped by SIGTERM checkpoints its current run where it stopped, exits 143, and the same command resumes it there', async () => {
-  const args = (out: string) => ['experiment', 'label-noise', ...TINY, '--noise', '0,50%', '--epochs', '3', '--out', out];
+  const args = (out: string) => ['experiment', 'label-noise', ...TINY, '--noise', '0,50%', '--epochs', String(EPOCHS), '--out', out];
   const base = path.join(tmp, 'base');
   if (!fs.existsSync(path.join(base, 'report.html'))) assert.is(cgh(args(base)).code, 0);
   const out = path.join(tmp, 'stopped');
   const rows = path.join(out, 'noise-50', 'metrics.jsonl');
-  const stopped = await cghSignalledWhen(args(out), () => fs.existsSync(rows) && fs.readFileSync(rows, 'utf8').split('\n').length > 45, ['SIGTERM']);
+  const stopped = await cghSignalledWhen(args(out), () => fs.existsSync(rows) && fs.readFileSync(rows, 'utf8').split('\n').length > SIGNAL_AFTER_ROWS, ['SIGTERM']);
   assert.ok(stopped.killed, 'the experiment finished before the signal');
   assert.is(stopped.code, 143, stopped.stderr);
   const line = stopped.errLines[stopped.errLines.length - 1];
