@@ -29,7 +29,7 @@ export class Gpu {
   bytesAllocated = 0;
   /** The kernel families ops compile to; set before building programs (tests force them with choosePlans). */
   plans: Plans;
-  private placeholder: GPUBuffer | null = null;
+  private placeholders = new Map<string, GPUBuffer>();
 
   /** The first uncaptured GPU error; raised at the next wait so that no result is silently wrong. */
   private error: string | null = null;
@@ -91,10 +91,14 @@ export class Gpu {
     return buf;
   }
 
-  /** A 16-byte storage buffer for a binding a kernel declares but the dispatch does not use. */
-  unused(): GPUBuffer {
-    this.placeholder ??= this.buffer(4, 'unused');
-    return this.placeholder;
+  /**
+   * A 16-byte storage buffer for a binding a kernel declares but the dispatch does not use. A buffer bound writable may
+   * not be bound again in the same dispatch, so each unused writable binding names a `role` of its own.
+   */
+  unused(role = ''): GPUBuffer {
+    let b = this.placeholders.get(role);
+    if (!b) this.placeholders.set(role, (b = this.buffer(4, role ? `unused ${role}` : 'unused')));
+    return b;
   }
 
   /** A uniform buffer holding `words` (each a u32 or f32, as typed by the caller's view). */

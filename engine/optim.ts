@@ -57,11 +57,8 @@ export class SumGroups implements GradientTransform {
 }
 
 /** The buffers bound to an update's second slot when it has no parameter (its size is 0, so nothing reads them). */
-const emptySlots = new WeakMap<Gpu, GPUBuffer[]>();
 function emptySlot(gpu: Gpu): GPUBuffer[] {
-  let b = emptySlots.get(gpu);
-  if (!b) emptySlots.set(gpu, (b = ['weight', 'gradient', 'momentum'].map((w) => gpu.buffer(4, `sgd.empty_slot_${w}`))));
-  return b;
+  return [gpu.unused('sgd weight'), gpu.unused(), gpu.unused('sgd momentum')];
 }
 
 /** vec4s per invocation of shaders/sgd.wgsl (its PER_INVOCATION). */

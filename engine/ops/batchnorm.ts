@@ -82,16 +82,9 @@ function elementGrid(N: number, C: number, HW: number): number[] {
   return [Math.ceil(HW / (4 * 64)), C, N];
 }
 
-/** Small buffers bound where an entry point of shaders/batchnorm*.wgsl does not use a binding (one per writable binding). */
-const dummyCache = new WeakMap<Gpu, { read: GPUBuffer; mean: GPUBuffer; var: GPUBuffer; counter: GPUBuffer }>();
+/** The buffers bound where an entry point of shaders/batchnorm*.wgsl does not use a binding (one per writable binding). */
 function dummies(gpu: Gpu) {
-  let d = dummyCache.get(gpu);
-  if (!d) {
-    const unused = (what: string) => gpu.buffer(4, `bn.unused${what}`);
-    d = { read: unused(''), mean: unused('_mean'), var: unused('_var'), counter: unused('_counter') };
-    dummyCache.set(gpu, d);
-  }
-  return d;
+  return { read: gpu.unused(), mean: gpu.unused('bn mean'), var: gpu.unused('bn var'), counter: gpu.unused('bn counter') };
 }
 
 /**
